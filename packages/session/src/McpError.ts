@@ -1,0 +1,475 @@
+/**
+ * The typed errors of an MCP session. Every SDK error and rejected promise is mapped into one of these at
+ * the boundary, so nothing untyped reaches a caller.
+ *
+ * @since 0.1.0
+ */
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("@effect-mcp/session/McpError")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+// ---------------------------------------------------------------------------------------------------------
+// TransportCrashed reasons
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * The server process exited (or its stdout ended, which is the same death to a client).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class ProcessExited extends Schema.TaggedClass<ProcessExited>("@effect-mcp/session/ProcessExited")(
+  "ProcessExited",
+  {
+    code: Schema.NullOr(Schema.Number),
+    signal: Schema.NullOr(Schema.String),
+    stderrTail: Schema.String
+  }
+) {
+  /**
+   * @since 0.1.0
+   */
+  get description(): string {
+    const how = this.signal !== null ? `killed by ${this.signal}` : this.code !== null ? `exited with code ${this.code}` : "exited"
+    return this.stderrTail.length > 0 ? `server process ${how}; stderr: ${this.stderrTail}` : `server process ${how}`
+  }
+}
+
+/**
+ * The server process could not be started at all (missing command, permissions...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class SpawnFailed extends Schema.TaggedClass<SpawnFailed>("@effect-mcp/session/SpawnFailed")("SpawnFailed", {
+  command: Schema.String,
+  error: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  get description(): string {
+    return `could not start ${this.command}: ${this.error}`
+  }
+}
+
+/**
+ * The server answered an HTTP request with a non-2xx status.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class HttpStatus extends Schema.TaggedClass<HttpStatus>("@effect-mcp/session/HttpStatus")("HttpStatus", {
+  status: Schema.Number,
+  method: Schema.String,
+  body: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  get description(): string {
+    return `HTTP ${this.method} answered ${this.status}${this.body.length > 0 ? `: ${this.body}` : ""}`
+  }
+}
+
+/**
+ * A stream that was to carry answers (a stdio pipe, an SSE response) ended before it delivered them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class StreamClosed extends Schema.TaggedClass<StreamClosed>("@effect-mcp/session/StreamClosed")(
+  "StreamClosed",
+  { detail: Schema.String }
+) {
+  /**
+   * @since 0.1.0
+   */
+  get description(): string {
+    return `stream closed: ${this.detail}`
+  }
+}
+
+/**
+ * The connection could not be made or was reset (refused, reset, DNS...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class ConnectionFailed extends Schema.TaggedClass<ConnectionFailed>("@effect-mcp/session/ConnectionFailed")(
+  "ConnectionFailed",
+  {
+    detail: Schema.String,
+    /** `true` when the failure happened before the request left this process. */
+    beforeSend: Schema.Boolean
+  }
+) {
+  /**
+   * @since 0.1.0
+   */
+  get description(): string {
+    return `connection failed: ${this.detail}`
+  }
+}
+
+/**
+ * The server no longer knows this session (HTTP 404, or 400 "No valid session ID").
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class SessionExpired extends Schema.TaggedClass<SessionExpired>("@effect-mcp/session/SessionExpired")(
+  "SessionExpired",
+  { status: Schema.Number, detail: Schema.String }
+) {
+  /**
+   * @since 0.1.0
+   */
+  get description(): string {
+    return `session expired (HTTP ${this.status}): ${this.detail}`
+  }
+}
+
+/**
+ * Liveness pings went unanswered: the peer is silent, so we treat it as dead.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class LivenessLost extends Schema.TaggedClass<LivenessLost>("@effect-mcp/session/LivenessLost")(
+  "LivenessLost",
+  { missed: Schema.Number }
+) {
+  /**
+   * @since 0.1.0
+   */
+  get description(): string {
+    return `liveness lost after ${this.missed} missed ping(s)`
+  }
+}
+
+/**
+ * The transport was closed: by the peer, or locally because the session's scope closed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Closed extends Schema.TaggedClass<Closed>("@effect-mcp/session/Closed")("Closed", {
+  detail: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  get description(): string {
+    return `transport closed: ${this.detail}`
+  }
+}
+
+/**
+ * Why a transport died.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const TransportCrashedReason = Schema.Union(
+  ProcessExited,
+  SpawnFailed,
+  HttpStatus,
+  StreamClosed,
+  ConnectionFailed,
+  SessionExpired,
+  LivenessLost,
+  Closed
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TransportCrashedReason = typeof TransportCrashedReason.Type
+
+/**
+ * Whether a request is known to have never reached the server. Decided per request, from what the
+ * transport observed while sending it.
+ *
+ * - `NotDelivered`: the request provably never reached the server (never sent, connection refused, the
+ *   server rejected the POST with a 4xx).
+ * - `MaybeDelivered`: the request left this process; the server may have executed it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Delivery = Schema.Literal("NotDelivered", "MaybeDelivered")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Delivery = typeof Delivery.Type
+
+/**
+ * Whether a reason, observed while sending a request, proves that the request did not reach the server.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isNotDeliveredReason = (reason: TransportCrashedReason): boolean => {
+  switch (reason._tag) {
+    case "SpawnFailed":
+    case "SessionExpired":
+      return true
+    case "ConnectionFailed":
+      return reason.beforeSend
+    case "HttpStatus":
+      // 4xx: the server refused the request before handling it (408 and 429 included: not executed)
+      return reason.status >= 400 && reason.status < 500
+    default:
+      return false
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * The transport died. Carries why, and (for a failed request) whether the request may have been delivered.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TransportCrashed extends Schema.TaggedError<TransportCrashed>("@effect-mcp/session/TransportCrashed")(
+  "TransportCrashed",
+  {
+    reason: TransportCrashedReason,
+    /** A description of the transport, never containing secrets (e.g. `stdio: node server.js`). */
+    transport: Schema.String,
+    /** Set on the failure of a request: was it possibly seen by the server? */
+    delivery: Schema.optional(Delivery),
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  /**
+   * @since 0.1.0
+   */
+  get message(): string {
+    return `${this.transport}: ${this.reason.description}`
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  withDelivery(delivery: Delivery): TransportCrashed {
+    return new TransportCrashed({
+      reason: this.reason,
+      transport: this.transport,
+      delivery,
+      ...(this.cause !== undefined ? { cause: this.cause } : {})
+    })
+  }
+}
+
+/**
+ * A request did not complete within its timeout (measured on Effect's Clock).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RequestTimeout extends Schema.TaggedError<RequestTimeout>("@effect-mcp/session/RequestTimeout")(
+  "RequestTimeout",
+  {
+    method: Schema.String,
+    /** The tool name for `tools/call`, the URI for `resources/read`, ... */
+    target: Schema.optional(Schema.String),
+    timeoutMillis: Schema.Number
+  }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  /**
+   * @since 0.1.0
+   */
+  get message(): string {
+    return `${this.method}${this.target !== undefined ? ` ${this.target}` : ""} timed out after ${this.timeoutMillis} ms`
+  }
+}
+
+/**
+ * The server answered with a JSON-RPC error, or with a result that does not match the protocol.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProtocolError extends Schema.TaggedError<ProtocolError>("@effect-mcp/session/ProtocolError")(
+  "ProtocolError",
+  {
+    method: Schema.String,
+    /** The JSON-RPC error code (e.g. -32601 method not found, -32602 invalid params). */
+    code: Schema.Number,
+    detail: Schema.String,
+    data: Schema.optional(Schema.Unknown),
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  /**
+   * @since 0.1.0
+   */
+  get message(): string {
+    return `${this.method} failed (${this.code}): ${this.detail}`
+  }
+}
+
+/**
+ * A tool ran and reported an error (`isError: true`). Only produced when the caller asks for it with
+ * `callTool(params, { toolErrors: "fail" })`; by default the result is returned as it is.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ToolError extends Schema.TaggedError<ToolError>("@effect-mcp/session/ToolError")("ToolError", {
+  toolName: Schema.String,
+  /** The tool's text content, joined. */
+  detail: Schema.String,
+  /** The whole `CallToolResult`. */
+  result: Schema.Unknown
+}) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  /**
+   * @since 0.1.0
+   */
+  get message(): string {
+    return `tool ${this.toolName} failed: ${this.detail}`
+  }
+}
+
+/**
+ * The request was cancelled by the server or by the protocol engine (not by interruption of the caller,
+ * which is an Effect interruption).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Cancelled extends Schema.TaggedError<Cancelled>("@effect-mcp/session/Cancelled")("Cancelled", {
+  method: Schema.String,
+  detail: Schema.String
+}) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  /**
+   * @since 0.1.0
+   */
+  get message(): string {
+    return `${this.method} cancelled: ${this.detail}`
+  }
+}
+
+/**
+ * The MCP handshake (`initialize`) failed for a reason other than the transport dying: an error answer,
+ * an unsupported protocol version, an invalid result.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InitializeFailed extends Schema.TaggedError<InitializeFailed>("@effect-mcp/session/InitializeFailed")(
+  "InitializeFailed",
+  {
+    transport: Schema.String,
+    detail: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  /**
+   * @since 0.1.0
+   */
+  get message(): string {
+    return `${this.transport}: initialize failed: ${this.detail}`
+  }
+}
+
+/**
+ * Every error an MCP request can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type McpError = TransportCrashed | RequestTimeout | ProtocolError | ToolError | Cancelled | InitializeFailed
+
+/**
+ * The errors of a request other than `tools/call` with `toolErrors: "fail"`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RequestError = TransportCrashed | RequestTimeout | ProtocolError | Cancelled
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isMcpError = (u: unknown): u is McpError => Predicate.hasProperty(u, TypeId)
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isTransportCrashed = (u: unknown): u is TransportCrashed => u instanceof TransportCrashed
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isRequestTimeout = (u: unknown): u is RequestTimeout => u instanceof RequestTimeout
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isProtocolError = (u: unknown): u is ProtocolError => u instanceof ProtocolError
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isToolError = (u: unknown): u is ToolError => u instanceof ToolError
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isInitializeFailed = (u: unknown): u is InitializeFailed => u instanceof InitializeFailed

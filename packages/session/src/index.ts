@@ -1,0 +1,14 @@
+/**
+ * @since 0.1.0
+ */
+export * as McpError from "./McpError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpSession from "./McpSession.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpTransport from "./McpTransport.js"

@@ -1,0 +1,385 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import type { RequestOptions as SdkRequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import {
+  CompleteResultSchema,
+  EmptyResultSchema,
+  ErrorCode,
+  GetPromptResultSchema,
+  ListPromptsResultSchema,
+  ListResourcesResultSchema,
+  ListResourceTemplatesResultSchema,
+  McpError as SdkMcpError,
+  ReadResourceResultSchema
+} from "@modelcontextprotocol/sdk/types.js"
+import type { CallToolResult, Progress, ServerNotification } from "@modelcontextprotocol/sdk/types.js"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as McpError from "../McpError.js"
+import type { McpSession as McpSessionNs } from "../McpSession.js"
+import { McpSession } from "../McpSession.js"
+import { correlationKey, correlationPrefix, errorMessage, Supervisor } from "./transport.js"
+
+type Service = McpSessionNs.Service
+type Options<R> = McpSessionNs.Options<R>
+
+/**
+ * `setTimeout` fires at once for delays above 2^31-1 ms: the SDK gets this "effectively infinite" timeout
+ * and Effect's Clock governs the real one.
+ *
+ * @internal
+ */
+export const sdkTimeoutMillis = 2 ** 31 - 1
+
+const defaultRequestTimeout = Duration.seconds(60)
+const defaultCloseTimeout = Duration.seconds(2)
+
+let nextCorrelation = 0
+
+/** @internal */
+export const make = <R = never>(
+  options: Options<R>
+): Effect.Effect<Service, McpError.TransportCrashed | McpError.InitializeFailed, Scope.Scope | R> =>
+  Effect.gen(function*() {
+    const description = options.transport.description
+    const requestTimeout = Duration.decode(options.requestTimeout ?? defaultRequestTimeout)
+    const closeTimeout = Duration.decode(options.closeTimeout ?? defaultCloseTimeout)
+    const maxPages = options.maxPages ?? 1000
+    const runtime = yield* Effect.runtime<never>()
+    const runFork = Runtime.runFork(runtime)
+    const runSync = Runtime.runSync(runtime)
+    const annotations = { module: "McpSession", transport: description }
+
+    const died = yield* Deferred.make<never, McpError.TransportCrashed>()
+    const notifications = yield* PubSub.unbounded<ServerNotification>()
+    const supervisor = new Supervisor(description, died, (message, error) => {
+      runFork(Effect.logDebug(message, errorMessage(error)).pipe(Effect.annotateLogs(annotations)))
+    }, (notification) => {
+      runSync(PubSub.publish(notifications, notification as ServerNotification))
+    })
+
+    // 1. the transport, in this scope (its own finalizers run last)
+    const connection = yield* options.transport.open(supervisor.control)
+    supervisor.attach(connection)
+
+    // 2. the supervising fiber: fails with TransportCrashed the moment the transport dies
+    const fiber = yield* Deferred.await(died).pipe(
+      Effect.tapErrorCause((cause) =>
+        Effect.logDebug("transport died", cause).pipe(Effect.annotateLogs({ ...annotations, method: "supervise" }))
+      ),
+      Effect.forkScoped
+    )
+    const awaitDeath: Effect.Effect<never, McpError.TransportCrashed> = Fiber.join(fiber)
+
+    // 3. the SDK client over the supervised transport; closing closes the transport, bounded
+    const client = new Client(
+      { name: options.clientInfo.name, version: options.clientInfo.version },
+      { capabilities: options.capabilities ?? {} }
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.tryPromise(() => supervisor.close()).pipe(
+        Effect.timeoutOption(closeTimeout),
+        Effect.ignore,
+        Effect.andThen(Effect.sync(() => client.close().catch(() => {})))
+      )
+    )
+    yield* Effect.tryPromise({
+      try: (signal) => client.connect(supervisor, { signal, timeout: sdkTimeoutMillis }),
+      catch: (cause) => cause
+    }).pipe(
+      Effect.raceFirst(awaitDeath),
+      Effect.timeoutFail({
+        duration: requestTimeout,
+        onTimeout: () =>
+          new McpError.InitializeFailed({
+            transport: description,
+            detail: `no answer to initialize within ${Duration.toMillis(requestTimeout)} ms`
+          })
+      }),
+      Effect.catchAll((error) => {
+        if (supervisor.crashed !== undefined) return Effect.fail(supervisor.crashed.withDelivery("MaybeDelivered"))
+        if (error instanceof McpError.TransportCrashed || error instanceof McpError.InitializeFailed) {
+          return Effect.fail(error)
+        }
+        return Effect.fail(
+          new McpError.InitializeFailed({ transport: description, detail: errorMessage(error), cause: error })
+        )
+      }),
+      Effect.withSpan("McpSession.initialize", { kind: "client", attributes: { "mcp.transport": description } })
+    )
+
+    // 4. closing the scope fails what is still pending (this finalizer is added last, so it runs first)
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        supervisor.crash(new McpError.Closed({ detail: "session scope closed" }))
+      }).pipe(Effect.andThen(PubSub.shutdown(notifications)))
+    )
+
+    const deliveryOf = (key: string): McpError.Delivery => {
+      const state = supervisor.sends.get(key)
+      return state === undefined || state === "notDelivered" ? "NotDelivered" : "MaybeDelivered"
+    }
+
+    const toError = (error: unknown, method: string, key: string): McpError.RequestError => {
+      if (supervisor.crashed !== undefined) return supervisor.crashed.withDelivery(deliveryOf(key))
+      if (error instanceof McpError.TransportCrashed) return error.withDelivery(deliveryOf(key))
+      if (error instanceof SdkMcpError) {
+        if (error.code === ErrorCode.ConnectionClosed) {
+          return new McpError.TransportCrashed({
+            reason: new McpError.Closed({ detail: error.message }),
+            transport: description,
+            delivery: deliveryOf(key),
+            cause: error
+          })
+        }
+        return new McpError.ProtocolError({
+          method,
+          code: error.code,
+          detail: error.message,
+          ...(error.data !== undefined ? { data: error.data } : {})
+        })
+      }
+      if (error instanceof Error && error.message === "Not connected") {
+        return new McpError.TransportCrashed({
+          reason: new McpError.Closed({ detail: "not connected" }),
+          transport: description,
+          delivery: "NotDelivered",
+          cause: error
+        })
+      }
+      if (error instanceof Error && Array.isArray((error as { issues?: unknown }).issues)) {
+        return new McpError.ProtocolError({
+          method,
+          code: ErrorCode.InternalError,
+          detail: `invalid result from server: ${error.message}`,
+          cause: error
+        })
+      }
+      return new McpError.ProtocolError({
+        method,
+        code: ErrorCode.InternalError,
+        detail: errorMessage(error),
+        cause: error
+      })
+    }
+
+    /**
+     * The one path of every request: tag it, race it against the supervising fiber, bound it on the Clock,
+     * abort the SDK request on interruption (the SDK then sends `notifications/cancelled`).
+     */
+    const request = <A>(
+      method: string,
+      target: string | undefined,
+      run: (meta: Record<string, unknown>, sdkOptions: SdkRequestOptions) => Promise<A>,
+      options?: { readonly timeout?: Duration.DurationInput | undefined; readonly onProgress?: ((progress: Progress) => void) | undefined }
+    ): Effect.Effect<A, McpError.RequestError> => {
+      const timeout = options?.timeout !== undefined ? Duration.decode(options.timeout) : requestTimeout
+      return Effect.suspend(() => {
+        if (supervisor.crashed !== undefined) return Effect.fail(supervisor.crashed.withDelivery("NotDelivered"))
+        const key = `${correlationPrefix}${nextCorrelation++}`
+        const meta: Record<string, unknown> = { [correlationKey]: key }
+        if (options?.onProgress !== undefined) {
+          meta.progressToken = key
+          supervisor.progress.set(key, options.onProgress)
+        }
+        return Effect.tryPromise({
+          try: (signal) => run(meta, { signal, timeout: sdkTimeoutMillis }),
+          catch: (error) => toError(error, method, key)
+        }).pipe(
+          Effect.raceFirst(Effect.catchAll(awaitDeath, (crashed) => Effect.fail(crashed.withDelivery(deliveryOf(key))))),
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () =>
+              new McpError.RequestTimeout({
+                method,
+                ...(target !== undefined ? { target } : {}),
+                timeoutMillis: Duration.toMillis(timeout)
+              })
+          }),
+          Effect.ensuring(Effect.sync(() => {
+            supervisor.sends.delete(key)
+            supervisor.progress.delete(key)
+          }))
+        )
+      }).pipe(
+        Effect.withSpan(`McpSession.${method}`, {
+          kind: "client",
+          attributes: {
+            "mcp.method": method,
+            "mcp.transport": description,
+            ...(target !== undefined ? { "mcp.target": target } : {})
+          }
+        })
+      )
+    }
+
+    const withMeta = <P extends object | undefined>(params: P, meta: Record<string, unknown>) => {
+      const existing = (params as { _meta?: Record<string, unknown> } | undefined)?._meta
+      return { ...params, _meta: { ...existing, ...meta } }
+    }
+
+    const paginate = <Page extends { readonly nextCursor?: string | undefined }, A>(
+      method: string,
+      fetch: (cursor: string | undefined) => Effect.Effect<Page, McpError.RequestError>,
+      items: (page: Page) => ReadonlyArray<A>
+    ): Effect.Effect<ReadonlyArray<A>, McpError.RequestError> =>
+      Effect.gen(function*() {
+        const all: Array<A> = []
+        let cursor: string | undefined = undefined
+        for (let pages = 0; pages < maxPages; pages++) {
+          const page: Page = yield* fetch(cursor)
+          all.push(...items(page))
+          if (page.nextCursor === undefined || page.nextCursor === cursor) return all
+          cursor = page.nextCursor
+        }
+        return yield* new McpError.ProtocolError({
+          method,
+          code: ErrorCode.InternalError,
+          detail: `more than ${maxPages} pages`
+        })
+      })
+
+    const listed = <Page extends { readonly nextCursor?: string | undefined }, A>(
+      method: string,
+      sdk: (params: Record<string, unknown>, options: SdkRequestOptions) => Promise<Page>,
+      items: (page: Page) => ReadonlyArray<A>
+    ) =>
+    (options?: McpSessionNs.RequestOptions) =>
+      paginate(
+        method,
+        (cursor) =>
+          request(method, undefined, (meta, sdkOptions) =>
+            sdk(withMeta(cursor === undefined ? {} : { cursor }, meta), sdkOptions)),
+        items
+      ).pipe(
+        Effect.timeoutFail({
+          duration: options?.timeout ?? requestTimeout,
+          onTimeout: () =>
+            new McpError.RequestTimeout({
+              method,
+              timeoutMillis: Duration.toMillis(Duration.decode(options?.timeout ?? requestTimeout))
+            })
+        })
+      )
+
+    const checkToolResult = (name: string, toolErrors: "return" | "fail" | undefined) => (result: CallToolResult) =>
+      toolErrors === "fail" && result.isError === true
+        ? Effect.fail(
+          new McpError.ToolError({
+            toolName: name,
+            detail: result.content.flatMap((c) => (c.type === "text" ? [c.text] : [])).join("\n"),
+            result
+          })
+        )
+        : Effect.succeed(result)
+
+    const callTool: Service["callTool"] = (params, callOptions) =>
+      request(
+        "tools/call",
+        params.name,
+        (meta, sdkOptions) =>
+          client.callTool(withMeta(params, meta), undefined, sdkOptions) as Promise<CallToolResult>,
+        callOptions
+      ).pipe(Effect.flatMap(checkToolResult(params.name, callOptions?.toolErrors)))
+
+    const serverInfo = client.getServerVersion()!
+    const serverCapabilities = client.getServerCapabilities() ?? {}
+    const instructions = Option.fromNullable(client.getInstructions())
+
+    const service: Service = {
+      transport: description,
+      serverInfo,
+      serverCapabilities,
+      instructions,
+      callTool,
+      callToolStream: (params, streamOptions) =>
+        Stream.asyncScoped<McpSessionNs.ToolEvent, McpError.RequestError | McpError.ToolError>((emit) =>
+          callTool(params, {
+            ...streamOptions,
+            onProgress: (progress) => void emit.single({ _tag: "Progress", progress })
+          }).pipe(
+            Effect.matchEffect({
+              onFailure: (error) => Effect.promise(() => emit.fail(error)),
+              onSuccess: (result) =>
+                Effect.promise(() => emit.single({ _tag: "Result", result })).pipe(
+                  Effect.andThen(Effect.promise(() => emit.end()))
+                )
+            }),
+            Effect.forkScoped
+          ), "unbounded"),
+      listTools: listed("tools/list", (params, o) => client.listTools(params, o), (page) => page.tools),
+      listResources: listed(
+        "resources/list",
+        (params, o) => client.request({ method: "resources/list", params }, ListResourcesResultSchema, o),
+        (page) => page.resources
+      ),
+      listResourceTemplates: listed(
+        "resources/templates/list",
+        (params, o) =>
+          client.request({ method: "resources/templates/list", params }, ListResourceTemplatesResultSchema, o),
+        (page) => page.resourceTemplates
+      ),
+      listPrompts: listed(
+        "prompts/list",
+        (params, o) => client.request({ method: "prompts/list", params }, ListPromptsResultSchema, o),
+        (page) => page.prompts
+      ),
+      readResource: (params, requestOptions) =>
+        request(
+          "resources/read",
+          params.uri,
+          (meta, o) =>
+            client.request({ method: "resources/read", params: withMeta(params, meta) }, ReadResourceResultSchema, o),
+          requestOptions
+        ),
+      getPrompt: (params, requestOptions) =>
+        request(
+          "prompts/get",
+          params.name,
+          (meta, o) => client.request({ method: "prompts/get", params: withMeta(params, meta) }, GetPromptResultSchema, o),
+          requestOptions
+        ),
+      complete: (params, requestOptions) =>
+        request(
+          "completion/complete",
+          undefined,
+          (meta, o) =>
+            client.request({ method: "completion/complete", params: withMeta(params, meta) }, CompleteResultSchema, o),
+          requestOptions
+        ),
+      setLoggingLevel: (level, requestOptions) =>
+        Effect.asVoid(
+          request(
+            "logging/setLevel",
+            level,
+            (meta, o) => client.request({ method: "logging/setLevel", params: withMeta({ level }, meta) }, EmptyResultSchema, o),
+            requestOptions
+          )
+        ),
+      ping: (requestOptions) =>
+        Effect.asVoid(
+          request(
+            "ping",
+            undefined,
+            (meta, o) => client.request({ method: "ping", params: { _meta: meta } }, EmptyResultSchema, o),
+            requestOptions
+          )
+        ),
+      notifications: Stream.fromPubSub(notifications).pipe(Stream.interruptWhen(awaitDeath)),
+      await: awaitDeath
+    }
+    return service
+  }).pipe(Effect.annotateLogs({ module: "McpSession", method: "make" }))
+
+/** @internal */
+export const layer = <R = never>(
+  options: Options<R>
+): Layer.Layer<McpSession, McpError.TransportCrashed | McpError.InitializeFailed, R> =>
+  Layer.scoped(McpSession, make(options))

@@ -1,0 +1,229 @@
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
+import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
+import type { JSONRPCMessage, MessageExtraInfo, Progress } from "@modelcontextprotocol/sdk/types.js"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Predicate from "effect/Predicate"
+import type * as Scope from "effect/Scope"
+import * as McpError from "../McpError.js"
+import type * as Api from "../McpTransport.js"
+import type { McpTransport } from "../McpTransport.js"
+
+/** @internal */
+export const TypeId: Api.TypeId = Symbol.for("@effect-mcp/session/McpTransport") as Api.TypeId
+
+/** @internal */
+export const isMcpTransport = (u: unknown): u is McpTransport<unknown> => Predicate.hasProperty(u, TypeId)
+
+/** @internal */
+export const make = <R = never>(options: {
+  readonly description: string
+  readonly acquire: (
+    control: McpTransport.Control
+  ) => Effect.Effect<McpTransport.Connection, McpError.TransportCrashed, Scope.Scope | R>
+}): McpTransport<R> => ({
+  [TypeId]: TypeId,
+  description: options.description,
+  open: options.acquire
+})
+
+/** @internal */
+export const errorMessage = (error: unknown): string => {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: unknown }).cause
+    return cause instanceof Error && cause.message !== error.message ? `${error.message} (${cause.message})` : error.message
+  }
+  return String(error)
+}
+
+/** @internal */
+export const inMemory = (
+  server: () => McpServer,
+  options?: { readonly description?: string | undefined }
+): McpTransport =>
+  make<never>({
+    description: options?.description ?? "in-memory",
+    acquire: () =>
+      Effect.gen(function*() {
+        const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair()
+        const instance = server()
+        yield* Effect.acquireRelease(
+          Effect.tryPromise({
+            try: () => instance.connect(serverTransport),
+            catch: (cause) =>
+              new McpError.TransportCrashed({
+                reason: new McpError.ConnectionFailed({ detail: errorMessage(cause), beforeSend: true }),
+                transport: options?.description ?? "in-memory",
+                cause
+              })
+          }),
+          () => Effect.promise(() => instance.close()).pipe(Effect.timeoutOption("1 second"), Effect.ignore)
+        )
+        return { transport: clientTransport }
+      })
+  })
+
+// ---------------------------------------------------------------------------------------------------------
+// The supervisor: sits between the SDK Client and the SDK transport
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * The `_meta` key under which a session tags each request, so that the supervisor can tell which requests
+ * were sent. It is stripped before the message leaves the process.
+ *
+ * @internal
+ */
+export const correlationKey = "io.effect-mcp/correlation"
+
+/** @internal */
+export type SendState = "sending" | "sent" | "notDelivered"
+
+/**
+ * Wraps the SDK transport. It turns every way the transport can die into the completion of one
+ * `Deferred` with a typed `TransportCrashed`, records per request whether it was delivered, and routes
+ * progress notifications synchronously, in order, before the response that follows them (the SDK handles
+ * notifications a microtask late and would drop the last progress of a call).
+ *
+ * @internal
+ */
+export class Supervisor implements Transport {
+  onclose?: (() => void) | undefined
+  onerror?: ((error: Error) => void) | undefined
+  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined
+
+  crashed: McpError.TransportCrashed | undefined = undefined
+  readonly sends = new Map<string, SendState>()
+  readonly progress = new Map<string, (progress: Progress) => void>()
+  private sdkClosed = false
+  private inner: Transport | undefined = undefined
+  private classify: McpTransport.Connection["classify"] = undefined
+
+  constructor(
+    readonly description: string,
+    readonly died: Deferred.Deferred<never, McpError.TransportCrashed>,
+    readonly log: (message: string, error: unknown) => void,
+    readonly onNotification: (notification: JSONRPCMessage) => void
+  ) {}
+
+  /** Binds the opened SDK transport; `control` may already have been used while opening it. */
+  attach(connection: McpTransport.Connection): void {
+    this.inner = connection.transport
+    this.classify = connection.classify
+  }
+
+  get sessionId(): string | undefined {
+    return this.inner?.sessionId
+  }
+
+  setProtocolVersion(version: string): void {
+    this.inner?.setProtocolVersion?.(version)
+  }
+
+  readonly control: McpTransport.Control = {
+    crash: (reason, cause) => this.crash(reason, cause),
+    isCrashed: () => this.crashed !== undefined
+  }
+
+  crash(reason: McpError.TransportCrashedReason, cause?: unknown): void {
+    if (this.crashed !== undefined) return
+    this.crashed = new McpError.TransportCrashed({
+      reason,
+      transport: this.description,
+      ...(cause !== undefined ? { cause } : {})
+    })
+    Deferred.unsafeDone(this.died, Exit.fail(this.crashed))
+    // Let the SDK fail its own pending handlers now, instead of keeping them until `close`.
+    this.closeSdk()
+  }
+
+  private closeSdk(): void {
+    if (this.sdkClosed) return
+    this.sdkClosed = true
+    this.onclose?.()
+  }
+
+  start(): Promise<void> {
+    const inner = this.inner
+    if (inner === undefined) return Promise.reject(new Error("Not connected"))
+    if (this.crashed !== undefined) return Promise.reject(this.crashed)
+    inner.onmessage = (message, extra) => this.receive(message, extra)
+    inner.onclose = () => {
+      this.crash(new McpError.Closed({ detail: "closed by the transport" }))
+      this.closeSdk()
+    }
+    inner.onerror = (error) => {
+      const reason = this.classify?.(error, "background")
+      if (reason !== undefined) {
+        this.crash(reason, error)
+      } else if (this.crashed === undefined) {
+        this.log("transport error (not fatal)", error)
+      }
+    }
+    return inner.start()
+  }
+
+  private receive(message: JSONRPCMessage, extra?: MessageExtraInfo): void {
+    if (this.crashed !== undefined) return
+    if ("method" in message && message.method === "notifications/progress" && !("id" in message)) {
+      const params = message.params as { progressToken?: unknown } & Progress | undefined
+      const token = params?.progressToken
+      if (typeof token === "string") {
+        const handler = this.progress.get(token)
+        if (handler !== undefined) {
+          const { progressToken: _, _meta: __, ...progress } = params as Progress & {
+            progressToken: unknown
+            _meta?: unknown
+          }
+          handler(progress)
+          return
+        }
+        // A late progress for a request that already settled: nothing waits for it.
+        if (token.startsWith(correlationPrefix)) return
+      }
+    }
+    if ("method" in message && !("id" in message)) this.onNotification(message)
+    this.onmessage?.(message, extra)
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (this.crashed !== undefined) throw this.crashed
+    const inner = this.inner
+    if (inner === undefined) throw new Error("Not connected")
+    let key: string | undefined
+    let outgoing = message
+    if ("method" in message && "id" in message && message.params !== undefined) {
+      const meta = message.params._meta as Record<string, unknown> | undefined
+      const tag = meta?.[correlationKey]
+      if (typeof tag === "string") {
+        key = tag
+        const { [correlationKey]: _, ...rest } = meta!
+        const params = { ...message.params }
+        if (Object.keys(rest).length === 0) delete params._meta
+        else params._meta = rest
+        outgoing = { ...message, params }
+        this.sends.set(key, "sending")
+      }
+    }
+    try {
+      await inner.send(outgoing, options)
+      if (key !== undefined && this.sends.has(key)) this.sends.set(key, "sent")
+    } catch (error) {
+      const reason = this.classify?.(error, "send") ??
+        new McpError.ConnectionFailed({ detail: errorMessage(error), beforeSend: false })
+      if (key !== undefined && this.sends.has(key) && McpError.isNotDeliveredReason(reason)) {
+        this.sends.set(key, "notDelivered")
+      }
+      this.crash(reason, error)
+      throw error
+    }
+  }
+
+  close(): Promise<void> {
+    return this.inner?.close() ?? Promise.resolve()
+  }
+}
+
+/** @internal */
+export const correlationPrefix = "effect-mcp-"
