@@ -12,3 +12,8 @@ export * as McpSession from "./McpSession.js"
  * @since 0.1.0
  */
 export * as McpTransport from "./McpTransport.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpTest from "./McpTest.js"

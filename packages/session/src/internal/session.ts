@@ -94,7 +94,8 @@ export const make = <R = never>(
       try: (signal) => client.connect(supervisor, { signal, timeout: sdkTimeoutMillis }),
       catch: (cause) => cause
     }).pipe(
-      Effect.raceFirst(awaitDeath),
+      // No race with the supervisor here: a crash makes the SDK reject the pending initialize at once, and
+      // the SDK itself closes the transport when initialize fails, which is no death of the transport.
       Effect.timeoutFail({
         duration: requestTimeout,
         onTimeout: () =>
@@ -104,9 +105,14 @@ export const make = <R = never>(
           })
       }),
       Effect.catchAll((error) => {
-        if (supervisor.crashed !== undefined) return Effect.fail(supervisor.crashed.withDelivery("MaybeDelivered"))
         if (error instanceof McpError.TransportCrashed || error instanceof McpError.InitializeFailed) {
           return Effect.fail(error)
+        }
+        // The SDK closes the transport itself when initialize fails: only a "connection closed" rejection
+        // means the transport died first.
+        const closed = error instanceof SdkMcpError && error.code === ErrorCode.ConnectionClosed
+        if (supervisor.crashed !== undefined && (closed || supervisor.crashed.reason._tag !== "Closed")) {
+          return Effect.fail(supervisor.crashed.withDelivery("MaybeDelivered"))
         }
         return Effect.fail(
           new McpError.InitializeFailed({ transport: description, detail: errorMessage(error), cause: error })

@@ -1,0 +1,272 @@
+import { completable } from "@modelcontextprotocol/sdk/server/completable.js"
+import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js"
+import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
+import type { JSONRPCMessage, MessageExtraInfo } from "@modelcontextprotocol/sdk/types.js"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Runtime from "effect/Runtime"
+import { z } from "zod"
+import * as McpError from "../McpError.js"
+import type * as McpTest from "../McpTest.js"
+import type { McpTransport } from "../McpTransport.js"
+import * as transport from "./transport.js"
+
+/** @internal */
+export const makeServer = (options?: McpTest.ServerOptions): Effect.Effect<McpTest.TestServer> =>
+  Effect.sync(() => {
+    const executions = new Map<string, number>()
+    const cancellations: Array<McpTest.Cancellation> = []
+    const metas: Array<Record<string, unknown> | undefined> = []
+    let opened = 0
+    let live = 0
+    let gate: { promise: Promise<void>; open: () => void } = makeGate()
+    const count = (name: string) => executions.set(name, (executions.get(name) ?? 0) + 1)
+
+    const build = (): McpServer => {
+      opened++
+      const server = new McpServer(
+        { name: options?.name ?? "effect-mcp-test", version: "1.0.0" },
+        {
+          capabilities: { logging: {}, completions: {} },
+          ...(options?.instructions !== undefined ? { instructions: options.instructions } : {})
+        }
+      )
+      server.registerTool("echo", {
+        description: "Echoes the message",
+        inputSchema: { message: z.string() },
+        annotations: { readOnlyHint: true }
+      }, async ({ message }, extra) => {
+        count("echo")
+        metas.push(extra._meta as Record<string, unknown> | undefined)
+        return { content: [{ type: "text", text: `Echo: ${message}` }] }
+      })
+      server.registerTool("add", {
+        description: "Adds two numbers",
+        inputSchema: { a: z.number(), b: z.number() },
+        outputSchema: { sum: z.number() },
+        annotations: { readOnlyHint: true }
+      }, async ({ a, b }) => {
+        count("add")
+        return { content: [{ type: "text", text: String(a + b) }], structuredContent: { sum: a + b } }
+      })
+      server.registerTool("increment", {
+        description: "Increments a counter: not idempotent",
+        annotations: { readOnlyHint: false, idempotentHint: false }
+      }, async () => {
+        count("increment")
+        return { content: [{ type: "text", text: String(executions.get("increment")) }] }
+      })
+      server.registerTool("set", {
+        description: "Sets a value: idempotent",
+        inputSchema: { value: z.string() },
+        annotations: { readOnlyHint: false, idempotentHint: true }
+      }, async ({ value }) => {
+        count("set")
+        return { content: [{ type: "text", text: value }] }
+      })
+      server.registerTool("progress", {
+        description: "Reports `steps` progress notifications, then answers",
+        inputSchema: { steps: z.number().int().min(0) }
+      }, async ({ steps }, extra) => {
+        count("progress")
+        const token = extra._meta?.progressToken
+        if (token !== undefined) {
+          for (let i = 1; i <= steps; i++) {
+            await extra.sendNotification({
+              method: "notifications/progress",
+              params: { progressToken: token, progress: i, total: steps, message: `step ${i}` }
+            })
+          }
+        }
+        return { content: [{ type: "text", text: `done ${steps}` }] }
+      })
+      server.registerTool("block", {
+        description: "Never answers on its own: waits for `release` or for cancellation"
+      }, async (extra) => {
+        count("block")
+        await new Promise<void>((resolve) => {
+          const onAbort = () => {
+            cancellations.push({ requestId: extra.requestId, reason: String(extra.signal.reason ?? "") })
+            resolve()
+          }
+          if (extra.signal.aborted) return onAbort()
+          extra.signal.addEventListener("abort", onAbort, { once: true })
+          void gate.promise.then(() => resolve())
+        })
+        return { content: [{ type: "text", text: "released" }] }
+      })
+      server.registerTool("fail", {
+        description: "Reports a tool error",
+        inputSchema: { message: z.string() }
+      }, async ({ message }) => {
+        count("fail")
+        return { content: [{ type: "text", text: message }], isError: true }
+      })
+      server.registerTool("log", {
+        description: "Sends a logging notification",
+        inputSchema: { message: z.string() }
+      }, async ({ message }, extra) => {
+        count("log")
+        await extra.sendNotification({
+          method: "notifications/message",
+          params: { level: "info", logger: "test", data: message }
+        })
+        return { content: [{ type: "text", text: "logged" }] }
+      })
+      server.registerResource("static", "test://static", { mimeType: "text/plain" }, async (uri) => ({
+        contents: [{ uri: uri.href, mimeType: "text/plain", text: "static content" }]
+      }))
+      server.registerResource(
+        "item",
+        new ResourceTemplate("test://items/{id}", { list: undefined }),
+        { mimeType: "text/plain" },
+        async (uri, { id }) => ({ contents: [{ uri: uri.href, text: `item ${String(id)}` }] })
+      )
+      server.registerPrompt("greet", {
+        description: "Greets someone",
+        argsSchema: { name: completable(z.string(), (value) => ["Ada", "Alan", "Grace"].filter((n) => n.startsWith(value))) }
+      }, ({ name }) => ({
+        messages: [{ role: "user", content: { type: "text", text: `Hello, ${name}!` } }]
+      }))
+      for (let i = 0; i < (options?.extraTools ?? 0); i++) {
+        server.registerTool(`extra-${i}`, { description: `extra tool ${i}` }, async () => ({ content: [] }))
+      }
+      return server
+    }
+
+    const inner = transport.inMemory(build, { description: options?.name ?? "in-memory test server" })
+    const testTransport = transport.make<never>({
+      description: inner.description,
+      acquire: (control) =>
+        inner.open(control).pipe(
+          Effect.tap(() => Effect.acquireRelease(Effect.sync(() => live++), () => Effect.sync(() => live--)))
+        )
+    })
+
+    const server: McpTest.TestServer = {
+      transport: testTransport,
+      executions: (tool) => Effect.sync(() => executions.get(tool) ?? 0),
+      cancellations: Effect.sync(() => cancellations.slice()),
+      metas: Effect.sync(() => metas.slice()),
+      opened: Effect.sync(() => opened),
+      live: Effect.sync(() => live),
+      release: Effect.sync(() => {
+        gate.open()
+        gate = makeGate()
+      })
+    }
+    return server
+  })
+
+const makeGate = () => {
+  let open!: () => void
+  const promise = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return { promise, open }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Fault injection
+// ---------------------------------------------------------------------------------------------------------
+
+interface FaultState {
+  opens: number
+  failOpens: Array<McpError.TransportCrashedReason>
+  current: { control: McpTransport.Control; transport: FaultyTransport } | undefined
+  blackHole: boolean
+  dropIncoming: number
+  delay: Duration.Duration
+  sent: Array<JSONRPCMessage>
+}
+
+class FaultyTransport implements Transport {
+  onclose?: (() => void) | undefined
+  onerror?: ((error: Error) => void) | undefined
+  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined
+
+  constructor(
+    readonly inner: Transport,
+    readonly state: FaultState,
+    readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => unknown
+  ) {}
+
+  get sessionId() {
+    return this.inner.sessionId
+  }
+
+  setProtocolVersion(version: string) {
+    this.inner.setProtocolVersion?.(version)
+  }
+
+  start(): Promise<void> {
+    this.inner.onmessage = (message, extra) => {
+      if (this.state.dropIncoming > 0) {
+        this.state.dropIncoming--
+        return
+      }
+      if (Duration.toMillis(this.state.delay) > 0) {
+        this.runFork(Effect.sleep(this.state.delay).pipe(Effect.andThen(() => this.onmessage?.(message, extra))))
+        return
+      }
+      this.onmessage?.(message, extra)
+    }
+    this.inner.onclose = () => this.onclose?.()
+    this.inner.onerror = (error) => this.onerror?.(error)
+    return this.inner.start()
+  }
+
+  send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    this.state.sent.push(message)
+    if (this.state.blackHole) return Promise.resolve()
+    return this.inner.send(message, options)
+  }
+
+  close(): Promise<void> {
+    return this.inner.close()
+  }
+}
+
+/** @internal */
+export const faulty = <R>(
+  inner: McpTransport<R>
+): Effect.Effect<{ readonly transport: McpTransport<R>; readonly faults: McpTest.Faults }> =>
+  Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
+    const runFork = Runtime.runFork(runtime)
+    const state: FaultState = {
+      opens: 0,
+      failOpens: [],
+      current: undefined,
+      blackHole: false,
+      dropIncoming: 0,
+      delay: Duration.zero,
+      sent: []
+    }
+    const wrapped = transport.make<R>({
+      description: inner.description,
+      acquire: (control) =>
+        Effect.gen(function*() {
+          state.opens++
+          const failure = state.failOpens.shift()
+          if (failure !== undefined) {
+            return yield* new McpError.TransportCrashed({ reason: failure, transport: inner.description })
+          }
+          const connection = yield* inner.open(control)
+          const faultyTransport = new FaultyTransport(connection.transport, state, runFork)
+          state.current = { control, transport: faultyTransport }
+          return { transport: faultyTransport, classify: connection.classify }
+        })
+    })
+    const faults: McpTest.Faults = {
+      crash: (reason) => Effect.sync(() => state.current?.control.crash(reason)),
+      close: Effect.promise(() => state.current?.transport.inner.close() ?? Promise.resolve()),
+      failNextOpens: (...reasons) => Effect.sync(() => void state.failOpens.push(...reasons)),
+      blackHole: (on) => Effect.sync(() => void (state.blackHole = on)),
+      dropIncoming: (count) => Effect.sync(() => void (state.dropIncoming = count)),
+      delayIncoming: (delay) => Effect.sync(() => void (state.delay = Duration.decode(delay))),
+      opens: Effect.sync(() => state.opens),
+      sent: Effect.sync(() => state.sent.slice())
+    }
+    return { transport: wrapped, faults }
+  })

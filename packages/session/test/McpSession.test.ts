@@ -1,0 +1,400 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { McpError, McpSession, McpTest } from "../src/index.js"
+import { correlationKey } from "../src/internal/transport.js"
+import { eventually, scripted, tick } from "./utils.js"
+
+const clientInfo = { name: "test-client", version: "1.0.0" }
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  assert.isTrue(Exit.isFailure(exit), "expected a failure")
+  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
+  assert.isTrue(Option.isSome(failure), `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
+  return (failure as Option.Some<E>).value
+}
+
+const setup = (options?: McpTest.ServerOptions) =>
+  Effect.gen(function*() {
+    const server = yield* McpTest.server(options)
+    const { faults, transport } = yield* McpTest.faulty(server.transport)
+    const session = yield* McpSession.make({ transport, clientInfo })
+    return { server, faults, session }
+  })
+
+describe("McpSession", () => {
+  describe("requests", () => {
+    it.scoped("initializes and exposes the server", () =>
+      Effect.gen(function*() {
+        const { session } = yield* setup({ name: "srv", instructions: "be nice" })
+        assert.strictEqual(session.serverInfo.name, "srv")
+        assert.deepStrictEqual(session.instructions, Option.some("be nice"))
+        assert.isDefined(session.serverCapabilities.tools)
+        assert.strictEqual(session.transport, "srv")
+      }))
+
+    it.scoped("callTool answers, and the correlation tag never reaches the server", () =>
+      Effect.gen(function*() {
+        const { server, session } = yield* setup()
+        const result = yield* session.callTool({ name: "echo", arguments: { message: "hi" }, _meta: { user: "x" } })
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "Echo: hi" }])
+        const sum = yield* session.callTool({ name: "add", arguments: { a: 2, b: 3 } })
+        assert.deepStrictEqual(sum.structuredContent, { sum: 5 })
+        const metas = yield* server.metas
+        assert.strictEqual(metas.length, 1)
+        assert.deepStrictEqual(metas[0], { user: "x" })
+        assert.isFalse(correlationKey in (metas[0] ?? {}))
+      }))
+
+    it.scoped("lists, reads, prompts, completes, sets the logging level and pings", () =>
+      Effect.gen(function*() {
+        const { session } = yield* setup()
+        const tools = yield* session.listTools()
+        assert.includeMembers(tools.map((t) => t.name), ["echo", "add", "increment", "block", "progress"])
+        const resources = yield* session.listResources()
+        assert.deepStrictEqual(resources.map((r) => r.uri), ["test://static"])
+        const templates = yield* session.listResourceTemplates()
+        assert.deepStrictEqual(templates.map((t) => t.uriTemplate), ["test://items/{id}"])
+        const read = yield* session.readResource({ uri: "test://items/7" })
+        assert.deepStrictEqual(read.contents.map((c) => (c as { text: string }).text), ["item 7"])
+        const prompts = yield* session.listPrompts()
+        assert.deepStrictEqual(prompts.map((p) => p.name), ["greet"])
+        const prompt = yield* session.getPrompt({ name: "greet", arguments: { name: "Ada" } })
+        assert.deepStrictEqual(prompt.messages[0].content, { type: "text", text: "Hello, Ada!" })
+        const completion = yield* session.complete({
+          ref: { type: "ref/prompt", name: "greet" },
+          argument: { name: "name", value: "A" }
+        })
+        assert.deepStrictEqual(completion.completion.values, ["Ada", "Alan"])
+        yield* session.setLoggingLevel("debug")
+        yield* session.ping()
+      }))
+
+    it.scoped("delivers server notifications as a stream", () =>
+      Effect.gen(function*() {
+        const { session } = yield* setup()
+        const collected = yield* session.notifications.pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+        yield* tick
+        yield* session.callTool({ name: "log", arguments: { message: "hello" } })
+        const [notification] = Chunk.toReadonlyArray(yield* Fiber.join(collected))
+        assert.strictEqual(notification.method, "notifications/message")
+        assert.strictEqual((notification.params as { data: unknown }).data, "hello")
+      }))
+
+    it.scoped("follows every page of a listing, and bounds the number of pages", () =>
+      Effect.gen(function*() {
+        const pages = (endless: boolean) =>
+          scripted((msg, reply) => {
+            if (msg.method !== "tools/list") return
+            const page = Number(msg.params?.cursor ?? 0)
+            reply({
+              jsonrpc: "2.0",
+              id: msg.id!,
+              result: {
+                tools: [{ name: `tool-${page}`, inputSchema: { type: "object" } }],
+                ...(endless || page < 2 ? { nextCursor: String(page + 1) } : {})
+              }
+            })
+          })
+        const finite = yield* McpSession.make({ transport: pages(false), clientInfo })
+        const tools = yield* finite.listTools()
+        assert.deepStrictEqual(tools.map((t) => t.name), ["tool-0", "tool-1", "tool-2"])
+        const endless = yield* McpSession.make({ transport: pages(true), clientInfo, maxPages: 5 })
+        const error = failureOf(yield* Effect.exit(endless.listTools()))
+        assert.isTrue(McpError.isProtocolError(error))
+      }))
+
+    it.scoped("maps JSON-RPC errors and invalid results to ProtocolError", () =>
+      Effect.gen(function*() {
+        const { session } = yield* setup()
+        const unknownPrompt = failureOf(yield* Effect.exit(session.getPrompt({ name: "nope" })))
+        assert.strictEqual(unknownPrompt._tag, "ProtocolError")
+        assert.strictEqual((unknownPrompt as McpError.ProtocolError).method, "prompts/get")
+
+        const broken = yield* McpSession.make({
+          transport: scripted((msg, reply) => reply({ jsonrpc: "2.0", id: msg.id!, result: { tools: "not a list" } })),
+          clientInfo
+        })
+        const invalid = failureOf(yield* Effect.exit(broken.listTools()))
+        assert.strictEqual(invalid._tag, "ProtocolError")
+        assert.match((invalid as McpError.ProtocolError).detail, /invalid result/)
+      }))
+
+    it.scoped("returns tool errors as results, or fails with ToolError on request", () =>
+      Effect.gen(function*() {
+        const { session } = yield* setup()
+        const result = yield* session.callTool({ name: "fail", arguments: { message: "boom" } })
+        assert.isTrue(result.isError)
+        const error = failureOf(
+          yield* Effect.exit(session.callTool({ name: "fail", arguments: { message: "boom" } }, { toolErrors: "fail" }))
+        )
+        assert.isTrue(McpError.isToolError(error))
+        assert.strictEqual((error as McpError.ToolError).detail, "boom")
+      }))
+  })
+
+  describe("transport death", () => {
+    it.scoped("a crash fails every pending call at once with the reason", () =>
+      Effect.gen(function*() {
+        const { faults, server, session } = yield* setup()
+        const calls = yield* Effect.forEach([1, 2, 3], () => Effect.fork(session.callTool({ name: "block" })))
+        yield* eventually(server.executions("block"), (n) => n === 3)
+        const reason = new McpError.ProcessExited({ code: 137, signal: "SIGKILL", stderrTail: "bye" })
+        yield* faults.crash(reason)
+        for (const call of calls) {
+          const error = failureOf(yield* Fiber.await(call))
+          assert.isTrue(McpError.isTransportCrashed(error))
+          const crashed = error as McpError.TransportCrashed
+          assert.deepStrictEqual(crashed.reason, reason)
+          assert.strictEqual(crashed.delivery, "MaybeDelivered")
+        }
+        const death = failureOf(yield* Effect.exit(session.await))
+        assert.deepStrictEqual(death.reason, reason)
+        // a call after the death is refused at once, and provably not delivered
+        const later = failureOf(yield* Effect.exit(session.ping())) as McpError.TransportCrashed
+        assert.strictEqual(later._tag, "TransportCrashed")
+        assert.strictEqual(later.delivery, "NotDelivered")
+      }))
+
+    it.scoped("a peer closing the transport is a Closed crash", () =>
+      Effect.gen(function*() {
+        const { faults, server, session } = yield* setup()
+        const call = yield* Effect.fork(session.callTool({ name: "block" }))
+        yield* eventually(server.executions("block"), (n) => n === 1)
+        yield* faults.close
+        const error = failureOf(yield* Fiber.await(call)) as McpError.TransportCrashed
+        assert.strictEqual(error.reason._tag, "Closed")
+      }))
+
+    it.scoped("the notifications stream fails with the crash", () =>
+      Effect.gen(function*() {
+        const { faults, session } = yield* setup()
+        const stream = yield* Effect.fork(Stream.runDrain(session.notifications))
+        yield* tick
+        yield* faults.crash(new McpError.StreamClosed({ detail: "cut" }))
+        const error = failureOf(yield* Fiber.await(stream))
+        assert.strictEqual(error.reason._tag, "StreamClosed")
+      }))
+
+    it.scoped("a send that fails crashes the transport, and marks the request by what the reason proves", () =>
+      Effect.gen(function*() {
+        const rejecting = (reason: McpError.TransportCrashedReason) =>
+          McpSession.make({
+            transport: {
+              ...scripted(() => {
+                throw new Error("rejected")
+              }),
+              open: (control) =>
+                scripted(() => {}).open(control).pipe(Effect.map(({ transport }) => ({
+                  transport: {
+                    ...transport,
+                    start: () => transport.start(),
+                    close: () => transport.close(),
+                    send: (message: any) =>
+                      message.method === "tools/call" ? Promise.reject(new Error("403")) : transport.send(message),
+                    set onmessage(f: any) {
+                      transport.onmessage = f
+                    },
+                    set onclose(f: any) {
+                      transport.onclose = f
+                    },
+                    set onerror(f: any) {
+                      transport.onerror = f
+                    }
+                  },
+                  classify: () => reason
+                })))
+            },
+            clientInfo
+          })
+        const forbidden = yield* rejecting(new McpError.HttpStatus({ status: 403, method: "POST", body: "no" }))
+        const notDelivered = failureOf(yield* Effect.exit(forbidden.callTool({ name: "x" }))) as McpError.TransportCrashed
+        assert.strictEqual(notDelivered.delivery, "NotDelivered")
+        assert.strictEqual(notDelivered.reason._tag, "HttpStatus")
+        const serverError = yield* rejecting(new McpError.HttpStatus({ status: 500, method: "POST", body: "oops" }))
+        const maybe = failureOf(yield* Effect.exit(serverError.callTool({ name: "x" }))) as McpError.TransportCrashed
+        assert.strictEqual(maybe.delivery, "MaybeDelivered")
+      }))
+
+    it.effect("closing the scope fails pending calls, closes the transport, and leaves nothing open", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const scope = yield* Scope.make()
+        const session = yield* McpSession.make({ transport: server.transport, clientInfo }).pipe(Scope.extend(scope))
+        const call = yield* Effect.fork(session.callTool({ name: "block" }))
+        yield* eventually(server.executions("block"), (n) => n === 1)
+        assert.strictEqual(yield* server.live, 1)
+        yield* Scope.close(scope, Exit.void)
+        const error = failureOf(yield* Fiber.await(call)) as McpError.TransportCrashed
+        assert.strictEqual(error.reason._tag, "Closed")
+        assert.strictEqual(yield* server.live, 0)
+        // the server side saw the transport go: its handler was aborted
+        yield* eventually(server.cancellations, (c) => c.length === 1)
+      }))
+  })
+
+  describe("time", () => {
+    it.scoped("a request that gets no answer times out on the Clock", () =>
+      Effect.gen(function*() {
+        const { faults, session } = yield* setup()
+        yield* faults.blackHole(true)
+        const call = yield* Effect.fork(session.callTool({ name: "echo", arguments: { message: "x" } }, { timeout: "5 seconds" }))
+        yield* TestClock.adjust("4999 millis")
+        assert.isNull(call.unsafePoll())
+        yield* TestClock.adjust("1 milli")
+        const error = failureOf(yield* Fiber.await(call))
+        assert.isTrue(McpError.isRequestTimeout(error))
+        assert.strictEqual((error as McpError.RequestTimeout).timeoutMillis, 5000)
+        assert.strictEqual((error as McpError.RequestTimeout).target, "echo")
+      }))
+
+    it.scoped("the session's requestTimeout is the default, and delayed answers still arrive in time", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const { faults, transport } = yield* McpTest.faulty(server.transport)
+        const session = yield* McpSession.make({ transport, clientInfo, requestTimeout: "2 seconds" })
+        yield* faults.delayIncoming("1 second")
+        const fast = yield* Effect.fork(session.ping())
+        yield* tick
+        yield* TestClock.adjust("1 second")
+        assert.isTrue(Exit.isSuccess(yield* Fiber.await(fast)))
+        yield* faults.delayIncoming("3 seconds")
+        const slow = yield* Effect.fork(session.ping())
+        yield* tick
+        yield* TestClock.adjust("2 seconds")
+        const error = failureOf(yield* Fiber.await(slow))
+        assert.strictEqual(error._tag, "RequestTimeout")
+      }))
+
+    it.effect("initialize is bounded by the request timeout", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const { faults, transport } = yield* McpTest.faulty(server.transport)
+        yield* faults.blackHole(true)
+        const making = yield* Effect.fork(
+          Effect.scoped(McpSession.make({ transport, clientInfo, requestTimeout: "10 seconds" }))
+        )
+        yield* tick
+        yield* TestClock.adjust("10 seconds")
+        const error = failureOf(yield* Fiber.await(making))
+        assert.isTrue(McpError.isInitializeFailed(error))
+        assert.strictEqual(yield* server.live, 0)
+      }))
+  })
+
+  describe("initialize", () => {
+    it.effect("a transport that cannot open fails with its reason", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const { faults, transport } = yield* McpTest.faulty(server.transport)
+        yield* faults.failNextOpens(new McpError.ConnectionFailed({ detail: "ECONNREFUSED", beforeSend: true }))
+        const error = failureOf(yield* Effect.exit(Effect.scoped(McpSession.make({ transport, clientInfo }))))
+        assert.strictEqual(error._tag, "TransportCrashed")
+        assert.strictEqual((error as McpError.TransportCrashed).reason._tag, "ConnectionFailed")
+      }))
+
+    it.effect("an error answer to initialize is InitializeFailed", () =>
+      Effect.gen(function*() {
+        const transport = scripted(() => {}, {
+          initialize: (id, reply) =>
+            reply({ jsonrpc: "2.0", id, error: { code: -32600, message: "go away" } })
+        })
+        const error = failureOf(yield* Effect.exit(Effect.scoped(McpSession.make({ transport, clientInfo }))))
+        assert.isTrue(McpError.isInitializeFailed(error), String(error))
+        assert.match(error.message, /go away/)
+      }))
+  })
+
+  describe("cancellation", () => {
+    it.scoped("interrupting a caller sends notifications/cancelled to the server", () =>
+      Effect.gen(function*() {
+        const { server, session } = yield* setup()
+        const call = yield* Effect.fork(session.callTool({ name: "block" }))
+        yield* eventually(server.executions("block"), (n) => n === 1)
+        yield* Fiber.interrupt(call)
+        const cancellations = yield* eventually(server.cancellations, (c) => c.length === 1)
+        assert.strictEqual(cancellations.length, 1)
+        // the session is still usable
+        const result = yield* session.callTool({ name: "echo", arguments: { message: "after" } })
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "Echo: after" }])
+      }))
+
+    it.scoped("a timeout cancels the request on the server too", () =>
+      Effect.gen(function*() {
+        const { server, session } = yield* setup()
+        const call = yield* Effect.fork(session.callTool({ name: "block" }, { timeout: "1 second" }))
+        yield* eventually(server.executions("block"), (n) => n === 1)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(failureOf(yield* Fiber.await(call))._tag, "RequestTimeout")
+        yield* eventually(server.cancellations, (c) => c.length === 1)
+      }))
+  })
+
+  describe("progress", () => {
+    it.scoped("delivers every progress notification to the handler, the last one included", () =>
+      Effect.gen(function*() {
+        const { session } = yield* setup()
+        const seen: Array<number> = []
+        const result = yield* session.callTool({ name: "progress", arguments: { steps: 20 } }, {
+          onProgress: (p) => seen.push(p.progress)
+        })
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "done 20" }])
+        assert.deepStrictEqual(seen, Array.from({ length: 20 }, (_, i) => i + 1))
+      }))
+
+    it.scoped("keeps the last progress when it arrives in the same tick as the response", () =>
+      Effect.gen(function*() {
+        // The raw SDK drops the last progress here: it handles notifications a microtask late.
+        const transport = scripted((msg, reply) => {
+          if (msg.method !== "tools/call") return
+          const token = msg.params._meta.progressToken
+          for (let i = 1; i <= 3; i++) {
+            reply({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: token, progress: i, total: 3 } })
+          }
+          reply({ jsonrpc: "2.0", id: msg.id!, result: { content: [{ type: "text", text: "ok" }] } })
+        })
+        const session = yield* McpSession.make({ transport, clientInfo })
+        const seen: Array<number> = []
+        yield* session.callTool({ name: "work" }, { onProgress: (p) => seen.push(p.progress) })
+        assert.deepStrictEqual(seen, [1, 2, 3])
+        const events = Chunk.toReadonlyArray(yield* Stream.runCollect(session.callToolStream({ name: "work" })))
+        assert.deepStrictEqual(events.map((e) => e._tag), ["Progress", "Progress", "Progress", "Result"])
+        assert.deepStrictEqual(events.flatMap((e) => (e._tag === "Progress" ? [e.progress.progress] : [])), [1, 2, 3])
+      }))
+
+    it.scoped("callToolStream ends with the result, or fails with the crash", () =>
+      Effect.gen(function*() {
+        const { faults, server, session } = yield* setup()
+        const events = Chunk.toReadonlyArray(
+          yield* Stream.runCollect(session.callToolStream({ name: "progress", arguments: { steps: 5 } }))
+        )
+        assert.strictEqual(events.length, 6)
+        assert.deepStrictEqual(events[5], { _tag: "Result", result: { content: [{ type: "text", text: "done 5" }] } })
+        const blocked = yield* Effect.fork(Stream.runDrain(session.callToolStream({ name: "block" })))
+        yield* eventually(server.executions("block"), (n) => n === 1)
+        yield* faults.crash(new McpError.LivenessLost({ missed: 3 }))
+        const error = failureOf(yield* Fiber.await(blocked))
+        assert.strictEqual(error._tag, "TransportCrashed")
+      }))
+  })
+
+  describe("layer", () => {
+    it.effect("provides the session as a service", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const result = yield* Effect.gen(function*() {
+          const session = yield* McpSession.McpSession
+          return yield* session.callTool({ name: "echo", arguments: { message: "layer" } })
+        }).pipe(Effect.provide(McpSession.layer({ transport: server.transport, clientInfo })))
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "Echo: layer" }])
+        assert.strictEqual(yield* server.live, 0)
+      }))
+  })
+})

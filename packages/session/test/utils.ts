@@ -1,0 +1,65 @@
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js"
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
+import * as Effect from "effect/Effect"
+import { McpTransport } from "../src/index.js"
+
+/** Lets pending promise callbacks and I/O run (real event-loop turns, no Clock involved). */
+export const tick = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+/** Polls `effect` until `predicate` holds, for at most `turns` event-loop turns. */
+export const eventually = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  predicate: (a: A) => boolean,
+  turns = 1000
+): Effect.Effect<A, E | Error, R> =>
+  Effect.gen(function*() {
+    for (let i = 0; i < turns; i++) {
+      const a = yield* effect
+      if (predicate(a)) return a
+      yield* tick
+    }
+    return yield* Effect.fail(new Error(`condition not met within ${turns} turns`))
+  })
+
+type Reply = (message: JSONRPCMessage) => void
+
+/**
+ * A scripted server: answers `initialize` itself and hands every other message to `handle`, which may
+ * reply synchronously (several messages in one tick, as a stdio chunk would carry them).
+ */
+export const scripted = (
+  handle: (message: JSONRPCMessage & { id?: string | number; method?: string; params?: any }, reply: Reply) => void,
+  options?: { readonly initialize?: (id: string | number, reply: Reply) => void }
+): McpTransport.McpTransport =>
+  McpTransport.make({
+    description: "scripted",
+    acquire: () =>
+      Effect.sync(() => {
+        const transport: Transport = {
+          start: async () => {},
+          close: async () => {
+            transport.onclose?.()
+          },
+          send: async (message) => {
+            const reply: Reply = (m) => transport.onmessage?.(m)
+            const msg = message as any
+            if (msg.method === "initialize") {
+              if (options?.initialize) return options.initialize(msg.id, reply)
+              return reply({
+                jsonrpc: "2.0",
+                id: msg.id,
+                result: {
+                  protocolVersion: LATEST_PROTOCOL_VERSION,
+                  capabilities: { tools: {}, resources: {}, prompts: {} },
+                  serverInfo: { name: "scripted", version: "0.0.1" }
+                }
+              })
+            }
+            if (msg.method === "notifications/initialized") return
+            handle(msg, reply)
+          }
+        }
+        return { transport }
+      })
+  })
