@@ -423,20 +423,55 @@ export class InitializeFailed extends Schema.TaggedError<InitializeFailed>("@eff
 }
 
 /**
+ * A resilient session stopped trying: its reconnect schedule ended without a live session. Calls on it
+ * fail with this from then on.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class GaveUp extends Schema.TaggedError<GaveUp>("@effect-mcp/session/GaveUp")("GaveUp", {
+  transport: Schema.String,
+  /** How many attempts to (re)build the session were made. */
+  attempts: Schema.Number,
+  /** The error of the last attempt. */
+  lastError: Schema.Union(TransportCrashed, InitializeFailed)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  /**
+   * @since 0.1.0
+   */
+  get message(): string {
+    return `${this.transport}: gave up after ${this.attempts} attempt(s): ${this.lastError.message}`
+  }
+}
+
+/**
  * Every error an MCP request can fail with.
  *
  * @since 0.1.0
  * @category errors
  */
-export type McpError = TransportCrashed | RequestTimeout | ProtocolError | ToolError | Cancelled | InitializeFailed
+export type McpError =
+  | TransportCrashed
+  | RequestTimeout
+  | ProtocolError
+  | ToolError
+  | Cancelled
+  | InitializeFailed
+  | GaveUp
 
 /**
- * The errors of a request other than `tools/call` with `toolErrors: "fail"`.
+ * The errors of a request other than `tools/call` with `toolErrors: "fail"`. (`GaveUp` comes only from a
+ * resilient session.)
  *
  * @since 0.1.0
  * @category errors
  */
-export type RequestError = TransportCrashed | RequestTimeout | ProtocolError | Cancelled
+export type RequestError = TransportCrashed | RequestTimeout | ProtocolError | Cancelled | GaveUp
 
 /**
  * @since 0.1.0
@@ -473,3 +508,9 @@ export const isToolError = (u: unknown): u is ToolError => u instanceof ToolErro
  * @category guards
  */
 export const isInitializeFailed = (u: unknown): u is InitializeFailed => u instanceof InitializeFailed
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isGaveUp = (u: unknown): u is GaveUp => u instanceof GaveUp

@@ -33,8 +33,10 @@ import type * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import * as internalResilient from "./internal/resilient.js"
 import * as internal from "./internal/session.js"
-import type { InitializeFailed, RequestError, ToolError, TransportCrashed } from "./McpError.js"
+import type { GaveUp, InitializeFailed, RequestError, ToolError, TransportCrashed } from "./McpError.js"
+import type { KeepAlive, McpSessionPolicy, ReplayRule } from "./McpSessionPolicy.js"
 import type { McpTransport } from "./McpTransport.js"
 
 /**
@@ -99,9 +101,12 @@ export declare namespace McpSession {
      * Server notifications (logging, list changes, resource updates...) received after subscription. The
      * stream fails with `TransportCrashed` when the transport dies.
      */
-    readonly notifications: Stream.Stream<ServerNotification, TransportCrashed>
-    /** Fails with `TransportCrashed` when the transport dies; never succeeds while it lives. */
-    readonly await: Effect.Effect<never, TransportCrashed>
+    readonly notifications: Stream.Stream<ServerNotification, TransportCrashed | GaveUp>
+    /**
+     * Fails with `TransportCrashed` when the transport dies; never succeeds while it lives. A resilient
+     * session survives crashes: its `await` fails only with `GaveUp`.
+     */
+    readonly await: Effect.Effect<never, TransportCrashed | GaveUp>
   }
 
   /**
@@ -118,6 +123,11 @@ export declare namespace McpSession {
     readonly closeTimeout?: Duration.DurationInput | undefined
     /** Bound on the number of pages a `list*` call follows. Default: 1000. */
     readonly maxPages?: number | undefined
+    /**
+     * Liveness checks (`ping` every `interval`); a silent peer becomes `TransportCrashed { LivenessLost }`.
+     * Default: none for `make`/`layer`, `McpSessionPolicy.defaultKeepAlive` for `layerResilient`.
+     */
+    readonly keepAlive?: KeepAlive | undefined
   }
 
   /**
@@ -136,6 +146,11 @@ export declare namespace McpSession {
   export interface CallToolStreamOptions extends RequestOptions {
     /** `"fail"`: a result with `isError: true` fails with `ToolError`. Default: `"return"`. */
     readonly toolErrors?: "return" | "fail" | undefined
+    /**
+     * For a resilient session: overrides the policy's replay rule for this call (e.g. `"Always"` to opt in
+     * to at-least-once). A plain session never replays.
+     */
+    readonly replay?: ReplayRule | undefined
   }
 
   /**
@@ -199,3 +214,84 @@ export const make: <R = never>(
 export const layer: <R = never>(
   options: McpSession.Options<R>
 ) => Layer.Layer<McpSession, TransportCrashed | InitializeFailed, R> = internal.layer
+
+// ---------------------------------------------------------------------------------------------------------
+// Resilience
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * What happens to a resilient session, for observers (a status line, an alert, a log).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LifecycleEvent =
+  | { readonly _tag: "Connected"; readonly generation: number; readonly serverInfo: Implementation }
+  | { readonly _tag: "Crashed"; readonly generation: number; readonly error: TransportCrashed }
+  | {
+    readonly _tag: "Rebuilding"
+    /** The attempt that just failed (1 = the first attempt after the crash). */
+    readonly attempt: number
+    readonly error: TransportCrashed | InitializeFailed
+  }
+  | {
+    readonly _tag: "Rebuilt"
+    readonly generation: number
+    readonly serverInfo: Implementation
+    /** Milliseconds from the crash to the new live session, on the Clock. */
+    readonly millis: number
+  }
+  | { readonly _tag: "Replayed"; readonly method: string; readonly target: string | undefined; readonly attempt: number }
+  | { readonly _tag: "GaveUp"; readonly error: GaveUp }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type LifecycleState =
+  | { readonly _tag: "Connected"; readonly generation: number }
+  | { readonly _tag: "Reconnecting"; readonly generation: number; readonly error: TransportCrashed }
+  | { readonly _tag: "GaveUp"; readonly error: GaveUp }
+
+/**
+ * The lifecycle of a resilient session: its state, and a stream of events.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Lifecycle extends Context.Tag("@effect-mcp/session/McpSession/Lifecycle")<Lifecycle, {
+  readonly state: Effect.Effect<LifecycleState>
+  /** Events from the moment of subscription on. */
+  readonly events: Stream.Stream<LifecycleEvent>
+}>() {}
+
+/**
+ * A session that heals: the same `McpSession` service, backed by sessions rebuilt on `TransportCrashed`
+ * as the policy says. The first session is built with the same schedule; if that gives up, so does this.
+ *
+ * One manager fiber owns the rebuilds, so however many callers see a crash, one rebuild runs. Calls wait
+ * for the new session (bounded by `policy.maxWait`) or fail fast, and are replayed only as the replay rule
+ * allows: a call that may have reached the server is not sent again unless the rule says so.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeResilient: <R = never>(
+  options: McpSession.Options<R>,
+  policy?: McpSessionPolicy | undefined
+) => Effect.Effect<
+  { readonly session: McpSession.Service; readonly lifecycle: Lifecycle["Type"] },
+  GaveUp,
+  Scope.Scope | R
+> = internalResilient.make
+
+/**
+ * Provides `McpSession` (and its `Lifecycle`) backed by a resilient session.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerResilient: <R = never>(
+  options: McpSession.Options<R>,
+  policy?: McpSessionPolicy | undefined
+) => Layer.Layer<McpSession | Lifecycle, GaveUp, R> = internalResilient.layer

@@ -41,7 +41,7 @@ export interface ServerOptions {
  * - `increment` (not idempotent): counts its executions
  * - `set { value }` (idempotent)
  * - `progress { steps }`: sends `steps` progress notifications, then answers
- * - `block`: answers only on `release`, records its cancellation
+ * - `block`: answers only on `release`, records its cancellation; `block-readonly`: the same, read-only
  * - `fail { message }`: answers with `isError: true`
  * - `log { message }`: sends a `notifications/message`
  *
@@ -80,6 +80,11 @@ export interface Faults {
   readonly close: Effect.Effect<void>
   /** The next openings fail with these reasons, one each (e.g. to test backoff). */
   readonly failNextOpens: (...reasons: ReadonlyArray<TransportCrashedReason>) => Effect.Effect<void>
+  /**
+   * The next requests sent (other than `initialize`) fail in `send` with these reasons, one each, as a transport does when the
+   * request is refused (e.g. `HttpStatus` 403 or `SessionExpired`): the request never reaches the server.
+   */
+  readonly failNextSends: (...reasons: ReadonlyArray<TransportCrashedReason>) => Effect.Effect<void>
   /** While on, outgoing messages are accepted and silently discarded: requests never reach the server. */
   readonly blackHole: (on: boolean) => Effect.Effect<void>
   /** Drops the next `count` messages from the server. */

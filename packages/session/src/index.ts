@@ -17,3 +17,13 @@ export * as McpTransport from "./McpTransport.js"
  * @since 0.1.0
  */
 export * as McpTest from "./McpTest.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpSessionPolicy from "./McpSessionPolicy.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpMetrics from "./McpMetrics.js"

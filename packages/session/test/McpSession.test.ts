@@ -155,7 +155,7 @@ describe("McpSession", () => {
           assert.deepStrictEqual(crashed.reason, reason)
           assert.strictEqual(crashed.delivery, "MaybeDelivered")
         }
-        const death = failureOf(yield* Effect.exit(session.await))
+        const death = failureOf(yield* Effect.exit(session.await)) as McpError.TransportCrashed
         assert.deepStrictEqual(death.reason, reason)
         // a call after the death is refused at once, and provably not delivered
         const later = failureOf(yield* Effect.exit(session.ping())) as McpError.TransportCrashed
@@ -179,7 +179,7 @@ describe("McpSession", () => {
         const stream = yield* Effect.fork(Stream.runDrain(session.notifications))
         yield* tick
         yield* faults.crash(new McpError.StreamClosed({ detail: "cut" }))
-        const error = failureOf(yield* Fiber.await(stream))
+        const error = failureOf(yield* Fiber.await(stream)) as McpError.TransportCrashed
         assert.strictEqual(error.reason._tag, "StreamClosed")
       }))
 

@@ -17,13 +17,16 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as McpError from "../McpError.js"
+import * as McpMetrics from "../McpMetrics.js"
 import type { McpSession as McpSessionNs } from "../McpSession.js"
+import type { KeepAlive } from "../McpSessionPolicy.js"
 import { McpSession } from "../McpSession.js"
 import { correlationKey, correlationPrefix, errorMessage, Supervisor } from "./transport.js"
 
@@ -71,8 +74,11 @@ export const make = <R = never>(
 
     // 2. the supervising fiber: fails with TransportCrashed the moment the transport dies
     const fiber = yield* Deferred.await(died).pipe(
-      Effect.tapErrorCause((cause) =>
-        Effect.logDebug("transport died", cause).pipe(Effect.annotateLogs({ ...annotations, method: "supervise" }))
+      Effect.tapError((crashed) =>
+        Effect.logDebug("transport died", crashed.message).pipe(
+          Effect.annotateLogs({ ...annotations, method: "supervise" }),
+          Effect.zipRight(Metric.increment(Metric.tagged(McpMetrics.crashes, "reason", crashed.reason._tag)))
+        )
       ),
       Effect.forkScoped
     )
@@ -215,6 +221,17 @@ export const make = <R = never>(
           }))
         )
       }).pipe(
+        Metric.trackDuration(Metric.tagged(McpMetrics.latency, "method", method)),
+        Effect.tapError((error) =>
+          Metric.increment(
+            Metric.tagged(
+              Metric.tagged(McpMetrics.failures, "method", method),
+              "error",
+              error._tag === "TransportCrashed" ? error.reason._tag : error._tag
+            )
+          )
+        ),
+        (self) => Effect.zipRight(Metric.increment(Metric.tagged(McpMetrics.requests, "method", method)), self),
         Effect.withSpan(`McpSession.${method}`, {
           kind: "client",
           attributes: {
@@ -381,8 +398,38 @@ export const make = <R = never>(
       notifications: Stream.fromPubSub(notifications).pipe(Stream.interruptWhen(awaitDeath)),
       await: awaitDeath
     }
+    if (options.keepAlive !== undefined) {
+      yield* keepAlive(service, supervisor, options.keepAlive).pipe(
+        Effect.annotateLogs({ ...annotations, method: "keepAlive" }),
+        Effect.forkScoped
+      )
+    }
     return service
   }).pipe(Effect.annotateLogs({ module: "McpSession", method: "make" }))
+
+/**
+ * Pings every `interval`; `maxMissed` unanswered pings in a row declare the transport dead. Runs until the
+ * transport dies or the scope closes.
+ */
+const keepAlive = (service: Service, supervisor: Supervisor, options: KeepAlive) => {
+  let missed = 0
+  return service.ping({ timeout: options.timeout }).pipe(
+    Effect.matchEffect({
+      onSuccess: () => Effect.sync(() => void (missed = 0)),
+      onFailure: (error) => {
+        if (error._tag !== "RequestTimeout") return Effect.void
+        missed++
+        return Effect.logWarning(`ping unanswered (${missed}/${options.maxMissed})`).pipe(
+          Effect.andThen(() => {
+            if (missed >= options.maxMissed) supervisor.crash(new McpError.LivenessLost({ missed }))
+          })
+        )
+      }
+    }),
+    Effect.delay(options.interval),
+    Effect.repeat({ while: () => supervisor.crashed === undefined })
+  )
+}
 
 /** @internal */
 export const layer = <R = never>(

@@ -1,7 +1,7 @@
 import { completable } from "@modelcontextprotocol/sdk/server/completable.js"
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js"
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
-import type { JSONRPCMessage, MessageExtraInfo } from "@modelcontextprotocol/sdk/types.js"
+import type { JSONRPCMessage, MessageExtraInfo, RequestId } from "@modelcontextprotocol/sdk/types.js"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Runtime from "effect/Runtime"
@@ -80,10 +80,8 @@ export const makeServer = (options?: McpTest.ServerOptions): Effect.Effect<McpTe
         }
         return { content: [{ type: "text", text: `done ${steps}` }] }
       })
-      server.registerTool("block", {
-        description: "Never answers on its own: waits for `release` or for cancellation"
-      }, async (extra) => {
-        count("block")
+      const block = (name: string) => async (extra: { requestId: RequestId; signal: AbortSignal }) => {
+        count(name)
         await new Promise<void>((resolve) => {
           const onAbort = () => {
             cancellations.push({ requestId: extra.requestId, reason: String(extra.signal.reason ?? "") })
@@ -93,8 +91,15 @@ export const makeServer = (options?: McpTest.ServerOptions): Effect.Effect<McpTe
           extra.signal.addEventListener("abort", onAbort, { once: true })
           void gate.promise.then(() => resolve())
         })
-        return { content: [{ type: "text", text: "released" }] }
-      })
+        return { content: [{ type: "text" as const, text: "released" }] }
+      }
+      server.registerTool("block", {
+        description: "Never answers on its own: waits for `release` or for cancellation"
+      }, block("block"))
+      server.registerTool("block-readonly", {
+        description: "Like `block`, annotated read-only",
+        annotations: { readOnlyHint: true }
+      }, block("block-readonly"))
       server.registerTool("fail", {
         description: "Reports a tool error",
         inputSchema: { message: z.string() }
@@ -178,6 +183,14 @@ interface FaultState {
   dropIncoming: number
   delay: Duration.Duration
   sent: Array<JSONRPCMessage>
+  failSends: Array<McpError.TransportCrashedReason>
+}
+
+/** The error a send fails with when a fault says so; the wrapper's classifier maps it to its reason. */
+class InjectedSendFailure extends Error {
+  constructor(readonly reason: McpError.TransportCrashedReason) {
+    super(`injected: ${reason._tag}`)
+  }
 }
 
 class FaultyTransport implements Transport {
@@ -217,6 +230,10 @@ class FaultyTransport implements Transport {
   }
 
   send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if ("id" in message && "method" in message && message.method !== "initialize") {
+      const reason = this.state.failSends.shift()
+      if (reason !== undefined) return Promise.reject(new InjectedSendFailure(reason))
+    }
     this.state.sent.push(message)
     if (this.state.blackHole) return Promise.resolve()
     return this.inner.send(message, options)
@@ -241,7 +258,8 @@ export const faulty = <R>(
       blackHole: false,
       dropIncoming: 0,
       delay: Duration.zero,
-      sent: []
+      sent: [],
+      failSends: []
     }
     const wrapped = transport.make<R>({
       description: inner.description,
@@ -255,13 +273,19 @@ export const faulty = <R>(
           const connection = yield* inner.open(control)
           const faultyTransport = new FaultyTransport(connection.transport, state, runFork)
           state.current = { control, transport: faultyTransport }
-          return { transport: faultyTransport, classify: connection.classify }
+          const classify = connection.classify
+          return {
+            transport: faultyTransport,
+            classify: (error: unknown, during: "send" | "background") =>
+              error instanceof InjectedSendFailure ? error.reason : classify?.(error, during)
+          }
         })
     })
     const faults: McpTest.Faults = {
       crash: (reason) => Effect.sync(() => state.current?.control.crash(reason)),
       close: Effect.promise(() => state.current?.transport.inner.close() ?? Promise.resolve()),
       failNextOpens: (...reasons) => Effect.sync(() => void state.failOpens.push(...reasons)),
+      failNextSends: (...reasons) => Effect.sync(() => void state.failSends.push(...reasons)),
       blackHole: (on) => Effect.sync(() => void (state.blackHole = on)),
       dropIncoming: (count) => Effect.sync(() => void (state.dropIncoming = count)),
       delayIncoming: (delay) => Effect.sync(() => void (state.delay = Duration.decode(delay))),

@@ -1,0 +1,143 @@
+/**
+ * What a resilient session does when its transport dies: how it rebuilds (a `Schedule`), which calls it
+ * replays, what callers do meanwhile, and how it detects a silent peer.
+ *
+ * @since 0.1.0
+ */
+import type { Tool } from "@modelcontextprotocol/sdk/types.js"
+import * as Duration from "effect/Duration"
+import * as Schedule from "effect/Schedule"
+import type { InitializeFailed, TransportCrashed } from "./McpError.js"
+
+/**
+ * Which `tools/call` requests may be sent again after their transport died. Listing, reading, getting
+ * prompts, completing and pinging are read-only and always replayed.
+ *
+ * - `NotDelivered` (default): only when the request provably never reached the server (never sent,
+ *   connection refused, the POST was answered 4xx, the session had expired).
+ * - `Idempotent`: also tools annotated `readOnlyHint` or `idempotentHint` (as listed by `tools/list`).
+ * - `Always`: every call (at-least-once: a tool may run twice).
+ * - `Never`: no tool call is replayed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ReplayRule = "NotDelivered" | "Idempotent" | "Always" | "Never"
+
+/**
+ * Liveness checks: a `ping` every `interval`; each ping not answered within `timeout` is a miss; after
+ * `maxMissed` misses in a row the transport is declared dead with `LivenessLost`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeepAlive {
+  readonly interval: Duration.DurationInput
+  readonly timeout: Duration.DurationInput
+  readonly maxMissed: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface McpSessionPolicy {
+  /**
+   * Drives the attempts to rebuild the session after a crash (and to build it at first). Its input is the
+   * error of the failed attempt; when it ends, the session gives up with `GaveUp`. Each crash starts it
+   * anew; the first attempt after a crash is immediate.
+   */
+  readonly reconnect: Schedule.Schedule<unknown, TransportCrashed | InitializeFailed>
+  /** The replay rule for `tools/call`. A call may override it with `callTool(params, { replay })`. */
+  readonly replay: ReplayRule
+  /** How many times one call may be replayed. */
+  readonly maxReplays: number
+  /** While the session is being rebuilt: `"wait"` for it (bounded by `maxWait`) or `"fail"` at once. */
+  readonly whileReconnecting: "wait" | "fail"
+  /** Bound on how long a call waits for a rebuilt session. */
+  readonly maxWait: Duration.Duration
+  /** Liveness checks, or `undefined` for none. */
+  readonly keepAlive: KeepAlive | undefined
+}
+
+/**
+ * The default reconnect schedule: exponential from 100 ms (factor 2), each delay capped at 5 s, jittered,
+ * at most 10 attempts after the first.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultReconnect: Schedule.Schedule<unknown, TransportCrashed | InitializeFailed> = Schedule
+  .exponential("100 millis", 2)
+  .pipe(
+    Schedule.union(Schedule.spaced("5 seconds")),
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(10))
+  )
+
+/**
+ * The default keep-alive: a ping every 15 s, a miss after 5 s, dead after 2 misses in a row (a silent
+ * peer is detected within about 40 s). Liveness is on by default in `layerResilient`: a peer that stops
+ * answering without closing its connection is otherwise only noticed by the next call's timeout.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultKeepAlive: KeepAlive = { interval: "15 seconds", timeout: "5 seconds", maxMissed: 2 }
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultPolicy: McpSessionPolicy = {
+  reconnect: defaultReconnect,
+  replay: "NotDelivered",
+  maxReplays: 1,
+  whileReconnecting: "wait",
+  maxWait: Duration.seconds(30),
+  keepAlive: defaultKeepAlive
+}
+
+/**
+ * A policy from the defaults and the given overrides. `keepAlive: false` turns liveness checks off.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: {
+  readonly reconnect?: Schedule.Schedule<unknown, TransportCrashed | InitializeFailed> | undefined
+  readonly replay?: ReplayRule | undefined
+  readonly maxReplays?: number | undefined
+  readonly whileReconnecting?: "wait" | "fail" | undefined
+  readonly maxWait?: Duration.DurationInput | undefined
+  readonly keepAlive?: KeepAlive | false | undefined
+} = {}): McpSessionPolicy => ({
+  reconnect: options.reconnect ?? defaultPolicy.reconnect,
+  replay: options.replay ?? defaultPolicy.replay,
+  maxReplays: options.maxReplays ?? defaultPolicy.maxReplays,
+  whileReconnecting: options.whileReconnecting ?? defaultPolicy.whileReconnecting,
+  maxWait: options.maxWait !== undefined ? Duration.decode(options.maxWait) : defaultPolicy.maxWait,
+  keepAlive: options.keepAlive === false ? undefined : options.keepAlive ?? defaultPolicy.keepAlive
+})
+
+/**
+ * Whether a `tools/call` that failed with this crash may be sent again under `rule`. `tool` is what
+ * `tools/list` said of the tool, if known.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const mayReplayTool = (rule: ReplayRule, error: TransportCrashed, tool: Tool | undefined): boolean => {
+  switch (rule) {
+    case "Never":
+      return false
+    case "Always":
+      return true
+    case "NotDelivered":
+      return error.delivery === "NotDelivered"
+    case "Idempotent":
+      return error.delivery === "NotDelivered" ||
+        tool?.annotations?.readOnlyHint === true ||
+        tool?.annotations?.idempotentHint === true
+  }
+}

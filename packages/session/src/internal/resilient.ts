@@ -1,0 +1,270 @@
+import type { Implementation, ServerNotification, Tool } from "@modelcontextprotocol/sdk/types.js"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as McpError from "../McpError.js"
+import * as McpMetrics from "../McpMetrics.js"
+import type { LifecycleEvent, LifecycleState, McpSession as McpSessionNs } from "../McpSession.js"
+import { Lifecycle, McpSession } from "../McpSession.js"
+import * as McpSessionPolicy from "../McpSessionPolicy.js"
+import * as session from "./session.js"
+
+type Service = McpSessionNs.Service
+type Options<R> = McpSessionNs.Options<R>
+
+interface Live {
+  readonly generation: number
+  readonly session: Service
+  readonly scope: Scope.CloseableScope
+}
+
+type State =
+  | { readonly _tag: "Connected"; readonly live: Live }
+  | { readonly _tag: "Reconnecting"; readonly generation: number; readonly error: McpError.TransportCrashed }
+  | { readonly _tag: "GaveUp"; readonly error: McpError.GaveUp }
+
+/** @internal */
+export const make = <R = never>(
+  options: Options<R>,
+  policy: McpSessionPolicy.McpSessionPolicy = McpSessionPolicy.defaultPolicy
+): Effect.Effect<
+  { readonly session: Service; readonly lifecycle: Lifecycle["Type"] },
+  McpError.GaveUp,
+  Scope.Scope | R
+> =>
+  Effect.gen(function*() {
+    const description = options.transport.description
+    const scope = yield* Effect.scope
+    const sessionOptions: Options<R> = { ...options, keepAlive: options.keepAlive ?? policy.keepAlive }
+    const events = yield* PubSub.unbounded<LifecycleEvent>()
+    const notifications = yield* PubSub.unbounded<ServerNotification>()
+    const gaveUp = yield* Deferred.make<never, McpError.GaveUp>()
+    const tools = new Map<string, Tool>()
+    yield* Effect.addFinalizer(() => Effect.andThen(PubSub.shutdown(events), PubSub.shutdown(notifications)))
+
+    const publish = (event: LifecycleEvent) => PubSub.publish(events, event)
+
+    /** Builds a session, retrying per the policy's schedule; each attempt in a scope of its own. */
+    const connect = (generation: number): Effect.Effect<Live, McpError.GaveUp, R> =>
+      Effect.gen(function*() {
+        const driver = yield* Schedule.driver(policy.reconnect)
+        for (let attempt = 1;; attempt++) {
+          const child = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+          const exit = yield* session.make(sessionOptions).pipe(Scope.extend(child), Effect.exit)
+          if (Exit.isSuccess(exit)) {
+            // forward this session's notifications while it lives
+            yield* exit.value.notifications.pipe(
+              Stream.runForEach((n) => PubSub.publish(notifications, n)),
+              Effect.ignore,
+              Effect.forkIn(child)
+            )
+            return { generation, session: exit.value, scope: child }
+          }
+          yield* Scope.close(child, exit)
+          const failure = Cause.failureOption(exit.cause)
+          if (Option.isNone(failure)) return yield* Effect.die(Cause.squash(exit.cause))
+          const error = failure.value
+          yield* publish({ _tag: "Rebuilding", attempt, error })
+          yield* Effect.logInfo(`attempt ${attempt} failed: ${error.message}`)
+          const next = yield* Effect.option(driver.next(error))
+          if (Option.isNone(next)) {
+            return yield* new McpError.GaveUp({ transport: description, attempts: attempt, lastError: error })
+          }
+        }
+      }).pipe(Effect.annotateLogs({ module: "McpSession", method: "connect", transport: description, generation }))
+
+    const first = yield* connect(1).pipe(
+      Effect.tapError((error) => Metric.increment(McpMetrics.gaveUp).pipe(Effect.zipRight(publish({ _tag: "GaveUp", error }))))
+    )
+    let latest = first.session
+    const state = yield* SubscriptionRef.make<State>({ _tag: "Connected", live: first })
+    yield* publish({ _tag: "Connected", generation: 1, serverInfo: first.session.serverInfo })
+
+    // The manager: the one fiber that notices crashes and rebuilds.
+    const manage = (live: Live): Effect.Effect<void, never, R> =>
+      Effect.gen(function*() {
+        const crash = yield* Effect.flip(live.session.await)
+        if (crash._tag !== "TransportCrashed") return
+        const crashedAt = yield* Clock.currentTimeMillis
+        yield* SubscriptionRef.set(state, { _tag: "Reconnecting", generation: live.generation, error: crash })
+        yield* publish({ _tag: "Crashed", generation: live.generation, error: crash })
+        yield* Effect.logWarning(`transport crashed: ${crash.message}`)
+        yield* Scope.close(live.scope, Exit.void)
+        const next = yield* Effect.either(connect(live.generation + 1))
+        if (next._tag === "Left") {
+          yield* SubscriptionRef.set(state, { _tag: "GaveUp", error: next.left })
+          yield* Metric.increment(McpMetrics.gaveUp)
+          yield* publish({ _tag: "GaveUp", error: next.left })
+          yield* Effect.logError(next.left.message)
+          yield* Deferred.fail(gaveUp, next.left)
+          return
+        }
+        latest = next.right.session
+        yield* SubscriptionRef.set(state, { _tag: "Connected", live: next.right })
+        yield* Metric.increment(McpMetrics.rebuilds)
+        const millis = (yield* Clock.currentTimeMillis) - crashedAt
+        yield* publish({ _tag: "Rebuilt", generation: next.right.generation, serverInfo: next.right.session.serverInfo, millis })
+        yield* Effect.logInfo(`session rebuilt in ${millis} ms`)
+        yield* manage(next.right)
+      }).pipe(Effect.annotateLogs({ module: "McpSession", method: "manage", transport: description }))
+    yield* Effect.forkIn(manage(first), scope)
+
+    /**
+     * The live session of a generation above `after`: at once if there is one, else wait for the manager
+     * (bounded) or fail fast, as the policy says.
+     */
+    const acquire = (after: number, crash: McpError.TransportCrashed | undefined): Effect.Effect<Live, McpError.TransportCrashed | McpError.GaveUp> =>
+      Effect.flatMap(SubscriptionRef.get(state), (current) => {
+        if (current._tag === "Connected" && current.live.generation > after) return Effect.succeed(current.live)
+        if (current._tag === "GaveUp") return Effect.fail(current.error)
+        if (current._tag === "Reconnecting" && policy.whileReconnecting === "fail") {
+          return Effect.fail(crash ?? current.error.withDelivery("NotDelivered"))
+        }
+        return state.changes.pipe(
+          Stream.filter((s) => (s._tag === "Connected" && s.live.generation > after) || s._tag === "GaveUp"),
+          Stream.runHead,
+          Effect.flatMap((s): Effect.Effect<Live, McpError.GaveUp | McpError.TransportCrashed> => {
+            if (Option.isNone(s)) return Effect.fail(crash ?? closed())
+            return s.value._tag === "Connected" ? Effect.succeed(s.value.live) : Effect.fail((s.value as { error: McpError.GaveUp }).error)
+          }),
+          Effect.timeoutFail({
+            duration: policy.maxWait,
+            onTimeout: () => crash ?? (current._tag === "Reconnecting" ? current.error.withDelivery("NotDelivered") : closed())
+          })
+        )
+      })
+
+    const closed = () =>
+      new McpError.TransportCrashed({
+        reason: new McpError.Closed({ detail: "resilient session closed" }),
+        transport: description,
+        delivery: "NotDelivered"
+      })
+
+    /**
+     * Runs a request on the live session; on `TransportCrashed`, replays it on the next session when
+     * `mayReplay` allows, at most `policy.maxReplays` times. The error reported is the first crash's
+     * delivery if any attempt may have reached the server.
+     */
+    const run = <A, E>(
+      method: string,
+      target: string | undefined,
+      call: (session: Service) => Effect.Effect<A, E | McpError.TransportCrashed>,
+      mayReplay: (crash: McpError.TransportCrashed, generation: number) => Effect.Effect<boolean>
+    ): Effect.Effect<A, E | McpError.TransportCrashed | McpError.GaveUp> =>
+      Effect.gen(function*() {
+        let after = 0
+        let maybeDelivered: McpError.TransportCrashed | undefined
+        for (let attempt = 0;; attempt++) {
+          const live = yield* acquire(after, maybeDelivered)
+          const exit = yield* Effect.exit(call(live.session))
+          if (Exit.isSuccess(exit)) return exit.value
+          const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+          if (!McpError.isTransportCrashed(failure)) return yield* exit
+          if (failure.delivery !== "NotDelivered") maybeDelivered = failure
+          if (attempt >= policy.maxReplays || !(yield* mayReplay(failure, live.generation))) {
+            return yield* Effect.fail(maybeDelivered ?? failure)
+          }
+          after = live.generation
+          yield* Metric.increment(Metric.tagged(McpMetrics.replays, "method", method))
+          yield* publish({ _tag: "Replayed", method, target, attempt: attempt + 1 })
+          yield* Effect.logDebug(`replaying ${method}${target !== undefined ? ` ${target}` : ""} (${failure.reason._tag})`)
+        }
+      }).pipe(Effect.annotateLogs({ module: "McpSession", method, transport: description }))
+
+    const always = () => Effect.succeed(true)
+
+    /** What `tools/list` says of a tool; looked up on the next session when not yet known. */
+    const toolInfo = (name: string, after: number): Effect.Effect<Tool | undefined> => {
+      const known = tools.get(name)
+      if (known !== undefined) return Effect.succeed(known)
+      return acquire(after, undefined).pipe(
+        Effect.flatMap((live) => live.session.listTools()),
+        Effect.map((listed) => {
+          for (const tool of listed) tools.set(tool.name, tool)
+          return tools.get(name)
+        }),
+        Effect.orElseSucceed(() => undefined)
+      )
+    }
+
+    const mayReplayTool = (name: string, rule: McpSessionPolicy.ReplayRule) =>
+    (crash: McpError.TransportCrashed, generation: number): Effect.Effect<boolean> => {
+      if (rule !== "Idempotent" || crash.delivery === "NotDelivered") {
+        return Effect.succeed(McpSessionPolicy.mayReplayTool(rule, crash, undefined))
+      }
+      return Effect.map(toolInfo(name, generation), (tool) => McpSessionPolicy.mayReplayTool(rule, crash, tool))
+    }
+
+    const awaitGaveUp: Effect.Effect<never, McpError.GaveUp> = Deferred.await(gaveUp)
+
+    const service: Service = {
+      transport: description,
+      get serverInfo(): Implementation {
+        return latest.serverInfo
+      },
+      get serverCapabilities() {
+        return latest.serverCapabilities
+      },
+      get instructions() {
+        return latest.instructions
+      },
+      callTool: (params, callOptions) =>
+        run(
+          "tools/call",
+          params.name,
+          (s) => s.callTool(params, callOptions),
+          mayReplayTool(params.name, callOptions?.replay ?? policy.replay)
+        ),
+      callToolStream: (params, streamOptions) =>
+        Stream.unwrap(
+          Effect.map(acquire(0, undefined), (live) => live.session.callToolStream(params, streamOptions))
+        ),
+      listTools: (requestOptions) =>
+        run("tools/list", undefined, (s) => s.listTools(requestOptions), always).pipe(
+          Effect.tap((listed) => {
+            tools.clear()
+            for (const tool of listed) tools.set(tool.name, tool)
+          })
+        ),
+      listResources: (o) => run("resources/list", undefined, (s) => s.listResources(o), always),
+      listResourceTemplates: (o) => run("resources/templates/list", undefined, (s) => s.listResourceTemplates(o), always),
+      readResource: (params, o) => run("resources/read", params.uri, (s) => s.readResource(params, o), always),
+      listPrompts: (o) => run("prompts/list", undefined, (s) => s.listPrompts(o), always),
+      getPrompt: (params, o) => run("prompts/get", params.name, (s) => s.getPrompt(params, o), always),
+      complete: (params, o) => run("completion/complete", undefined, (s) => s.complete(params, o), always),
+      setLoggingLevel: (level, o) => run("logging/setLevel", level, (s) => s.setLoggingLevel(level, o), always),
+      ping: (o) => run("ping", undefined, (s) => s.ping(o), always),
+      notifications: Stream.fromPubSub(notifications).pipe(Stream.interruptWhen(awaitGaveUp)),
+      await: awaitGaveUp
+    }
+
+    const lifecycle: Lifecycle["Type"] = {
+      state: Effect.map(SubscriptionRef.get(state), (s): LifecycleState =>
+        s._tag === "Connected" ? { _tag: "Connected", generation: s.live.generation } : s),
+      events: Stream.fromPubSub(events)
+    }
+    return { session: service, lifecycle }
+  })
+
+/** @internal */
+export const layer = <R = never>(
+  options: Options<R>,
+  policy?: McpSessionPolicy.McpSessionPolicy | undefined
+): Layer.Layer<McpSession | Lifecycle, McpError.GaveUp, R> =>
+  Layer.scopedContext(
+    Effect.map(make(options, policy), ({ lifecycle, session }) =>
+      Context.make(McpSession, session).pipe(Context.add(Lifecycle, lifecycle)))
+  )

@@ -1,0 +1,364 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { McpError, McpSession, McpSessionPolicy, McpTest } from "../src/index.js"
+import { eventually, scripted, tick } from "./utils.js"
+
+const clientInfo = { name: "test-client", version: "1.0.0" }
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  assert.isTrue(Exit.isFailure(exit), "expected a failure")
+  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
+  assert.isTrue(Option.isSome(failure), `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
+  return (failure as Option.Some<E>).value
+}
+
+const exitIsSuccess = <A, E>(exit: Exit.Exit<A, E>) => {
+  assert.isTrue(Exit.isSuccess(exit), Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "")
+  return (exit as Exit.Success<A, E>).value
+}
+
+const processExited = new McpError.ProcessExited({ code: 1, signal: null, stderrTail: "" })
+const refused = new McpError.ConnectionFailed({ detail: "ECONNREFUSED", beforeSend: true })
+
+const setup = (policy: Partial<Parameters<typeof McpSessionPolicy.make>[0]> = {}) =>
+  Effect.gen(function*() {
+    const server = yield* McpTest.server()
+    const { faults, transport } = yield* McpTest.faulty(server.transport)
+    const { lifecycle, session } = yield* McpSession.makeResilient(
+      { transport, clientInfo },
+      McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("1 second"), ...policy })
+    )
+    const seen: Array<McpSession.LifecycleEvent> = []
+    yield* lifecycle.events.pipe(Stream.runForEach((e) => Effect.sync(() => void seen.push(e))), Effect.forkScoped)
+    yield* tick
+    return { server, faults, session, lifecycle, events: Effect.sync(() => seen.slice()) }
+  })
+
+const connectedAgain = (lifecycle: McpSession.Lifecycle["Type"], generation: number) =>
+  eventually(lifecycle.state, (s) => s._tag === "Connected" && s.generation === generation)
+
+describe("McpSession.layerResilient", () => {
+  describe("rebuilding", () => {
+    it.scoped("rebuilds after a crash; the next call succeeds on a new session without the caller doing anything", () =>
+      Effect.gen(function*() {
+        const { events, faults, lifecycle, server, session } = yield* setup()
+        yield* session.callTool({ name: "echo", arguments: { message: "one" } })
+        yield* faults.crash(processExited)
+        yield* connectedAgain(lifecycle, 2)
+        const result = yield* session.callTool({ name: "echo", arguments: { message: "two" } })
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "Echo: two" }])
+        assert.strictEqual(yield* server.opened, 2)
+        assert.strictEqual(yield* server.live, 1)
+        const tags = (yield* events).map((e) => e._tag)
+        assert.deepStrictEqual(tags, ["Crashed", "Rebuilt"])
+        const crashed = (yield* events)[0] as Extract<McpSession.LifecycleEvent, { _tag: "Crashed" }>
+        assert.deepStrictEqual(crashed.error.reason, processExited)
+      }))
+
+    it.scoped("backoff between attempts follows the schedule exactly", () =>
+      Effect.gen(function*() {
+        const { events, faults, lifecycle } = yield* setup({
+          reconnect: Schedule.exponential("100 millis", 2)
+        })
+        yield* faults.failNextOpens(refused, refused, refused)
+        yield* faults.crash(processExited)
+        // the first attempt after a crash is immediate
+        yield* eventually(faults.opens, (n) => n === 2)
+        const expectOpensAfter = (millis: number, opens: number) =>
+          Effect.gen(function*() {
+            yield* TestClock.adjust(millis - 1)
+            for (let i = 0; i < 20; i++) yield* tick
+            assert.strictEqual(yield* faults.opens, opens - 1, `not before ${millis} ms`)
+            yield* TestClock.adjust(1)
+            yield* eventually(faults.opens, (n) => n === opens)
+          })
+        yield* expectOpensAfter(100, 3)
+        yield* expectOpensAfter(200, 4)
+        yield* expectOpensAfter(400, 5)
+        yield* connectedAgain(lifecycle, 2)
+        const rebuilding = (yield* events).filter((e) => e._tag === "Rebuilding")
+        assert.deepStrictEqual(rebuilding.map((e) => (e as { attempt: number }).attempt), [1, 2, 3])
+        const rebuilt = (yield* events).find((e) => e._tag === "Rebuilt") as { millis: number }
+        assert.strictEqual(rebuilt.millis, 700)
+      }))
+
+    it.scoped("bounded attempts end in a typed GaveUp, for pending waiters and later calls alike", () =>
+      Effect.gen(function*() {
+        const { events, faults, lifecycle, session } = yield* setup({
+          reconnect: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(2)))
+        })
+        yield* faults.failNextOpens(refused, refused, refused, refused)
+        yield* faults.crash(processExited)
+        yield* eventually(faults.opens, (n) => n === 2)
+        const waiting = yield* Effect.fork(session.ping())
+        yield* tick
+        yield* TestClock.adjust("1 second")
+        yield* eventually(faults.opens, (n) => n === 3)
+        yield* TestClock.adjust("1 second")
+        yield* eventually(lifecycle.state, (s) => s._tag === "GaveUp")
+        const error = failureOf(yield* Fiber.await(waiting))
+        assert.isTrue(McpError.isGaveUp(error))
+        assert.strictEqual((error as McpError.GaveUp).attempts, 3)
+        assert.deepStrictEqual(((error as McpError.GaveUp).lastError as McpError.TransportCrashed).reason, refused)
+        assert.isTrue(McpError.isGaveUp(failureOf(yield* Effect.exit(session.ping()))))
+        assert.isTrue(McpError.isGaveUp(failureOf(yield* Effect.exit(session.await))))
+        assert.strictEqual(yield* faults.opens, 4)
+        assert.strictEqual((yield* events).at(-1)?._tag, "GaveUp")
+      }))
+
+    it.effect("the first session follows the schedule too, and gives up with GaveUp", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const { faults, transport } = yield* McpTest.faulty(server.transport)
+        yield* faults.failNextOpens(refused, refused)
+        const policy = McpSessionPolicy.make({ reconnect: Schedule.recurs(1), keepAlive: false })
+        const error = failureOf(
+          yield* Effect.exit(Effect.scoped(McpSession.makeResilient({ transport, clientInfo }, policy)))
+        )
+        assert.isTrue(McpError.isGaveUp(error))
+        assert.strictEqual(yield* faults.opens, 2)
+        // and when an attempt succeeds in time, the layer is built
+        yield* faults.failNextOpens(refused)
+        const result = yield* Effect.gen(function*() {
+          const session = yield* McpSession.McpSession
+          return yield* session.callTool({ name: "echo", arguments: { message: "late" } })
+        }).pipe(Effect.provide(McpSession.layerResilient({ transport, clientInfo }, policy)))
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "Echo: late" }])
+      }))
+
+    it.scoped("InitializeFailed backs off by the schedule", () =>
+      Effect.gen(function*() {
+        let initializes = 0
+        const transport = scripted((msg, reply) => {
+          if (msg.method === "ping") reply({ jsonrpc: "2.0", id: msg.id!, result: {} })
+        }, {
+          initialize: (id, reply) => {
+            initializes++
+            if (initializes <= 2) return reply({ jsonrpc: "2.0", id, error: { code: -32603, message: "not ready" } })
+            reply({
+              jsonrpc: "2.0",
+              id,
+              result: { protocolVersion: "2025-06-18", capabilities: {}, serverInfo: { name: "late", version: "1" } }
+            })
+          }
+        })
+        const building = yield* Effect.fork(McpSession.makeResilient(
+          { transport, clientInfo },
+          McpSessionPolicy.make({ reconnect: Schedule.spaced("1 second"), keepAlive: false })
+        ))
+        yield* eventually(Effect.sync(() => initializes), (n) => n === 1)
+        yield* TestClock.adjust("999 millis")
+        for (let i = 0; i < 10; i++) yield* tick
+        assert.strictEqual(initializes, 1)
+        yield* TestClock.adjust("1 milli")
+        yield* eventually(Effect.sync(() => initializes), (n) => n === 2)
+        yield* TestClock.adjust("1 second")
+        const { session } = exitIsSuccess(yield* Fiber.await(building))
+        assert.strictEqual(session.serverInfo.name, "late")
+        yield* session.ping()
+      }))
+
+    it.scoped("concurrent callers that see a crash trigger one rebuild", () =>
+      Effect.gen(function*() {
+        const { faults, server, session } = yield* setup()
+        yield* faults.crash(processExited)
+        const results = yield* Effect.forEach(
+          Array.from({ length: 20 }, (_, i) => i),
+          (i) => session.callTool({ name: "echo", arguments: { message: String(i) } }),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(results.length, 20)
+        assert.strictEqual(yield* faults.opens, 2)
+        assert.strictEqual(yield* server.opened, 2)
+        assert.strictEqual(yield* server.executions("echo"), 20)
+      }))
+
+    it.scoped("calls wait for the rebuild, bounded by maxWait, or fail fast", () =>
+      Effect.gen(function*() {
+        const { faults, lifecycle, session } = yield* setup({ reconnect: Schedule.spaced("1 minute"), maxWait: "5 seconds" })
+        yield* faults.failNextOpens(refused)
+        yield* faults.crash(processExited)
+        yield* eventually(lifecycle.state, (s) => s._tag === "Reconnecting")
+        yield* eventually(faults.opens, (n) => n === 2)
+        const waiting = yield* Effect.fork(session.ping())
+        yield* tick
+        yield* TestClock.adjust("5 seconds")
+        const error = failureOf(yield* Fiber.await(waiting)) as McpError.TransportCrashed
+        assert.strictEqual(error._tag, "TransportCrashed")
+        assert.deepStrictEqual(error.reason, processExited)
+        // a call that waits while the rebuild lands succeeds (the next attempt is at 60 s)
+        yield* TestClock.adjust("51 seconds")
+        const patient = yield* Effect.fork(session.ping())
+        yield* tick
+        yield* TestClock.adjust("4 seconds")
+        exitIsSuccess(yield* Fiber.await(patient))
+      }))
+
+    it.scoped("whileReconnecting: fail fails at once with the crash", () =>
+      Effect.gen(function*() {
+        const { faults, lifecycle, session } = yield* setup({
+          reconnect: Schedule.spaced("1 minute"),
+          whileReconnecting: "fail"
+        })
+        yield* faults.failNextOpens(refused)
+        yield* faults.crash(processExited)
+        yield* eventually(lifecycle.state, (s) => s._tag === "Reconnecting")
+        const error = failureOf(yield* Effect.exit(session.ping())) as McpError.TransportCrashed
+        assert.strictEqual(error.delivery, "NotDelivered")
+        assert.deepStrictEqual(error.reason, processExited)
+      }))
+
+    it.scoped("notifications flow across rebuilds", () =>
+      Effect.gen(function*() {
+        const { faults, lifecycle, session } = yield* setup()
+        const collected = yield* session.notifications.pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+        yield* tick
+        yield* session.callTool({ name: "log", arguments: { message: "before" } })
+        yield* faults.crash(processExited)
+        yield* connectedAgain(lifecycle, 2)
+        yield* tick
+        yield* session.callTool({ name: "log", arguments: { message: "after" } })
+        const notes = Chunk.toReadonlyArray(yield* Fiber.join(collected))
+        assert.deepStrictEqual(notes.map((n) => (n.params as { data: unknown }).data), ["before", "after"])
+      }))
+  })
+
+  describe("replay", () => {
+    const crashWhilePending = (tool: string, policy: Parameters<typeof McpSessionPolicy.make>[0], replay?: McpSessionPolicy.ReplayRule) =>
+      Effect.gen(function*() {
+        const { faults, lifecycle, server, session } = yield* setup(policy)
+        const call = yield* Effect.fork(session.callTool({ name: tool }, replay !== undefined ? { replay } : {}))
+        yield* eventually(server.executions(tool), (n) => n === 1)
+        yield* faults.crash(new McpError.StreamClosed({ detail: "cut" }))
+        yield* connectedAgain(lifecycle, 2)
+        return { call, server }
+      })
+
+    it.scoped("NotDelivered (default): a call that may have run is not replayed", () =>
+      Effect.gen(function*() {
+        const { call, server } = yield* crashWhilePending("block", {})
+        const error = failureOf(yield* Fiber.await(call)) as McpError.TransportCrashed
+        assert.strictEqual(error.delivery, "MaybeDelivered")
+        for (let i = 0; i < 20; i++) yield* tick
+        assert.strictEqual(yield* server.executions("block"), 1)
+      }))
+
+    it.scoped("NotDelivered: a call refused before it reached the server is replayed once, and runs once", () =>
+      Effect.gen(function*() {
+        const { faults, server, session } = yield* setup()
+        yield* faults.failNextSends(new McpError.HttpStatus({ status: 403, method: "POST", body: "forbidden" }))
+        const result = yield* session.callTool({ name: "increment" })
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "1" }])
+        assert.strictEqual(yield* server.executions("increment"), 1)
+        assert.strictEqual(yield* faults.opens, 2)
+      }))
+
+    it.scoped("a stale session re-initializes and the call is replayed", () =>
+      Effect.gen(function*() {
+        const { faults, server, session } = yield* setup()
+        yield* faults.failNextSends(new McpError.SessionExpired({ status: 404, detail: "Session not found" }))
+        const result = yield* session.callTool({ name: "echo", arguments: { message: "again" } })
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "Echo: again" }])
+        assert.strictEqual(yield* server.opened, 2)
+      }))
+
+    it.scoped("maxReplays bounds replays", () =>
+      Effect.gen(function*() {
+        const { faults, server, session } = yield* setup({ maxReplays: 1 })
+        const forbidden = new McpError.HttpStatus({ status: 403, method: "POST", body: "" })
+        yield* faults.failNextSends(forbidden, forbidden)
+        const error = failureOf(yield* Effect.exit(session.callTool({ name: "increment" }))) as McpError.TransportCrashed
+        assert.deepStrictEqual(error.reason, forbidden)
+        assert.strictEqual(error.delivery, "NotDelivered")
+        assert.strictEqual(yield* server.executions("increment"), 0)
+      }))
+
+    it.scoped("Never: not even an undelivered call is replayed", () =>
+      Effect.gen(function*() {
+        const { faults, server, session } = yield* setup({ replay: "Never" })
+        yield* faults.failNextSends(new McpError.HttpStatus({ status: 403, method: "POST", body: "" }))
+        const error = failureOf(yield* Effect.exit(session.callTool({ name: "increment" }))) as McpError.TransportCrashed
+        assert.strictEqual(error.delivery, "NotDelivered")
+        assert.strictEqual(yield* server.executions("increment"), 0)
+        // reads are always safe to replay
+        yield* faults.failNextSends(new McpError.HttpStatus({ status: 403, method: "POST", body: "" }))
+        const tools = yield* session.listTools()
+        assert.isAbove(tools.length, 0)
+      }))
+
+    it.scoped("Idempotent: read-only/idempotent tools are replayed, others are not", () =>
+      Effect.gen(function*() {
+        const readonly = yield* crashWhilePending("block-readonly", { replay: "Idempotent" })
+        yield* eventually(readonly.server.executions("block-readonly"), (n) => n === 2)
+        yield* readonly.server.release
+        const result = exitIsSuccess(yield* Fiber.await(readonly.call))
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "released" }])
+        assert.strictEqual(yield* readonly.server.executions("block-readonly"), 2)
+
+        const plain = yield* crashWhilePending("block", { replay: "Idempotent" })
+        const error = failureOf(yield* Fiber.await(plain.call)) as McpError.TransportCrashed
+        assert.strictEqual(error.delivery, "MaybeDelivered")
+        assert.strictEqual(yield* plain.server.executions("block"), 1)
+      }))
+
+    it.scoped("Always, or a caller opting in, replays a call that may have run", () =>
+      Effect.gen(function*() {
+        const { call, server } = yield* crashWhilePending("block", {}, "Always")
+        yield* eventually(server.executions("block"), (n) => n === 2)
+        yield* server.release
+        exitIsSuccess(yield* Fiber.await(call))
+        assert.strictEqual(yield* server.executions("block"), 2)
+      }))
+  })
+
+  describe("liveness", () => {
+    it.scoped("missed pings turn a silent peer into LivenessLost, on the Clock", () =>
+      Effect.gen(function*() {
+        const { events, faults, lifecycle } = yield* setup({
+          keepAlive: { interval: "10 seconds", timeout: "2 seconds", maxMissed: 2 }
+        })
+        // an answered ping keeps it alive
+        yield* TestClock.adjust("10 seconds")
+        yield* eventually(faults.sent, (sent) => sent.some((m) => (m as { method?: string }).method === "ping"))
+        yield* faults.blackHole(true)
+        yield* TestClock.adjust("12 seconds") // ping 2 sent at 20 s, missed at 22 s
+        for (let i = 0; i < 10; i++) yield* tick
+        yield* TestClock.adjust("11999 millis") // ping 3 at 32 s, not yet missed
+        for (let i = 0; i < 10; i++) yield* tick
+        assert.strictEqual((yield* lifecycle.state)._tag, "Connected")
+        yield* faults.blackHole(false)
+        yield* TestClock.adjust("1 milli") // missed at 34 s
+        yield* connectedAgain(lifecycle, 2)
+        const crashed = (yield* events).find((e) => e._tag === "Crashed") as { error: McpError.TransportCrashed }
+        assert.deepStrictEqual(crashed.error.reason, new McpError.LivenessLost({ missed: 2 }))
+      }))
+  })
+
+  describe("layer", () => {
+    it.effect("provides McpSession and Lifecycle, and closes everything with its scope", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const state = yield* Effect.gen(function*() {
+          const session = yield* McpSession.McpSession
+          const lifecycle = yield* McpSession.Lifecycle
+          yield* session.ping()
+          return yield* lifecycle.state
+        }).pipe(
+          Effect.provide(McpSession.layerResilient(
+            { transport: server.transport, clientInfo },
+            McpSessionPolicy.make({ keepAlive: false })
+          ))
+        )
+        assert.deepStrictEqual(state, { _tag: "Connected", generation: 1 })
+        assert.strictEqual(yield* server.live, 0)
+      }))
+  })
+})
