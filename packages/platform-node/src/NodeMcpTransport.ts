@@ -1,0 +1,214 @@
+/**
+ * Node transports for `@effect-mcp/session`: a child process over stdio, Streamable HTTP and legacy SSE.
+ * Each is an `McpTransport` that reports how it died (`TransportCrashed` with a precise reason) the moment
+ * it knows, instead of leaving calls to their timeout.
+ *
+ * @since 0.1.0
+ */
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type { McpTransport } from "@effect-mcp/session"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as LogLevel from "effect/LogLevel"
+import type * as Metric from "effect/Metric"
+import type * as Redacted from "effect/Redacted"
+import * as internalSse from "./internal/legacySse.js"
+import * as internalStdio from "./internal/stdio.js"
+import * as internalHttp from "./internal/streamableHttp.js"
+
+/**
+ * A header value: plain, or `Redacted` for secrets. Values are never logged, traced (their names are added
+ * to the HttpClient's redacted header names) or put in error messages.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type HeaderValue = string | Redacted.Redacted<string>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Headers = Readonly<Record<string, HeaderValue>>
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace NodeMcpTransport {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface StdioOptions {
+    /** The executable, looked up on the child's `PATH`. */
+    readonly command: string
+    readonly args?: ReadonlyArray<string> | undefined
+    readonly cwd?: string | undefined
+    /**
+     * Variables for the child, on top of a safe default set (the SDK's `getDefaultEnvironment`: `HOME`,
+     * `LOGNAME`, `PATH`, `SHELL`, `TERM`, `USER` on POSIX), or on top of the whole parent environment when
+     * `inheritEnv` is `true`.
+     */
+    readonly env?: Readonly<Record<string, string>> | undefined
+    /** Pass the parent's whole environment to the child. Default: `false`. */
+    readonly inheritEnv?: boolean | undefined
+    /**
+     * Shown in errors and logs. Default: `stdio: <command> <args>`; set it if the arguments hold secrets.
+     */
+    readonly description?: string | undefined
+    /** Largest message accepted on the child's stdout. Larger: the transport dies (`StreamClosed`). Default: 16 MiB. */
+    readonly maxMessageBytes?: number | undefined
+    /** What to do with a stdout line that is not a JSON-RPC message. Default: `"log"` (logged and counted). */
+    readonly invalidLines?: "log" | "crash" | undefined
+    /** How many of the child's last stderr lines `ProcessExited.stderrTail` keeps. Default: 20. */
+    readonly stderrTailLines?: number | undefined
+    /** The level at which each stderr line is logged. Default: `Debug`. */
+    readonly stderrLogLevel?: LogLevel.LogLevel | undefined
+    /** On close: how long the child may take to exit after its stdin is closed, before SIGTERM. Default: 100 ms. */
+    readonly stdinCloseGrace?: Duration.DurationInput | undefined
+    /** On close: how long the child may take to exit after SIGTERM, before SIGKILL. Default: 2 seconds. */
+    readonly sigtermGrace?: Duration.DurationInput | undefined
+  }
+
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface HttpOptions<R = never> {
+    readonly url: string | URL
+    /**
+     * Headers sent with every request: static, or an Effect run before each request (e.g. reading a
+     * refreshed bearer token). A failure of that Effect fails the request with
+     * `ConnectionFailed { beforeSend: true }`.
+     */
+    readonly headers?: Headers | Effect.Effect<Headers, unknown, R> | undefined
+    /** Shown in errors and logs. Default: `<kind>: <origin><path>` (no credentials, no query). */
+    readonly description?: string | undefined
+    /** Largest SSE event accepted. Larger: the transport dies (`StreamClosed`). Default: 16 MiB. */
+    readonly maxMessageBytes?: number | undefined
+  }
+
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface StreamableHttpOptions<R = never> extends HttpOptions<R> {
+    /**
+     * Resuming a broken response stream that carried an event id (GET with `Last-Event-ID`). The first
+     * attempt is immediate; a refused connection ends the attempts at once.
+     */
+    readonly resumption?: {
+      /** Attempts in a row without progress before giving up. Default: 3. */
+      readonly attempts?: number | undefined
+      /** Bound on each attempt's wait for the answer headers. Default: 5 seconds. */
+      readonly timeout?: Duration.DurationInput | undefined
+      /** Delay before the second attempt, doubled for each further one. Default: 100 ms. */
+      readonly delay?: Duration.DurationInput | undefined
+    } | undefined
+    /** Bound on the `DELETE` that terminates the session on close. Default: 1 second. */
+    readonly terminateTimeout?: Duration.DurationInput | undefined
+    /** Open the standalone GET stream for server-initiated messages after initialization. Default: `true`. */
+    readonly standaloneStream?: boolean | undefined
+  }
+
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface SseOptions<R = never> extends HttpOptions<R> {
+    /** Bound on the wait for the server's `endpoint` event. Default: 10 seconds. */
+    readonly connectTimeout?: Duration.DurationInput | undefined
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type StdioOptions = NodeMcpTransport.StdioOptions
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type StreamableHttpOptions<R = never> = NodeMcpTransport.StreamableHttpOptions<R>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type SseOptions<R = never> = NodeMcpTransport.SseOptions<R>
+
+/**
+ * A server run as a child process, speaking newline-delimited JSON-RPC over its stdin and stdout.
+ *
+ * The child is spawned with `@effect/platform`'s `Command`, so the transport requires a
+ * `CommandExecutor` (provide `NodeContext.layer` from `@effect/platform-node`). It lives in the session's
+ * scope: closing the scope closes its stdin, then sends SIGTERM, then SIGKILL, each after a bounded grace,
+ * and waits for the exit.
+ *
+ * Deaths: the child exits, is killed, or closes its stdout ⇒ `ProcessExited { code, signal, stderrTail }`
+ * within milliseconds; the command cannot start ⇒ the session fails to open with
+ * `SpawnFailed { command, error }`; a message larger than `maxMessageBytes` ⇒ `StreamClosed`.
+ *
+ * @example
+ * ```ts
+ * import { NodeMcpTransport } from "@effect-mcp/platform-node"
+ * import { McpSession } from "@effect-mcp/session"
+ * import { NodeContext } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ *
+ * const Session = McpSession.layer({
+ *   transport: NodeMcpTransport.stdio({ command: "node", args: ["server.js"] }),
+ *   clientInfo: { name: "example", version: "1.0.0" }
+ * }).pipe(Layer.provide(NodeContext.layer))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const stdio: (options: NodeMcpTransport.StdioOptions) => McpTransport.McpTransport<CommandExecutor.CommandExecutor> =
+  internalStdio.stdio
+
+/**
+ * The Streamable HTTP transport (MCP 2025-03-26 and later), on an `@effect/platform` `HttpClient` (so its
+ * middleware, tracing and connection pool apply; provide e.g. `NodeHttpClient.layerUndici`).
+ *
+ * Deaths: a non-2xx answer to a POST ⇒ `HttpStatus { status, method, body }` (an excerpt); connection
+ * refused ⇒ `ConnectionFailed { beforeSend: true }`, reset ⇒ `ConnectionFailed { beforeSend: false }`; a
+ * response stream that ends before answering its requests ⇒ `StreamClosed` at once, unless it carried an
+ * event id, in which case it is resumed at once (GET with `Last-Event-ID`) and only a failed resumption
+ * kills the transport (refused ⇒ `ConnectionFailed` at once); a session the server no longer knows (404, or
+ * 400 "No valid session ID") ⇒ `SessionExpired`. Closing sends `DELETE`, bounded by `terminateTimeout`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const streamableHttp: <R = never>(
+  options: NodeMcpTransport.StreamableHttpOptions<R>
+) => McpTransport.McpTransport<HttpClient.HttpClient | R> = internalHttp.streamableHttp
+
+/**
+ * The legacy HTTP+SSE transport (MCP 2024-11-05): a GET event stream that carries every answer, and POSTs
+ * to the endpoint the server names on it. Requires an `HttpClient`.
+ *
+ * Deaths: the event stream ends or breaks (server killed or restarted) ⇒ `StreamClosed` at once, never a
+ * silent reconnection to a new, uninitialized session; a non-2xx answer to a POST ⇒ `HttpStatus`, or
+ * `SessionExpired` for 404 / 400 "session"; refused ⇒ `ConnectionFailed`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const sse: <R = never>(
+  options: NodeMcpTransport.SseOptions<R>
+) => McpTransport.McpTransport<HttpClient.HttpClient | R> = internalSse.sse
+
+/**
+ * Counts the stdout lines of stdio servers that were not JSON-RPC messages (tagged with `transport`, the
+ * transport's description).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const stdioInvalidLines: Metric.Metric.Counter<number> = internalStdio.invalidLines

@@ -1,0 +1,200 @@
+import * as Headers from "@effect/platform/Headers"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { McpError } from "@effect-mcp/session"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+
+/** @internal */
+export type HeaderValue = string | Redacted.Redacted<string>
+
+/** @internal */
+export type HeadersInput = Readonly<Record<string, HeaderValue>>
+
+/**
+ * A failed send or stream, carrying the reason the transport dies of. Its message is the reason's
+ * description, which never contains header values.
+ *
+ * @internal
+ */
+export class TransportFailure extends Error {
+  constructor(readonly reason: McpError.TransportCrashedReason, readonly original?: unknown) {
+    super(reason.description)
+    this.name = "TransportFailure"
+  }
+}
+
+/** @internal */
+export const classify = (error: unknown): McpError.TransportCrashedReason | undefined =>
+  error instanceof TransportFailure ? error.reason : undefined
+
+/** Errno codes that prove the request never left this process: no connection was made. */
+const notConnectedCodes = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT"
+])
+
+/** The first errno-like `code` in a cause chain (`cause`, and `errors` of an AggregateError). */
+export const errorCode = (error: unknown, depth = 0): string | undefined => {
+  if (depth > 6 || !Predicate.isObject(error)) return undefined
+  const code = (error as { code?: unknown }).code
+  if (typeof code === "string") return code
+  const errors = (error as { errors?: unknown }).errors
+  if (Array.isArray(errors)) {
+    for (const e of errors) {
+      const found = errorCode(e, depth + 1)
+      if (found !== undefined) return found
+    }
+  }
+  return errorCode((error as { cause?: unknown }).cause, depth + 1)
+}
+
+/** The messages of a cause chain, joined: `terminated: other side closed`. */
+export const describeError = (error: unknown): string => {
+  const parts: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth++) {
+    if (Predicate.isObject(current) && "_tag" in current && "reason" in current && "cause" in current) {
+      // an @effect/platform error: its own message repeats the request line; the cause says what happened
+      current = (current as { cause: unknown }).cause
+      continue
+    }
+    const message = current instanceof Error ? current.message : String(current)
+    if (message.length > 0 && !parts.some((p) => p.includes(message))) parts.push(message)
+    const errors = (current as { errors?: unknown }).errors
+    if (Array.isArray(errors) && errors.length > 0) {
+      current = errors[0]
+      continue
+    }
+    current = Predicate.isObject(current) ? (current as { cause?: unknown }).cause : undefined
+  }
+  return parts.length === 0 ? "unknown error" : parts.join(": ")
+}
+
+/** Whether a failure of the request itself (not of its response body) proves nothing was sent. */
+export const isNotConnected = (error: unknown): boolean => {
+  const code = errorCode(error)
+  return code !== undefined && notConnectedCodes.has(code)
+}
+
+/**
+ * A failed HTTP request (no response) as a reason. Connection refused and friends: `beforeSend: true`;
+ * a reset or close after the connection was made: `beforeSend: false` (the server may have read it).
+ *
+ * @internal
+ */
+export const requestFailed = (method: string, error: HttpClientError.HttpClientError): McpError.TransportCrashedReason => {
+  if (error._tag === "RequestError" && error.reason !== "Transport") {
+    return new McpError.ConnectionFailed({ detail: `${method}: ${error.reason}: ${describeError(error)}`, beforeSend: true })
+  }
+  return new McpError.ConnectionFailed({
+    detail: `${method}: ${describeError(error)}`,
+    beforeSend: error._tag === "RequestError" && isNotConnected(error.cause)
+  })
+}
+
+/**
+ * A non-2xx answer as a reason. A server that no longer knows our session says 404 (the spec) or 400 with
+ * "No valid session ID" (the SDK's example servers): both are `SessionExpired`, but only when we did send a
+ * session id, otherwise the URL is simply wrong.
+ *
+ * @internal
+ */
+export const statusFailed = (
+  method: string,
+  status: number,
+  body: string,
+  sentSessionId: boolean
+): McpError.TransportCrashedReason => {
+  if (sentSessionId && (status === 404 || (status === 400 && /session/i.test(body)))) {
+    return new McpError.SessionExpired({ status, detail: body.length > 0 ? body : `${method} answered ${status}` })
+  }
+  return new McpError.HttpStatus({ status, method, body })
+}
+
+const excerptBytes = 4096
+const excerptChars = 300
+
+/**
+ * The beginning of a response body, for error messages: bounded in bytes and time, whitespace collapsed.
+ *
+ * @internal
+ */
+export const bodyExcerpt = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> =>
+  response.stream.pipe(
+    Stream.mapAccum(0, (total, chunk) => [total + chunk.length, [total, chunk] as const]),
+    Stream.takeWhile(([before]) => before < excerptBytes),
+    Stream.map(([, chunk]) => chunk),
+    Stream.runCollect,
+    Effect.map((chunks) => {
+      const all = Chunk.toReadonlyArray(chunks)
+      const bytes = new Uint8Array(all.reduce((n, c) => n + c.length, 0))
+      let offset = 0
+      for (const c of all) {
+        bytes.set(c, offset)
+        offset += c.length
+      }
+      const text = new TextDecoder().decode(bytes.subarray(0, excerptBytes)).replace(/\s+/g, " ").trim()
+      return text.length > excerptChars ? `${text.slice(0, excerptChars)}…` : text
+    }),
+    Effect.timeoutOption("1 second"),
+    Effect.map((o) => (o._tag === "Some" ? o.value : "")),
+    Effect.catchAll(() => Effect.succeed(""))
+  )
+
+/**
+ * Runs an HTTP effect with the caller's header names (and the session id) redacted from whatever the
+ * HttpClient traces or logs.
+ *
+ * @internal
+ */
+export const withRedactedHeaders = (names: ReadonlyArray<string>) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.locallyWith(effect, Headers.currentRedactedNames, (current) => [...current, ...names, "mcp-session-id"])
+
+/** @internal */
+export const revealHeaders = (headers: HeadersInput): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    out[name.toLowerCase()] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+  }
+  return out
+}
+
+/**
+ * Resolves the caller's headers for one request. A failure to compute them (e.g. a token refresh) is a
+ * connection failure before anything was sent; its message is not included (it may quote a secret).
+ *
+ * @internal
+ */
+export const resolveHeaders = <E, R>(
+  headers: HeadersInput | Effect.Effect<HeadersInput, E, R> | undefined
+): Effect.Effect<Record<string, string>, TransportFailure, R> => {
+  if (headers === undefined) return Effect.succeed({})
+  if (!Effect.isEffect(headers)) return Effect.succeed(revealHeaders(headers as HeadersInput))
+  return (headers as Effect.Effect<HeadersInput, E, R>).pipe(
+    Effect.map(revealHeaders),
+    Effect.catchAllCause((cause) =>
+      Effect.fail(
+        new TransportFailure(
+          new McpError.ConnectionFailed({ detail: "computing the request headers failed", beforeSend: true }),
+          cause
+        )
+      )
+    )
+  )
+}
+
+/** The URL without credentials, query or fragment: safe for descriptions and logs. @internal */
+export const describeUrl = (url: URL): string => `${url.origin}${url.pathname}`
+
+/** Media type without parameters. @internal */
+export const mediaType = (contentType: string | undefined): string =>
+  (contentType ?? "").split(";")[0]!.trim().toLowerCase()

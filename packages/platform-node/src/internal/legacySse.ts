@@ -1,0 +1,186 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { McpError, McpTransport } from "@effect-mcp/session"
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Stream from "effect/Stream"
+import type * as Api from "../NodeMcpTransport.js"
+import * as Http from "./http.js"
+import { defaultMaxMessageBytes, excerpt, parseMessages } from "./messages.js"
+import { SseParser } from "./sseParser.js"
+
+/**
+ * The legacy HTTP+SSE client. Unlike the SDK's (an `EventSource` that reconnects by itself and then posts
+ * to a new, uninitialized session), the event stream is opened once: when it ends, the transport is dead.
+ *
+ * @internal
+ */
+export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTransport<HttpClient.HttpClient | R> => {
+  const url = new URL(options.url)
+  const description = options.description ?? `sse: ${Http.describeUrl(url)}`
+  const maxMessageBytes = options.maxMessageBytes ?? defaultMaxMessageBytes
+  const connectTimeout = Duration.decode(options.connectTimeout ?? "10 seconds")
+
+  return McpTransport.make<HttpClient.HttpClient | R>({
+    description,
+    acquire: (control) =>
+      Effect.gen(function*() {
+        const client = yield* HttpClient.HttpClient
+        const streams = yield* FiberSet.make<void, never>()
+        const runPromise = yield* FiberSet.makeRuntimePromise<R>()
+        const endpoint = yield* Deferred.make<URL, McpError.TransportCrashedReason>()
+        const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", transport: description })
+
+        let closing = false
+        let started = false
+        const early: Array<JSONRPCMessage> = []
+
+        const fail = (reason: McpError.TransportCrashedReason, cause?: unknown) =>
+          new McpError.TransportCrashed({ reason, transport: description, ...(cause !== undefined ? { cause } : {}) })
+
+        const execute = (request: HttpClientRequest.HttpClientRequest, headers: Record<string, string>) =>
+          client.execute(HttpClientRequest.setHeaders(request, headers)).pipe(
+            Http.withRedactedHeaders(Object.keys(headers)),
+            Effect.mapError((error) => new Http.TransportFailure(Http.requestFailed(request.method, error), error))
+          )
+
+        const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
+          for (const message of messages) {
+            if (started) transport.onmessage?.(message)
+            else early.push(message)
+          }
+        }
+
+        // 1. the event stream, opened here so that a refused connection fails the opening itself
+        const headers = yield* Http.resolveHeaders(options.headers).pipe(Effect.mapError((e) => fail(e.reason)))
+        const response = yield* execute(HttpClientRequest.get(url), { ...headers, accept: "text/event-stream" }).pipe(
+          Effect.timeoutFail({
+            duration: connectTimeout,
+            onTimeout: () =>
+              new Http.TransportFailure(
+                new McpError.ConnectionFailed({ detail: `GET: no answer within ${Duration.format(connectTimeout)}`, beforeSend: false })
+              )
+          }),
+          Effect.flatMap((response) =>
+            response.status >= 200 && response.status < 300
+              ? Effect.succeed(response)
+              : Effect.flatMap(Http.bodyExcerpt(response), (body) =>
+                Effect.fail(new Http.TransportFailure(Http.statusFailed("GET", response.status, body, false))))
+          ),
+          Effect.mapError((e) => fail(e.reason, e.original))
+        )
+
+        // 2. its reader: the endpoint first, then every message; its end is the transport's death
+        let invalid: Array<string> = []
+        let oversize = false
+        const parser = new SseParser(maxMessageBytes, (event) => {
+          if (event.event === "endpoint") {
+            let target: URL
+            try {
+              target = new URL(event.data, url)
+            } catch {
+              invalid.push(`invalid endpoint: ${excerpt(event.data)}`)
+              return
+            }
+            // posting our messages (and headers) to another origin would leak them
+            if (target.origin !== url.origin) {
+              Deferred.unsafeDone(
+                endpoint,
+                Effect.fail(new McpError.StreamClosed({ detail: `the server named an endpoint on another origin (${target.origin})` }))
+              )
+              return
+            }
+            Deferred.unsafeDone(endpoint, Effect.succeed(target))
+            return
+          }
+          if (event.event !== "message" || event.data === "") return
+          const parsed = parseMessages(event.data)
+          if (parsed._tag === "Left") invalid.push(`${parsed.left}: ${excerpt(event.data)}`)
+          else deliver(parsed.right)
+        }, () => {
+          oversize = true
+        })
+
+        yield* response.stream.pipe(
+          Stream.runForEach((chunk) =>
+            Effect.suspend(() => {
+              parser.push(chunk)
+              if (oversize) return Effect.fail("oversize" as const)
+              if (invalid.length === 0) return Effect.void
+              const lines = invalid
+              invalid = []
+              return Effect.forEach(lines, (line) => Effect.logWarning("invalid message on the SSE stream", line), {
+                discard: true
+              })
+            })
+          ),
+          Effect.exit,
+          Effect.flatMap((exit) =>
+            Effect.sync(() => {
+              if (closing) return
+              const reason = oversize
+                ? new McpError.StreamClosed({ detail: `an SSE event exceeded the limit of ${maxMessageBytes} bytes` })
+                : new McpError.StreamClosed({
+                  detail: exit._tag === "Success"
+                    ? "the SSE stream ended"
+                    : `the SSE stream was cut (${Http.describeError(exit.cause._tag === "Fail" ? exit.cause.error : exit.cause)})`
+                })
+              Deferred.unsafeDone(endpoint, Effect.fail(reason))
+              control.crash(reason)
+            })
+          ),
+          annotate,
+          FiberSet.run(streams)
+        )
+
+        const target = yield* Deferred.await(endpoint).pipe(
+          Effect.timeoutFail({
+            duration: connectTimeout,
+            onTimeout: () => new McpError.StreamClosed({ detail: `no endpoint event within ${Duration.format(connectTimeout)}` })
+          }),
+          Effect.mapError((reason) => fail(reason))
+        )
+
+        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>) =>
+          Effect.gen(function*() {
+            const headers = yield* Http.resolveHeaders(options.headers)
+            const response = yield* execute(
+              HttpClientRequest.bodyText(HttpClientRequest.post(target), JSON.stringify(message), "application/json"),
+              { ...headers, "content-type": "application/json" }
+            )
+            if (response.status < 200 || response.status >= 300) {
+              const body = yield* Http.bodyExcerpt(response)
+              return yield* Effect.fail(new Http.TransportFailure(Http.statusFailed("POST", response.status, body, true)))
+            }
+            yield* Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore)
+          }).pipe(annotate)
+
+        const transport: Transport = {
+          start: () =>
+            Promise.resolve().then(() => {
+              started = true
+              for (const message of early.splice(0)) transport.onmessage?.(message)
+            }),
+          send: (message) => {
+            if (closing) return Promise.reject(new Error("Not connected"))
+            return runPromise(post(message))
+          },
+          close: async () => {
+            if (closing) return
+            closing = true
+            try {
+              await runPromise(FiberSet.clear(streams))
+            } finally {
+              transport.onclose?.()
+            }
+          }
+        }
+
+        return { transport, classify: Http.classify } satisfies McpTransport.McpTransport.Connection
+      })
+  })
+}

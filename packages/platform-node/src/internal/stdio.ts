@@ -1,0 +1,266 @@
+import * as Command from "@effect/platform/Command"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as PlatformError from "@effect/platform/Error"
+import { McpError, McpTransport } from "@effect-mcp/session"
+import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js"
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as LogLevel from "effect/LogLevel"
+import * as Mailbox from "effect/Mailbox"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type * as Api from "../NodeMcpTransport.js"
+import { LineSplitter } from "./lines.js"
+import { defaultMaxMessageBytes, excerpt, parseMessages } from "./messages.js"
+
+/** @internal */
+export const invalidLines = Metric.counter("effect_mcp_stdio_invalid_lines", {
+  description: "stdout lines of stdio MCP servers that were not JSON-RPC messages",
+  incremental: true
+})
+
+/**
+ * After the first sign of death (exit, stdout end, stdin error), how long we wait for the others, so that
+ * the answers still in the pipe are delivered and the exit code and last stderr lines are known.
+ */
+const drainGrace = Duration.millis(100)
+const maxStderrLineBytes = 64 * 1024
+const maxStderrLineChars = 1000
+
+interface ExitInfo {
+  readonly code: number | null
+  readonly signal: string | null
+}
+
+const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
+
+/** The OS error of a failed spawn, e.g. `spawn nonexistent ENOENT`. */
+const spawnError = (error: PlatformError.PlatformError): string =>
+  error._tag === "SystemError" && error.description !== undefined ? `${error.description}` : error.message
+
+/** The platform reports a signal death as a failure whose message names the signal. */
+const signalOf = (error: PlatformError.PlatformError): string | null => {
+  const text = `${error._tag === "SystemError" ? error.description ?? "" : ""} ${error.message}`
+  return /signal:\s*(SIG[A-Z0-9]+)/.exec(text)?.[1] ?? null
+}
+
+/** @internal */
+export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<CommandExecutor.CommandExecutor> => {
+  const args = options.args ?? []
+  const commandLine = [options.command, ...args].map(quote).join(" ")
+  const description = options.description ?? `stdio: ${commandLine}`
+  const maxMessageBytes = options.maxMessageBytes ?? defaultMaxMessageBytes
+  const tailLines = options.stderrTailLines ?? 20
+  const stderrLevel = options.stderrLogLevel ?? LogLevel.Debug
+  const stdinCloseGrace = Duration.decode(options.stdinCloseGrace ?? "100 millis")
+  const sigtermGrace = Duration.decode(options.sigtermGrace ?? "2 seconds")
+  const invalidCounter = Metric.tagged(invalidLines, "transport", description)
+
+  return McpTransport.make<CommandExecutor.CommandExecutor>({
+    description,
+    acquire: (control) =>
+      Effect.gen(function*() {
+        const env: Record<string, string | undefined> = options.inheritEnv === true
+          ? { ...process.env, ...options.env }
+          : { ...getDefaultEnvironment(), ...options.env }
+        let command = Command.make(options.command, ...args).pipe(
+          Command.env(env, { extendEnv: false }),
+          Command.stdin("pipe"),
+          Command.stdout("pipe"),
+          Command.stderr("pipe")
+        )
+        if (options.cwd !== undefined) command = Command.workingDirectory(command, options.cwd)
+
+        // Spawned in the session's scope; the platform's own release (SIGTERM to the process group, then an
+        // unbounded wait) runs after ours below, which bounds it.
+        const proc = yield* Command.start(command).pipe(
+          Effect.mapError((error) =>
+            new McpError.TransportCrashed({
+              reason: new McpError.SpawnFailed({ command: commandLine, error: spawnError(error) }),
+              transport: description,
+              cause: error
+            })
+          )
+        )
+        const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", transport: description, pid: proc.pid })
+
+        const stderrTail: Array<string> = []
+        let exitInfo: ExitInfo | undefined = undefined
+        let started = false
+        let closed = false
+        const early: Array<JSONRPCMessage> = []
+        const firstSign = yield* Deferred.make<void>()
+        const exited = yield* Deferred.make<void>()
+        const stdoutDone = yield* Deferred.make<void>()
+        const stderrDone = yield* Deferred.make<void>()
+        const outgoing = yield* Mailbox.make<Uint8Array>()
+
+        const deliver = (message: JSONRPCMessage) => {
+          if (started) transport.onmessage?.(message)
+          else early.push(message)
+        }
+
+        // the exit: code, or the signal that killed it
+        yield* proc.exitCode.pipe(
+          Effect.match({
+            onSuccess: (code): ExitInfo => ({ code, signal: null }),
+            onFailure: (error): ExitInfo => ({ code: null, signal: signalOf(error) })
+          }),
+          Effect.flatMap((info) =>
+            Effect.sync(() => {
+              exitInfo = info
+            })
+          ),
+          Effect.zipRight(Deferred.succeed(exited, undefined)),
+          Effect.zipRight(Deferred.succeed(firstSign, undefined)),
+          Effect.forkScoped
+        )
+
+        // stdout: our own newline-delimited framing, bounded
+        let oversize: number | undefined = undefined
+        let pendingInvalid: Array<string> = []
+        const splitter = new LineSplitter(maxMessageBytes, (line) => {
+          if (line.trim() === "") return
+          const parsed = parseMessages(line)
+          if (parsed._tag === "Left") pendingInvalid.push(`${parsed.left}: ${excerpt(line)}`)
+          else for (const message of parsed.right) deliver(message)
+        }, (bytes) => {
+          oversize = bytes
+        })
+        yield* proc.stdout.pipe(
+          Stream.runForEach((chunk) =>
+            Effect.suspend(() => {
+              if (oversize !== undefined) return Effect.void
+              splitter.push(chunk)
+              if (oversize !== undefined) {
+                control.crash(
+                  new McpError.StreamClosed({ detail: `a message on stdout exceeded the limit of ${maxMessageBytes} bytes` })
+                )
+                return Effect.void
+              }
+              if (pendingInvalid.length === 0) return Effect.void
+              const lines = pendingInvalid
+              pendingInvalid = []
+              return Effect.forEach(lines, (line) =>
+                Effect.logWarning("invalid line on stdout", line).pipe(
+                  Effect.zipRight(Metric.increment(invalidCounter)),
+                  Effect.zipRight(
+                    options.invalidLines === "crash"
+                      ? Effect.sync(() => control.crash(new McpError.StreamClosed({ detail: `invalid line on stdout: ${line}` })))
+                      : Effect.void
+                  )
+                ), { discard: true })
+            })
+          ),
+          Effect.catchAllCause((cause) => Effect.logDebug("stdout failed", cause)),
+          Effect.zipRight(Effect.sync(() => splitter.end())),
+          Effect.zipRight(Deferred.succeed(stdoutDone, undefined)),
+          Effect.zipRight(Deferred.succeed(firstSign, undefined)),
+          annotate,
+          Effect.forkScoped
+        )
+
+        // stderr: to the logger, the last lines kept for the crash report
+        let newStderr: Array<string> = []
+        const keep = (line: string) => {
+          stderrTail.push(line)
+          if (stderrTail.length > tailLines) stderrTail.shift()
+          newStderr.push(line)
+        }
+        const stderrLines = new LineSplitter(
+          maxStderrLineBytes,
+          (line) => keep(line.length > maxStderrLineChars ? `${line.slice(0, maxStderrLineChars)}…` : line),
+          (bytes) => keep(`[a stderr line of more than ${bytes} bytes was dropped]`)
+        )
+        const logStderr = Effect.suspend(() => {
+          const lines = newStderr
+          newStderr = []
+          return Effect.forEach(lines, (line) => Effect.logWithLevel(stderrLevel, line), { discard: true })
+        })
+        yield* proc.stderr.pipe(
+          Stream.runForEach((chunk) => Effect.suspend(() => {
+            stderrLines.push(chunk)
+            return logStderr
+          })),
+          Effect.catchAllCause(() => Effect.void),
+          Effect.zipRight(Effect.sync(() => stderrLines.end())),
+          Effect.zipRight(logStderr),
+          Effect.zipRight(Deferred.succeed(stderrDone, undefined)),
+          Effect.annotateLogs({ stream: "stderr" }),
+          annotate,
+          Effect.forkScoped
+        )
+
+        // stdin: one writer, fed by `send`; ending the mailbox closes the child's stdin
+        yield* Mailbox.toStream(outgoing).pipe(
+          Stream.run(proc.stdin),
+          Effect.catchAllCause((cause) =>
+            Effect.logDebug("stdin failed", cause).pipe(Effect.zipRight(Deferred.succeed(firstSign, undefined)))
+          ),
+          annotate,
+          Effect.forkScoped
+        )
+
+        // the supervisor: at the first sign of death, let the others arrive (bounded), then report
+        yield* Deferred.await(firstSign).pipe(
+          Effect.zipRight(
+            Effect.all([Deferred.await(exited), Deferred.await(stdoutDone), Deferred.await(stderrDone)], {
+              concurrency: "unbounded",
+              discard: true
+            }).pipe(Effect.timeoutOption(drainGrace))
+          ),
+          Effect.zipRight(Effect.sync(() => {
+            const info: ExitInfo = exitInfo ?? { code: null, signal: null }
+            control.crash(
+              new McpError.ProcessExited({ code: info.code, signal: info.signal, stderrTail: stderrTail.join("\n") })
+            )
+          })),
+          Effect.forkScoped
+        )
+
+        // closing: stdin first (the spec's polite shutdown), then SIGTERM, then SIGKILL, each bounded
+        const waitExit = (grace: Duration.Duration) =>
+          Effect.interruptible(Deferred.await(exited)).pipe(Effect.timeoutOption(grace), Effect.map(Option.isSome))
+        yield* Effect.addFinalizer(() =>
+          Effect.gen(function*() {
+            closed = true
+            yield* outgoing.end
+            if (exitInfo !== undefined) return
+            if (yield* waitExit(stdinCloseGrace)) return
+            yield* Effect.interruptible(proc.kill("SIGTERM")).pipe(Effect.timeoutOption(sigtermGrace), Effect.ignore)
+            if (exitInfo !== undefined) return
+            yield* Effect.logDebug(`no exit ${Duration.format(sigtermGrace)} after SIGTERM: SIGKILL`)
+            yield* Effect.interruptible(proc.kill("SIGKILL")).pipe(Effect.timeoutOption("2 seconds"), Effect.ignore)
+          }).pipe(annotate)
+        )
+
+        const encoder = new TextEncoder()
+        const transport: Transport = {
+          start: () =>
+            Promise.resolve().then(() => {
+              started = true
+              for (const message of early.splice(0)) transport.onmessage?.(message)
+            }),
+          send: (message) => {
+            if (closed || !outgoing.unsafeOffer(encoder.encode(`${JSON.stringify(message)}\n`))) {
+              return Promise.reject(new Error("Not connected"))
+            }
+            return Promise.resolve()
+          },
+          close: () => {
+            if (closed) return Promise.resolve()
+            closed = true
+            outgoing.unsafeDone(Exit.void)
+            transport.onclose?.()
+            return Promise.resolve()
+          }
+        }
+        return { transport } satisfies McpTransport.McpTransport.Connection
+      })
+  })
+}

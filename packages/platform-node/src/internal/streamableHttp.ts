@@ -1,0 +1,356 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { McpError, McpTransport } from "@effect-mcp/session"
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Stream from "effect/Stream"
+import type * as Api from "../NodeMcpTransport.js"
+import * as Http from "./http.js"
+import { defaultMaxMessageBytes, excerpt, parseMessages, requestIdOf, responseIdOf } from "./messages.js"
+import { SseParser } from "./sseParser.js"
+
+/** Which stream we are reading, and what it still owes us. */
+interface StreamState {
+  readonly kind: "post" | "standalone"
+  /** Requests carried by the POST whose answers have not arrived yet. */
+  readonly pending: Set<RequestId>
+  lastEventId: string | undefined
+}
+
+/** How one read of a response stream finished. */
+interface Consumed {
+  /** "ended" or "was cut (…)", for messages. */
+  readonly problem: string
+  /** Whether it delivered anything or lived long: a stream that did is not a failed attempt. */
+  readonly progressed: boolean
+}
+
+const isInitializedNotification = (message: JSONRPCMessage | Array<JSONRPCMessage>): boolean =>
+  !Array.isArray(message) && "method" in message && message.method === "notifications/initialized"
+
+/** @internal */
+export const streamableHttp = <R = never>(
+  options: Api.StreamableHttpOptions<R>
+): McpTransport.McpTransport<HttpClient.HttpClient | R> => {
+  const url = new URL(options.url)
+  const description = options.description ?? `streamableHttp: ${Http.describeUrl(url)}`
+  const maxMessageBytes = options.maxMessageBytes ?? defaultMaxMessageBytes
+  const resumeAttempts = options.resumption?.attempts ?? 3
+  const resumeTimeout = Duration.decode(options.resumption?.timeout ?? "5 seconds")
+  const resumeDelay = Duration.decode(options.resumption?.delay ?? "100 millis")
+  const terminateTimeout = Duration.decode(options.terminateTimeout ?? "1 second")
+  const standaloneEnabled = options.standaloneStream ?? true
+
+  return McpTransport.make<HttpClient.HttpClient | R>({
+    description,
+    acquire: (control) =>
+      Effect.gen(function*() {
+        const client = yield* HttpClient.HttpClient
+        // Response streams live in their own set, so `close` can stop them (aborting their sockets) before
+        // it sends the DELETE; both sets are interrupted when the session's scope closes.
+        const streams = yield* FiberSet.make<void, never>()
+        const runStream = yield* FiberSet.runtime(streams)<R>()
+        const runPromise = yield* FiberSet.makeRuntimePromise<R>()
+
+        let sessionId: string | undefined = undefined
+        let protocolVersion: string | undefined = undefined
+        let closing = false
+        let standaloneStarted = false
+        /** Which stream owes the answer to a request, wherever that answer arrives. */
+        const owners = new Map<RequestId, StreamState>()
+
+        const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", transport: description })
+        const crash = (reason: McpError.TransportCrashedReason, cause?: unknown) =>
+          Effect.sync(() => control.crash(reason, cause))
+        const finished = () => closing || control.isCrashed()
+
+        const headersFor = (accept: string) =>
+          Effect.map(Http.resolveHeaders(options.headers), (user) => {
+            const headers: Record<string, string> = { ...user, accept }
+            if (sessionId !== undefined) headers["mcp-session-id"] = sessionId
+            if (protocolVersion !== undefined) headers["mcp-protocol-version"] = protocolVersion
+            return headers
+          })
+
+        const execute = (request: HttpClientRequest.HttpClientRequest, headers: Record<string, string>) =>
+          client.execute(HttpClientRequest.setHeaders(request, headers)).pipe(
+            Http.withRedactedHeaders(Object.keys(headers)),
+            Effect.mapError((error) => new Http.TransportFailure(Http.requestFailed(request.method, error), error))
+          )
+
+        const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
+          for (const message of messages) {
+            const answered = responseIdOf(message)
+            if (answered !== undefined) {
+              owners.get(answered)?.pending.delete(answered)
+              owners.delete(answered)
+            }
+            transport.onmessage?.(message)
+          }
+        }
+
+        /** Reads one SSE response until it ends or breaks; delivers its messages in order. */
+        const consume = (response: HttpClientResponse.HttpClientResponse, state: StreamState) =>
+          Effect.gen(function*() {
+            const startedAt = yield* Clock.currentTimeMillis
+            let received = false
+            let invalid: Array<string> = []
+            let oversize: number | undefined = undefined
+            const parser = new SseParser(maxMessageBytes, (event) => {
+              received = true
+              if (event.id !== undefined && event.id !== "") state.lastEventId = event.id
+              if (event.event !== "message" || event.data === "") return
+              const parsed = parseMessages(event.data)
+              if (parsed._tag === "Left") invalid.push(`${parsed.left}: ${excerpt(event.data)}`)
+              else deliver(parsed.right)
+            }, (bytes) => {
+              oversize = bytes
+            })
+            const exit = yield* response.stream.pipe(
+              Stream.runForEach((chunk) =>
+                Effect.suspend(() => {
+                  parser.push(chunk)
+                  if (oversize !== undefined) return Effect.fail("oversize" as const)
+                  if (invalid.length === 0) return Effect.void
+                  const lines = invalid
+                  invalid = []
+                  return Effect.forEach(lines, (line) => Effect.logWarning("invalid message on an SSE stream", line), {
+                    discard: true
+                  })
+                })
+              ),
+              Effect.exit
+            )
+            if (oversize !== undefined) {
+              yield* crash(
+                new McpError.StreamClosed({ detail: `an SSE event exceeded the limit of ${maxMessageBytes} bytes` })
+              )
+            }
+            const lived = (yield* Clock.currentTimeMillis) - startedAt
+            const problem = exit._tag === "Success"
+              ? "ended"
+              : `was cut (${Http.describeError(exit.cause._tag === "Fail" ? exit.cause.error : exit.cause)})`
+            return { problem, progressed: received || lived > 1000 } satisfies Consumed
+          })
+
+        /** Opens a GET event stream, resuming after `lastEventId` when given. */
+        const openGet = (lastEventId: string | undefined) =>
+          Effect.gen(function*() {
+            const headers = yield* headersFor("text/event-stream")
+            if (lastEventId !== undefined) headers["last-event-id"] = lastEventId
+            const sentSession = sessionId !== undefined
+            const response = yield* execute(HttpClientRequest.get(url), headers).pipe(
+              Effect.timeoutFail({
+                duration: resumeTimeout,
+                onTimeout: () =>
+                  new Http.TransportFailure(
+                    new McpError.ConnectionFailed({
+                      detail: `GET: no answer within ${Duration.format(resumeTimeout)}`,
+                      beforeSend: false
+                    })
+                  )
+              })
+            )
+            if (response.status < 200 || response.status >= 300) {
+              const body = yield* Http.bodyExcerpt(response)
+              return yield* Effect.fail(
+                new Http.TransportFailure(Http.statusFailed("GET", response.status, body, sentSession))
+              )
+            }
+            const type = Http.mediaType(response.headers["content-type"])
+            if (type !== "text/event-stream") {
+              yield* Effect.fork(Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore))
+              return yield* Effect.fail(
+                new Http.TransportFailure(new McpError.StreamClosed({ detail: `GET answered ${type || "no content type"}, not an event stream` }))
+              )
+            }
+            return response
+          })
+
+        const pendingIds = (state: StreamState) => [...state.pending].map((id) => JSON.stringify(id)).join(", ")
+
+        /**
+         * Follows a stream to its end, resuming it at once with `Last-Event-ID` when it breaks while it still
+         * owes answers (or, for the standalone stream, whenever it breaks). A POST stream that cannot be
+         * resumed kills the transport: the requests it carried would otherwise wait for their timeout.
+         */
+        const follow = (state: StreamState, first: HttpClientResponse.HttpClientResponse | undefined) =>
+          Effect.gen(function*() {
+            let response = first
+            let failures = 0
+            let lastProblem = "was not open yet"
+            const label = state.kind === "post" ? "the response stream of a POST" : "the standalone GET stream"
+            while (true) {
+              if (response !== undefined) {
+                const consumed = yield* consume(response, state)
+                response = undefined
+                if (state.kind === "post" && state.pending.size === 0) return
+                if (finished()) return
+                if (consumed.progressed) failures = 0
+                lastProblem = consumed.problem
+                if (state.kind === "post" && state.lastEventId === undefined) {
+                  return yield* crash(
+                    new McpError.StreamClosed({
+                      detail: `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}`
+                    })
+                  )
+                }
+              }
+              failures++
+              if (failures > resumeAttempts) {
+                if (state.kind === "standalone") {
+                  return yield* Effect.logWarning(`${label} ${lastProblem}; not reopening it after ${resumeAttempts} attempts`)
+                }
+                return yield* crash(
+                  new McpError.StreamClosed({
+                    detail: `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}; ` +
+                      `gave up resuming it after ${resumeAttempts} attempt(s)`
+                  })
+                )
+              }
+              // the first attempt goes at once: a killed server must be reported in milliseconds
+              if (failures > 1) yield* Effect.sleep(Duration.times(resumeDelay, 2 ** (failures - 2)))
+              if (finished()) return
+              const opened = yield* Effect.either(openGet(state.lastEventId))
+              if (finished()) return
+              if (opened._tag === "Right") {
+                response = opened.right
+                continue
+              }
+              const reason = opened.left.reason
+              const what = state.kind === "post"
+                ? `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}; resuming it failed`
+                : `${label} ${lastProblem}; reopening it failed`
+              if (reason._tag === "ConnectionFailed" && reason.beforeSend) {
+                // nobody listens any more: the server is gone
+                return yield* crash(
+                  new McpError.ConnectionFailed({ detail: `${what}: ${reason.detail}`, beforeSend: false }),
+                  opened.left.original
+                )
+              }
+              if (reason._tag === "SessionExpired") return yield* crash(reason)
+              if (reason._tag === "HttpStatus" && reason.status === 405) {
+                if (state.kind === "standalone") return
+                return yield* crash(new McpError.StreamClosed({ detail: `${what}: the server does not offer GET (405)` }))
+              }
+              lastProblem = `${lastProblem}, then ${reason.description}`
+            }
+          }).pipe(annotate)
+
+        const startStream = (state: StreamState, response: HttpClientResponse.HttpClientResponse | undefined) => {
+          runStream(follow(state, response))
+        }
+
+        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>) =>
+          Effect.gen(function*() {
+            const messages = Array.isArray(message) ? message : [message]
+            const requestIds = messages.flatMap((m) => {
+              const id = requestIdOf(m)
+              return id === undefined ? [] : [id]
+            })
+            const headers = yield* headersFor("application/json, text/event-stream")
+            headers["content-type"] = "application/json"
+            const sentSession = sessionId !== undefined
+            const response = yield* execute(
+              HttpClientRequest.bodyText(HttpClientRequest.post(url), JSON.stringify(message), "application/json"),
+              headers
+            )
+            const newSession = response.headers["mcp-session-id"]
+            if (newSession !== undefined && newSession !== "") sessionId = newSession
+            if (response.status < 200 || response.status >= 300) {
+              const body = yield* Http.bodyExcerpt(response)
+              return yield* Effect.fail(
+                new Http.TransportFailure(Http.statusFailed("POST", response.status, body, sentSession))
+              )
+            }
+            if (requestIds.length === 0) {
+              // 202 and no body, by the spec; read whatever there is so the connection can be reused
+              yield* Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore)
+              if (standaloneEnabled && !standaloneStarted && isInitializedNotification(message)) {
+                standaloneStarted = true
+                startStream({ kind: "standalone", pending: new Set(), lastEventId: undefined }, undefined)
+              }
+              return
+            }
+            const state: StreamState = { kind: "post", pending: new Set(requestIds), lastEventId: undefined }
+            for (const id of requestIds) owners.set(id, state)
+            const type = Http.mediaType(response.headers["content-type"])
+            if (type === "text/event-stream") {
+              startStream(state, response)
+              return
+            }
+            if (type === "application/json") {
+              const text = yield* response.text.pipe(
+                Effect.mapError((error) =>
+                  new Http.TransportFailure(
+                    new McpError.ConnectionFailed({ detail: `POST: reading the answer failed: ${Http.describeError(error)}`, beforeSend: false }),
+                    error
+                  )
+                )
+              )
+              const parsed = parseMessages(text)
+              if (parsed._tag === "Left") {
+                return yield* Effect.fail(
+                  new Http.TransportFailure(new McpError.StreamClosed({ detail: `POST answered with an invalid message: ${parsed.left}` }))
+                )
+              }
+              deliver(parsed.right)
+              if (state.pending.size > 0) {
+                return yield* Effect.fail(
+                  new Http.TransportFailure(
+                    new McpError.StreamClosed({ detail: `the JSON answer to a POST did not answer request(s) ${pendingIds(state)}` })
+                  )
+                )
+              }
+              return
+            }
+            yield* Effect.fork(Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore))
+            return yield* Effect.fail(
+              new Http.TransportFailure(
+                new McpError.HttpStatus({ status: response.status, method: "POST", body: `unexpected content type ${type || "(none)"}` })
+              )
+            )
+          }).pipe(annotate)
+
+        const terminate = Effect.suspend(() => {
+          if (sessionId === undefined) return Effect.void
+          return headersFor("application/json, text/event-stream").pipe(
+            Effect.flatMap((headers) => execute(HttpClientRequest.del(url), headers)),
+            Effect.flatMap((response) => Stream.runDrain(response.stream)),
+            Effect.timeoutOption(terminateTimeout),
+            Effect.ignore
+          )
+        })
+
+        const transport: Transport = {
+          get sessionId() {
+            return sessionId
+          },
+          setProtocolVersion(version: string) {
+            protocolVersion = version
+          },
+          start: () => Promise.resolve(),
+          send: (message) => {
+            if (closing) return Promise.reject(new Error("Not connected"))
+            return runPromise(post(message))
+          },
+          close: async () => {
+            if (closing) return
+            closing = true
+            try {
+              await runPromise(FiberSet.clear(streams).pipe(Effect.zipRight(terminate)))
+            } finally {
+              transport.onclose?.()
+            }
+          }
+        }
+
+        return { transport, classify: Http.classify } satisfies McpTransport.McpTransport.Connection
+      })
+  })
+}

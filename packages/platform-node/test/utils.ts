@@ -1,0 +1,113 @@
+import type { McpSession } from "@effect-mcp/session"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { execFileSync, spawn } from "node:child_process"
+import * as net from "node:net"
+import { fileURLToPath } from "node:url"
+
+export const serverEverything = fileURLToPath(
+  new URL("../node_modules/@modelcontextprotocol/server-everything/dist/index.js", import.meta.url)
+)
+export const stdioFixture = fileURLToPath(new URL("./fixtures/stdio-server.mjs", import.meta.url))
+
+export const clientInfo = { name: "platform-node-test", version: "0.0.0" }
+
+/** A port that was free a moment ago, on 127.0.0.1. */
+export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
+  const server = net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as net.AddressInfo
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+export const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** PIDs of this process's children whose command line contains `needle`. */
+export const childPids = (needle: string): Array<number> => {
+  let out = ""
+  try {
+    out = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" })
+  } catch {
+    return []
+  }
+  return out.split("\n").flatMap((line) => {
+    const match = /^\s*(\d+)\s+(.*)$/.exec(line)
+    return match !== null && match[2]!.includes(needle) ? [Number(match[1])] : []
+  })
+}
+
+export interface ServerProcess {
+  readonly pid: number
+  readonly port: number
+  readonly url: string
+  readonly kill: (signal?: NodeJS.Signals) => Effect.Effect<void>
+}
+
+/**
+ * Runs server-everything on a free port of 127.0.0.1 (it listens on all interfaces; we only ever connect to
+ * the loopback) until the test's scope closes; killed by PID.
+ */
+export const startEverything = (
+  mode: "streamableHttp" | "sse",
+  port?: number
+): Effect.Effect<ServerProcess, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    const chosen = port ?? (yield* freePort)
+    return yield* Effect.acquireRelease(
+      Effect.async<ServerProcess, Error>((resume) => {
+        const child = spawn(process.execPath, [serverEverything, mode], {
+          env: { PATH: process.env.PATH ?? "", PORT: String(chosen) },
+          stdio: ["ignore", "ignore", "pipe"]
+        })
+        let stderr = ""
+        let done = false
+        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+        const kill = (signal: NodeJS.Signals = "SIGKILL") =>
+          Effect.promise(() => {
+            if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal)
+            return exited
+          })
+        child.stderr!.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString()
+          if (!done && /port \d+/.test(stderr)) {
+            done = true
+            resume(Effect.succeed({
+              pid: child.pid!,
+              port: chosen,
+              url: mode === "sse" ? `http://127.0.0.1:${chosen}/sse` : `http://127.0.0.1:${chosen}/mcp`,
+              kill
+            }))
+          }
+        })
+        child.once("exit", (code) => {
+          if (!done) {
+            done = true
+            resume(Effect.fail(new Error(`server-everything exited with ${code}: ${stderr}`)))
+          }
+        })
+        return Effect.promise(() => {
+          if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGKILL")
+          return exited
+        })
+      }).pipe(Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("server-everything did not start") })),
+      (server) => server.kill("SIGKILL")
+    )
+  })
+
+/** Milliseconds an effect took (wall clock: these are real sockets and processes). */
+export const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = performance.now()
+    const exit = yield* Effect.exit(effect)
+    return { exit, millis: performance.now() - start }
+  })
+
+export type Session = McpSession.McpSession.Service
