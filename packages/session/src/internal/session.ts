@@ -151,6 +151,10 @@ export const make = <R = never>(
             cause: error
           })
         }
+        if (error.code === ErrorCode.RequestTimeout) {
+          // The SDK's own timeout is disabled (the Clock governs time): this is the SDK cancelling.
+          return new McpError.Cancelled({ method, detail: error.message })
+        }
         return new McpError.ProtocolError({
           method,
           code: error.code,
