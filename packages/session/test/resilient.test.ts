@@ -4,11 +4,13 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { McpError, McpSession, McpSessionPolicy, McpTest } from "../src/index.js"
+import * as Tracer from "effect/Tracer"
+import { McpError, McpMetrics, McpSession, McpSessionPolicy, McpTest } from "../src/index.js"
 import { eventually, scripted, tick } from "./utils.js"
 
 const clientInfo = { name: "test-client", version: "1.0.0" }
@@ -339,6 +341,47 @@ describe("McpSession.layerResilient", () => {
         yield* connectedAgain(lifecycle, 2)
         const crashed = (yield* events).find((e) => e._tag === "Crashed") as { error: McpError.TransportCrashed }
         assert.deepStrictEqual(crashed.error.reason, new McpError.LivenessLost({ missed: 2 }))
+      }))
+  })
+
+  describe("telemetry", () => {
+    it.scoped("a span per request with method, tool, server, attempt and outcome, and metrics", () =>
+      Effect.gen(function*() {
+        const spans: Array<{ name: string; attributes: Map<string, unknown> }> = []
+        const tracer = Tracer.make({
+          span: (name, parent, context, links, startTime, kind) => {
+            const attributes = new Map<string, unknown>()
+            return {
+              _tag: "Span", name, spanId: `${spans.length}`, traceId: "trace", parent, context, links, kind,
+              sampled: true, attributes, status: { _tag: "Started", startTime },
+              end: () => void spans.push({ name, attributes }),
+              attribute: (key, value) => void attributes.set(key, value),
+              event: () => {},
+              addLinks: () => {}
+            }
+          },
+          context: (f) => f()
+        })
+        const replays = Metric.tagged(McpMetrics.replays, "method", "tools/call")
+        const before = (yield* Metric.value(replays)).count
+        const crashesBefore = (yield* Metric.value(Metric.tagged(McpMetrics.crashes, "reason", "HttpStatus"))).count
+        const { faults, session } = yield* setup()
+        yield* faults.failNextSends(new McpError.HttpStatus({ status: 403, method: "POST", body: "" }))
+        yield* session.callTool({ name: "echo", arguments: { message: "secret-argument" } }).pipe(Effect.withTracer(tracer))
+        const calls = spans.filter((s) => s.name === "McpSession.tools/call")
+        assert.strictEqual(calls.length, 2)
+        assert.deepStrictEqual(calls.map((s) => s.attributes.get("mcp.attempt")), [1, 2])
+        assert.deepStrictEqual(calls.map((s) => s.attributes.get("mcp.outcome")), ["TransportCrashed.HttpStatus", "ok"])
+        assert.strictEqual(calls[1].attributes.get("mcp.target"), "echo")
+        assert.strictEqual(calls[1].attributes.get("mcp.server"), "effect-mcp-test")
+        for (const span of calls) {
+          assert.notInclude(JSON.stringify([...span.attributes.values()]), "secret-argument")
+        }
+        assert.strictEqual((yield* Metric.value(replays)).count, before + 1)
+        assert.strictEqual(
+          (yield* Metric.value(Metric.tagged(McpMetrics.crashes, "reason", "HttpStatus"))).count,
+          crashesBefore + 1
+        )
       }))
   })
 

@@ -169,7 +169,9 @@ export const make = <R = never>(
         let maybeDelivered: McpError.TransportCrashed | undefined
         for (let attempt = 0;; attempt++) {
           const live = yield* acquire(after, maybeDelivered)
-          const exit = yield* Effect.exit(call(live.session))
+          const exit = yield* Effect.exit(call(live.session).pipe(
+            Effect.annotateSpans({ "mcp.attempt": attempt + 1, "mcp.generation": live.generation })
+          ))
           if (Exit.isSuccess(exit)) return exit.value
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
           if (!McpError.isTransportCrashed(failure)) return yield* exit
@@ -182,7 +184,7 @@ export const make = <R = never>(
           yield* publish({ _tag: "Replayed", method, target, attempt: attempt + 1 })
           yield* Effect.logDebug(`replaying ${method}${target !== undefined ? ` ${target}` : ""} (${failure.reason._tag})`)
         }
-      }).pipe(Effect.annotateLogs({ module: "McpSession", method, transport: description }))
+      }).pipe(Effect.annotateLogs({ module: "McpSession", method, transport: description, server: latest.serverInfo.name }))
 
     const always = () => Effect.succeed(true)
 

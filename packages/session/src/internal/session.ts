@@ -134,6 +134,8 @@ export const make = <R = never>(
       }).pipe(Effect.andThen(PubSub.shutdown(notifications)))
     )
 
+    let serverName = "(initializing)"
+
     const deliveryOf = (key: string): McpError.Delivery => {
       const state = supervisor.sends.get(key)
       return state === undefined || state === "notDelivered" ? "NotDelivered" : "MaybeDelivered"
@@ -236,11 +238,20 @@ export const make = <R = never>(
           )
         ),
         (self) => Effect.zipRight(Metric.increment(Metric.tagged(McpMetrics.requests, "method", method)), self),
+        Effect.tapBoth({
+          onFailure: (error) =>
+            Effect.annotateCurrentSpan(
+              "mcp.outcome",
+              error._tag === "TransportCrashed" ? `TransportCrashed.${error.reason._tag}` : error._tag
+            ),
+          onSuccess: () => Effect.annotateCurrentSpan("mcp.outcome", "ok")
+        }),
         Effect.withSpan(`McpSession.${method}`, {
           kind: "client",
           attributes: {
             "mcp.method": method,
             "mcp.transport": description,
+            "mcp.server": serverName,
             ...(target !== undefined ? { "mcp.target": target } : {})
           }
         })
@@ -317,6 +328,7 @@ export const make = <R = never>(
       ).pipe(Effect.flatMap(checkToolResult(params.name, callOptions?.toolErrors)))
 
     const serverInfo = client.getServerVersion()!
+    serverName = serverInfo.name
     const serverCapabilities = client.getServerCapabilities() ?? {}
     const instructions = Option.fromNullable(client.getInstructions())
 
