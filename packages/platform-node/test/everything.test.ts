@@ -77,14 +77,14 @@ const open = <R>(transport: McpTransport.McpTransport<R>) =>
   McpSession.make({ transport, clientInfo, requestTimeout: "20 seconds" })
 
 describe("server-everything", () => {
-  it.scoped("Streamable HTTP: tools, progress, resources, prompts", () =>
+  it.scopedLive("Streamable HTTP: tools, progress, resources, prompts", () =>
     Effect.gen(function*() {
       const server = yield* startEverything("streamableHttp")
       const session = yield* open(NodeMcpTransport.streamableHttp({ url: server.url }))
       yield* exercise(session)
     }).pipe(Effect.provide(Env)))
 
-  it.scoped("Streamable HTTP: SIGKILL mid-call is a typed crash within milliseconds", () =>
+  it.scopedLive("Streamable HTTP: SIGKILL mid-call is a typed crash within milliseconds", () =>
     Effect.gen(function*() {
       const server = yield* startEverything("streamableHttp")
       const session = yield* open(NodeMcpTransport.streamableHttp({ url: server.url }))
@@ -94,14 +94,14 @@ describe("server-everything", () => {
       assert.isBelow(millis, 1000)
     }).pipe(Effect.provide(Env)))
 
-  it.scoped("legacy SSE: tools, progress, resources, prompts", () =>
+  it.scopedLive("legacy SSE: tools, progress, resources, prompts", () =>
     Effect.gen(function*() {
       const server = yield* startEverything("sse")
       const session = yield* open(NodeMcpTransport.sse({ url: server.url }))
       yield* exercise(session)
     }).pipe(Effect.provide(Env)))
 
-  it.scoped("legacy SSE: SIGKILL mid-call is a typed crash; after a restart the old session fails typed", () =>
+  it.scopedLive("legacy SSE: SIGKILL mid-call is a typed crash; after a restart the old session fails typed", () =>
     Effect.gen(function*() {
       const server = yield* startEverything("sse")
       const session = yield* open(NodeMcpTransport.sse({ url: server.url }))
@@ -122,7 +122,7 @@ describe("server-everything", () => {
       assert.deepStrictEqual(echo.content[0], { type: "text", text: "Echo: again" })
     }).pipe(Effect.provide(Env)))
 
-  it.scoped("stdio: tools, progress, resources, prompts; closing leaves no process", () =>
+  it.scopedLive("stdio: tools, progress, resources, prompts; closing leaves no process", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const session = yield* open(NodeMcpTransport.stdio({ command: process.execPath, args: [serverEverything, "stdio"] }))
@@ -134,7 +134,7 @@ describe("server-everything", () => {
       assert.isFalse(isAlive(pids[0]!))
     }).pipe(Effect.provide(Env)))
 
-  it.scoped("stdio: SIGKILL mid-call is ProcessExited with the signal, within milliseconds", () =>
+  it.scopedLive("stdio: SIGKILL mid-call is ProcessExited with the signal, within milliseconds", () =>
     Effect.gen(function*() {
       const session = yield* open(NodeMcpTransport.stdio({ command: process.execPath, args: [serverEverything, "stdio"] }))
       const [pid] = childPids(serverEverything)

@@ -33,7 +33,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
         const streams = yield* FiberSet.make<void, never>()
         const runPromise = yield* FiberSet.makeRuntimePromise<R>()
         const endpoint = yield* Deferred.make<URL, McpError.TransportCrashedReason>()
-        const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", transport: description })
+        const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", method: "sse", transport: description })
 
         let closing = false
         let started = false

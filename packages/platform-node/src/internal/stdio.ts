@@ -87,7 +87,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
             })
           )
         )
-        const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", transport: description, pid: proc.pid })
+        const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", method: "stdio", transport: description, pid: proc.pid })
 
         const stderrTail: Array<string> = []
         let exitInfo: ExitInfo | undefined = undefined

@@ -64,7 +64,7 @@ export const streamableHttp = <R = never>(
         /** Which stream owes the answer to a request, wherever that answer arrives. */
         const owners = new Map<RequestId, StreamState>()
 
-        const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", transport: description })
+        const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", method: "streamableHttp", transport: description })
         const crash = (reason: McpError.TransportCrashedReason, cause?: unknown) =>
           Effect.sync(() => control.crash(reason, cause))
         const finished = () => closing || control.isCrashed()

@@ -1,0 +1,164 @@
+/**
+ * Legacy HTTP+SSE faults, scripted by a server in this process.
+ */
+import { NodeMcpTransport } from "@effect-mcp/platform-node"
+import { McpError, McpSession } from "@effect-mcp/session"
+import { NodeHttpClient } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as http from "node:http"
+import type * as net from "node:net"
+import { clientInfo, freePort, timed } from "./utils.js"
+
+interface LegacyServer {
+  readonly url: string
+  readonly openSockets: () => number
+}
+
+/**
+ * GET /sse names `/message?sessionId=1` (or `endpoint`), then answers every request on the stream; a
+ * `tools/call` of `forbidden`, `gone` or `cut` fails as its name says.
+ */
+const legacyServer = (endpoint = "/message?sessionId=1") =>
+  Effect.acquireRelease(
+    Effect.async<{ server: http.Server; sockets: Set<net.Socket>; url: string }>((resume) => {
+      const sockets = new Set<net.Socket>()
+      let stream: http.ServerResponse | undefined
+      const server = http.createServer((req, res) => {
+        if (req.method === "GET") {
+          res.writeHead(200, { "content-type": "text/event-stream" })
+          res.write(`event: endpoint\ndata: ${endpoint}\n\n`)
+          stream = res
+          return
+        }
+        let body = ""
+        req.on("data", (chunk: Buffer) => (body += chunk.toString()))
+        req.on("end", () => {
+          const rpc = JSON.parse(body)
+          const send = (message: unknown) => stream?.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`)
+          if (rpc.method === "initialize") {
+            res.writeHead(202).end("Accepted")
+            send({
+              jsonrpc: "2.0",
+              id: rpc.id,
+              result: { protocolVersion: rpc.params.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: "legacy", version: "1" } }
+            })
+            return
+          }
+          switch (rpc.params?.name) {
+            case "forbidden":
+              res.writeHead(403).end("no entry")
+              return
+            case "gone":
+              res.writeHead(404).end("Session not found")
+              return
+            case "cut":
+              res.writeHead(202).end("Accepted")
+              setTimeout(() => stream?.socket?.destroy(), 20)
+              return
+            default:
+              res.writeHead(202).end("Accepted")
+              if (rpc.id !== undefined) send({ jsonrpc: "2.0", id: rpc.id, result: { content: [{ type: "text", text: "ok" }] } })
+          }
+        })
+      })
+      server.on("connection", (socket) => {
+        sockets.add(socket)
+        socket.on("close", () => sockets.delete(socket))
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as net.AddressInfo
+        resume(Effect.succeed({ server, sockets, url: `http://127.0.0.1:${port}/sse` }))
+      })
+    }),
+    ({ server, sockets }) =>
+      Effect.sync(() => {
+        server.close()
+        for (const socket of sockets) socket.destroy()
+      })
+  ).pipe(Effect.map(({ sockets, url }): LegacyServer => ({ url, openSockets: () => sockets.size })))
+
+const crashOf = <A, E>(exit: Exit.Exit<A, E>): McpError.TransportCrashed => {
+  assert.isTrue(Exit.isFailure(exit), "expected a failure")
+  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
+  assert.isTrue(failure._tag === "Some", "expected a typed failure")
+  const error = (failure as { value: unknown }).value
+  assert.isTrue(McpError.isTransportCrashed(error), `expected TransportCrashed, got ${String(error)}`)
+  return error as McpError.TransportCrashed
+}
+
+const open = (url: string) =>
+  McpSession.make({ transport: NodeMcpTransport.sse({ url }), clientInfo, requestTimeout: "10 seconds" })
+
+const crashing = (session: McpSession.McpSession.Service, name: string) =>
+  Effect.map(timed(session.callTool({ name, arguments: {} })), ({ exit, millis }) => ({ crash: crashOf(exit), millis }))
+
+describe("NodeMcpTransport.sse", () => {
+  it.scopedLive("the happy path", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const session = yield* open(server.url)
+      const result = yield* session.callTool({ name: "ok", arguments: {} })
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("POST answered 403: HttpStatus, not delivered", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const { crash, millis } = yield* crashing(yield* open(server.url), "forbidden")
+      assert.deepStrictEqual(crash.reason, new McpError.HttpStatus({ status: 403, method: "POST", body: "no entry" }))
+      assert.strictEqual(crash.delivery, "NotDelivered")
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("POST answered 404: SessionExpired", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const { crash } = yield* crashing(yield* open(server.url), "gone")
+      assert.strictEqual(crash.reason._tag, "SessionExpired")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("the event stream cut mid-call: StreamClosed at once", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const { crash, millis } = yield* crashing(yield* open(server.url), "cut")
+      assert.strictEqual(crash.reason._tag, "StreamClosed")
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("connection refused: the session fails to open with ConnectionFailed before send", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const { exit, millis } = yield* timed(open(`http://127.0.0.1:${port}/sse`))
+      const reason = crashOf(exit).reason
+      assert.strictEqual(reason._tag, "ConnectionFailed")
+      if (reason._tag === "ConnectionFailed") assert.isTrue(reason.beforeSend)
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("an endpoint on another origin is refused (it would receive our messages and headers)", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer("http://127.0.0.1:1/message")
+      const reason = crashOf(yield* Effect.exit(open(server.url))).reason
+      assert.strictEqual(reason._tag, "StreamClosed")
+      if (reason._tag === "StreamClosed") assert.include(reason.detail, "another origin")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("closing leaves no socket open", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const scope = yield* Scope.make()
+      const client = yield* Layer.buildWithScope(NodeHttpClient.layerUndici, scope)
+      const session = yield* open(server.url).pipe(Effect.provide(client), Scope.extend(scope))
+      yield* session.callTool({ name: "ok", arguments: {} })
+      assert.isAbove(server.openSockets(), 0)
+      yield* Scope.close(scope, Exit.void)
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual(server.openSockets(), 0)
+    }))
+})

@@ -1,0 +1,212 @@
+/**
+ * The stdio transport against a small child that misbehaves on purpose (test/fixtures/stdio-server.mjs).
+ */
+import { NodeMcpTransport } from "@effect-mcp/platform-node"
+import { McpError, McpSession } from "@effect-mcp/session"
+import { NodeContext } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import type { Progress } from "@modelcontextprotocol/sdk/types.js"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as Scope from "effect/Scope"
+import { clientInfo, isAlive, stdioFixture, timed } from "./utils.js"
+
+const fixture = (options?: Partial<NodeMcpTransport.StdioOptions>) =>
+  NodeMcpTransport.stdio({ command: process.execPath, args: [stdioFixture], ...options })
+
+const open = (options?: Partial<NodeMcpTransport.StdioOptions>) =>
+  McpSession.make({ transport: fixture(options), clientInfo, requestTimeout: "10 seconds" })
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  assert.isTrue(Exit.isFailure(exit), "expected a failure")
+  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
+  assert.isTrue(failure._tag === "Some", `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
+  return (failure as { value: E }).value
+}
+
+const crashOf = <A, E>(exit: Exit.Exit<A, E>): McpError.TransportCrashed => {
+  const error = failureOf(exit)
+  assert.isTrue(McpError.isTransportCrashed(error), `expected TransportCrashed, got ${String(error)}`)
+  return error as McpError.TransportCrashed
+}
+
+const call = (session: McpSession.McpSession.Service, name: string) => session.callTool({ name, arguments: {} })
+
+const pidOf = (session: McpSession.McpSession.Service) =>
+  Effect.map(call(session, "pid"), (result) => Number((result.content[0] as { text: string }).text))
+
+describe("NodeMcpTransport.stdio", () => {
+  it.scopedLive("child exits mid-call: ProcessExited with the exit code and the tail of stderr", () =>
+    Effect.gen(function*() {
+      const session = yield* open()
+      const { exit, millis } = yield* timed(call(session, "exit"))
+      const crash = crashOf(exit)
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
+      const reason = crash.reason
+      assert.strictEqual(reason._tag, "ProcessExited")
+      if (reason._tag !== "ProcessExited") return
+      assert.strictEqual(reason.code, 3)
+      assert.strictEqual(reason.signal, null)
+      assert.include(reason.stderrTail, "fatal: boom")
+      // the call waits 20 ms for the child to exit; the report must follow at once
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("child killed mid-call: ProcessExited with the signal", () =>
+    Effect.gen(function*() {
+      const session = yield* open()
+      const pid = yield* pidOf(session)
+      const pending = yield* Effect.fork(timed(call(session, "hang")))
+      yield* Effect.sleep("50 millis")
+      process.kill(pid, "SIGKILL")
+      const killedAt = performance.now()
+      const { exit } = yield* pending
+      const millis = performance.now() - killedAt
+      const reason = crashOf(exit).reason
+      assert.strictEqual(reason._tag, "ProcessExited")
+      if (reason._tag === "ProcessExited") assert.strictEqual(reason.signal, "SIGKILL")
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("a child that closes stdout but stays alive is dead to us", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const session = yield* open().pipe(Scope.extend(scope))
+      const pid = yield* pidOf(session)
+      const { exit, millis } = yield* timed(call(session, "close-stdout"))
+      const reason = crashOf(exit).reason
+      assert.strictEqual(reason._tag, "ProcessExited")
+      if (reason._tag === "ProcessExited") {
+        // still running: no code, no signal
+        assert.strictEqual(reason.code, null)
+        assert.strictEqual(reason.signal, null)
+      }
+      assert.isBelow(millis, 1000)
+      assert.isTrue(isAlive(pid))
+      yield* Scope.close(scope, Exit.void)
+      assert.isFalse(isAlive(pid))
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("a child that exits at start: the session fails to open with its stderr", () =>
+    Effect.gen(function*() {
+      const { exit, millis } = yield* timed(open({ env: { FIXTURE_EXIT_AT_START: "1" } }))
+      const reason = crashOf(exit).reason
+      assert.strictEqual(reason._tag, "ProcessExited")
+      if (reason._tag === "ProcessExited") {
+        assert.strictEqual(reason.code, 2)
+        assert.include(reason.stderrTail, "missing configuration")
+      }
+      assert.isBelow(millis, 2000)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("a missing command: SpawnFailed with the command line and the OS error", () =>
+    Effect.gen(function*() {
+      const { exit, millis } = yield* timed(
+        McpSession.make({
+          transport: NodeMcpTransport.stdio({ command: "effect-mcp-no-such-command", args: ["--flag", "two words"] }),
+          clientInfo
+        })
+      )
+      const reason = crashOf(exit).reason
+      assert.strictEqual(reason._tag, "SpawnFailed")
+      if (reason._tag === "SpawnFailed") {
+        assert.strictEqual(reason.command, "effect-mcp-no-such-command --flag 'two words'")
+        assert.include(reason.error, "ENOENT")
+      }
+      assert.isTrue(McpError.isNotDeliveredReason(reason))
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("a missing working directory: SpawnFailed", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(open({ cwd: "/nonexistent/effect-mcp" }))
+      const reason = crashOf(exit).reason
+      assert.strictEqual(reason._tag, "SpawnFailed")
+      if (reason._tag === "SpawnFailed") assert.include(reason.error, "ENOENT")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("invalid lines are logged and counted, and the call still succeeds", () =>
+    Effect.gen(function*() {
+      const transport = fixture({ description: "stdio: garbage fixture" })
+      const session = yield* McpSession.make({ transport, clientInfo })
+      const counter = Metric.tagged(NodeMcpTransport.stdioInvalidLines, "transport", "stdio: garbage fixture")
+      const before = (yield* Metric.value(counter)).count
+      const result = yield* call(session, "garbage")
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok after garbage" })
+      assert.strictEqual((yield* Metric.value(counter)).count - before, 2)
+      // still alive
+      yield* pidOf(session)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("invalidLines: \"crash\" makes an invalid line fatal", () =>
+    Effect.gen(function*() {
+      const session = yield* open({ invalidLines: "crash" })
+      const reason = crashOf(yield* Effect.exit(call(session, "garbage"))).reason
+      assert.strictEqual(reason._tag, "StreamClosed")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("an oversize message is a typed StreamClosed, not a crash of the host", () =>
+    Effect.gen(function*() {
+      const session = yield* open({ maxMessageBytes: 1024 * 1024 })
+      const { exit, millis } = yield* timed(call(session, "oversize"))
+      const reason = crashOf(exit).reason
+      assert.strictEqual(reason._tag, "StreamClosed")
+      if (reason._tag === "StreamClosed") assert.include(reason.detail, "1048576")
+      assert.isBelow(millis, 2000)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("the environment is not inherited unless asked", () =>
+    Effect.gen(function*() {
+      process.env.EFFECT_MCP_PARENT_SECRET = "s3cret"
+      yield* Effect.addFinalizer(() => Effect.sync(() => delete process.env.EFFECT_MCP_PARENT_SECRET))
+      const names = (session: McpSession.McpSession.Service) =>
+        Effect.map(call(session, "env"), (r) => JSON.parse((r.content[0] as { text: string }).text) as Array<string>)
+      const isolated = yield* names(yield* open({ env: { EXTRA: "1" } }))
+      assert.include(isolated, "PATH")
+      assert.include(isolated, "EXTRA")
+      assert.notInclude(isolated, "EFFECT_MCP_PARENT_SECRET")
+      const inherited = yield* names(yield* open({ inheritEnv: true }))
+      assert.include(inherited, "EFFECT_MCP_PARENT_SECRET")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("every progress notification arrives, the last one included, before the result", () =>
+    Effect.gen(function*() {
+      const session = yield* open()
+      for (let round = 0; round < 5; round++) {
+        const progress: Array<Progress> = []
+        yield* session.callTool({ name: "progress", arguments: {} }, { onProgress: (p) => void progress.push(p) })
+        assert.deepStrictEqual(progress.map((p) => p.progress), [1, 2, 3])
+      }
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("closing the scope with a call pending: the call is interrupted, the child is gone", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const session = yield* open().pipe(Scope.extend(scope))
+      const pid = yield* pidOf(session)
+      const pending = yield* Effect.fork(Effect.exit(call(session, "hang")))
+      yield* Effect.sleep("50 millis")
+      const { millis } = yield* timed(Scope.close(scope, Exit.void))
+      const exit = yield* pending
+      const reason = crashOf(exit).reason
+      assert.strictEqual(reason._tag, "Closed")
+      assert.isFalse(isAlive(pid))
+      // stdin closed, then SIGTERM: the fixture exits on SIGTERM well within the grace
+      assert.isBelow(millis, 1500)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("a child that ignores SIGTERM is SIGKILLed after the grace period", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const session = yield* open({ env: { FIXTURE_IGNORE_SIGTERM: "1" }, sigtermGrace: "300 millis" }).pipe(
+        Scope.extend(scope)
+      )
+      const pid = yield* pidOf(session)
+      const { millis } = yield* timed(Scope.close(scope, Exit.void))
+      assert.isFalse(isAlive(pid))
+      assert.isAtLeast(millis, 300)
+      assert.isBelow(millis, 2000)
+    }).pipe(Effect.provide(NodeContext.layer)))
+})

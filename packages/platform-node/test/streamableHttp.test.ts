@@ -1,0 +1,236 @@
+/**
+ * Streamable HTTP faults, scripted by a server in this process (test/fixtures/scriptedServer.ts).
+ */
+import { NodeMcpTransport } from "@effect-mcp/platform-node"
+import { McpError, McpSession } from "@effect-mcp/session"
+import { NodeHttpClient } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
+import { scriptedServer } from "./fixtures/scriptedServer.js"
+import { clientInfo, freePort, timed } from "./utils.js"
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  assert.isTrue(Exit.isFailure(exit), "expected a failure")
+  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
+  assert.isTrue(failure._tag === "Some", `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
+  return (failure as { value: E }).value
+}
+
+const crashOf = <A, E>(exit: Exit.Exit<A, E>): McpError.TransportCrashed => {
+  const error = failureOf(exit)
+  assert.isTrue(McpError.isTransportCrashed(error), `expected TransportCrashed, got ${String(error)}`)
+  return error as McpError.TransportCrashed
+}
+
+const open = (url: string, options?: Partial<NodeMcpTransport.StreamableHttpOptions>) =>
+  McpSession.make({
+    transport: NodeMcpTransport.streamableHttp({ url, ...options }),
+    clientInfo,
+    requestTimeout: "10 seconds"
+  })
+
+/** Calls a scripted tool and returns the crash it must end in, with its latency. */
+const crashing = (session: McpSession.McpSession.Service, name: string) =>
+  Effect.map(timed(session.callTool({ name, arguments: {} })), ({ exit, millis }) => ({ crash: crashOf(exit), millis }))
+
+describe("NodeMcpTransport.streamableHttp", () => {
+  it.scopedLive("the happy path: SSE and JSON answers", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      assert.strictEqual(session.serverInfo.name, "scripted")
+      const sse = yield* session.callTool({ name: "ok", arguments: {} })
+      assert.deepStrictEqual(sse.content[0], { type: "text", text: "ok" })
+      const json = yield* session.callTool({ name: "json", arguments: {} })
+      assert.deepStrictEqual(json.content[0], { type: "text", text: "ok" })
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("403: HttpStatus with the body excerpt, not delivered", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "forbidden")
+      assert.deepStrictEqual(crash.reason, new McpError.HttpStatus({ status: 403, method: "POST", body: "forbidden: policy says no" }))
+      assert.strictEqual(crash.delivery, "NotDelivered")
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("500: HttpStatus, maybe delivered", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "error500")
+      assert.deepStrictEqual(crash.reason, new McpError.HttpStatus({ status: 500, method: "POST", body: "internal kaboom" }))
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("connection reset while the POST is open: ConnectionFailed after send", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "reset")
+      assert.strictEqual(crash.reason._tag, "ConnectionFailed")
+      if (crash.reason._tag === "ConnectionFailed") assert.isFalse(crash.reason.beforeSend)
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("connection refused: the session fails to open with ConnectionFailed before send", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const { exit, millis } = yield* timed(open(`http://127.0.0.1:${port}/mcp`))
+      const crash = crashOf(exit)
+      assert.strictEqual(crash.reason._tag, "ConnectionFailed")
+      if (crash.reason._tag === "ConnectionFailed") {
+        assert.isTrue(crash.reason.beforeSend)
+        assert.include(crash.reason.detail, "ECONNREFUSED")
+      }
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("an SSE answer cut before the answer (no event id): StreamClosed at once", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "sse-cut")
+      assert.strictEqual(crash.reason._tag, "StreamClosed")
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("an SSE answer that ends cleanly without the answer: StreamClosed at once", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "sse-end")
+      assert.strictEqual(crash.reason._tag, "StreamClosed")
+      if (crash.reason._tag === "StreamClosed") assert.include(crash.reason.detail, "ended before answering")
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("a resumable stream cut mid-answer is resumed with Last-Event-ID and the call succeeds", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { exit, millis } = yield* timed(session.callTool({ name: "resumable-cut", arguments: {} }))
+      assert.isTrue(Exit.isSuccess(exit))
+      const resume = server.requests.find((r) => r.method === "GET" && r.headers["last-event-id"] !== undefined)
+      assert.strictEqual(resume?.headers["last-event-id"], "ev-1")
+      assert.strictEqual(resume?.headers["mcp-session-id"], "scripted-session-1")
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("a resumable stream whose server is gone: ConnectionFailed at once", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "resumable-cut-refused")
+      assert.strictEqual(crash.reason._tag, "ConnectionFailed")
+      if (crash.reason._tag === "ConnectionFailed") assert.include(crash.reason.detail, "ECONNREFUSED")
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("a resumable stream whose resumption keeps failing: StreamClosed after bounded attempts", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { resumption: { attempts: 3, delay: "20 millis" } })
+      const { crash, millis } = yield* crashing(session, "resumable-cut-500")
+      assert.strictEqual(crash.reason._tag, "StreamClosed")
+      if (crash.reason._tag === "StreamClosed") assert.include(crash.reason.detail, "gave up resuming it after 3")
+      assert.strictEqual(server.requests.filter((r) => r.method === "GET" && r.headers["last-event-id"]).length, 3)
+      // 0 + 20 + 40 ms of delays
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("resumption answered 404: SessionExpired", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "resumable-cut-expired")
+      assert.strictEqual(crash.reason._tag, "SessionExpired")
+      // it was delivered before the session expired
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("a stale session (404, or 400 \"No valid session ID\"): SessionExpired, not delivered", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const notFound = yield* crashing(yield* open(server.url), "stale404")
+      assert.deepStrictEqual(notFound.crash.reason, new McpError.SessionExpired({ status: 404, detail: "Session not found" }))
+      assert.strictEqual(notFound.crash.delivery, "NotDelivered")
+      const badRequest = yield* crashing(yield* open(server.url), "stale400")
+      assert.strictEqual(badRequest.crash.reason._tag, "SessionExpired")
+      if (badRequest.crash.reason._tag === "SessionExpired") {
+        assert.strictEqual(badRequest.crash.reason.status, 400)
+        assert.include(badRequest.crash.reason.detail, "No valid session ID")
+      }
+      assert.isBelow(Math.max(notFound.millis, badRequest.millis), 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("a server that never answers: bounded by the call's timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const exit = yield* Effect.exit(session.callTool({ name: "hang", arguments: {} }, { timeout: "200 millis" }))
+      assert.strictEqual((failureOf(exit) as { _tag: string })._tag, "RequestTimeout")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("headers: static Redacted and computed per request; never in error messages", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      let n = 0
+      const tokens = yield* open(server.url, {
+        headers: Effect.sync(() => ({ authorization: Redacted.make(`Bearer token-${++n}`) }))
+      })
+      yield* tokens.callTool({ name: "ok", arguments: {} })
+      // one fresh value per request (the POSTs and the standalone GET)
+      const seen = server.requests.map((r) => r.headers.authorization)
+      assert.isAtLeast(seen.length, 3)
+      assert.deepStrictEqual([...seen].sort(), seen.map((_, i) => `Bearer token-${i + 1}`).sort())
+
+      const secret = "very-secret-value"
+      const fixed = yield* open(server.url, { headers: { "x-tenant-key": Redacted.make(secret), "x-plain": "visible" } })
+      const { crash } = yield* crashing(fixed, "forbidden")
+      assert.strictEqual(server.requests.at(-1)?.headers["x-tenant-key"], secret)
+      assert.notInclude(crash.message, secret)
+      assert.notInclude(JSON.stringify(crash), secret)
+      assert.notInclude(fixed.transport, secret)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("headers that cannot be computed: ConnectionFailed before send", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const exit = yield* Effect.exit(open(server.url, { headers: Effect.fail("token endpoint down") }))
+      const crash = crashOf(exit)
+      assert.strictEqual(crash.reason._tag, "ConnectionFailed")
+      if (crash.reason._tag === "ConnectionFailed") assert.isTrue(crash.reason.beforeSend)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("closing: DELETE is sent, pending calls are failed, no socket is left open", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const scope = yield* Scope.make()
+      // the HttpClient (its connection pool) lives in the session's scope too
+      const client = yield* Layer.buildWithScope(NodeHttpClient.layerUndici, scope)
+      const session = yield* open(server.url).pipe(Effect.provide(client), Scope.extend(scope))
+      const pending = yield* Effect.fork(Effect.exit(session.callTool({ name: "hang", arguments: {} })))
+      yield* Effect.sleep("50 millis")
+      assert.isAbove(server.openSockets(), 0)
+      const { millis } = yield* timed(Scope.close(scope, Exit.void))
+      assert.strictEqual(crashOf(yield* pending).reason._tag, "Closed")
+      const del = server.requests.find((r) => r.method === "DELETE")
+      assert.strictEqual(del?.headers["mcp-session-id"], "scripted-session-1")
+      assert.isBelow(millis, 1500)
+      // the server sees its sockets close a moment later
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual(server.openSockets(), 0)
+    }))
+})
