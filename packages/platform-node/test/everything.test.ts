@@ -3,7 +3,7 @@
  * legacy SSE: the happy path, a kill by PID mid-call, and what closing leaves behind.
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
-import { McpError, McpSession, type McpTransport } from "@effect-mcp/session"
+import { McpError, McpSession, McpSessionPolicy, type McpTransport } from "@effect-mcp/session"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import type { Progress } from "@modelcontextprotocol/sdk/types.js"
@@ -12,6 +12,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { childPids, clientInfo, isAlive, serverEverything, startEverything, timed } from "./utils.js"
 
@@ -147,4 +150,26 @@ describe("server-everything", () => {
       }
       assert.isBelow(millis, 1000)
     }).pipe(Effect.provide(Env)))
+
+  for (const mode of ["streamableHttp", "sse"] as const) {
+    it.scopedLive(`${mode}: server restarted; a resilient session recreates its session and the next call succeeds`, () =>
+      Effect.gen(function*() {
+        const server = yield* startEverything(mode)
+        const transport = mode === "sse"
+          ? NodeMcpTransport.sse({ url: server.url })
+          : NodeMcpTransport.streamableHttp({ url: server.url })
+        const { session } = yield* McpSession.makeResilient(
+          { transport, clientInfo, requestTimeout: "10 seconds" },
+          McpSessionPolicy.make({
+            reconnect: Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(100))),
+            keepAlive: false
+          })
+        )
+        yield* session.callTool({ name: "echo", arguments: { message: "before" } })
+        yield* server.kill("SIGKILL")
+        yield* startEverything(mode, server.port)
+        const echo = yield* session.callTool({ name: "echo", arguments: { message: "after" } })
+        assert.deepStrictEqual(echo.content[0], { type: "text", text: "Echo: after" })
+      }).pipe(Logger.withMinimumLogLevel(LogLevel.Error), Effect.provide(Env)))
+  }
 })

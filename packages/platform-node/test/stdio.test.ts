@@ -9,6 +9,8 @@ import type { Progress } from "@modelcontextprotocol/sdk/types.js"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import { clientInfo, isAlive, stdioFixture, timed } from "./utils.js"
@@ -138,14 +140,14 @@ describe("NodeMcpTransport.stdio", () => {
       assert.strictEqual((yield* Metric.value(counter)).count - before, 2)
       // still alive
       yield* pidOf(session)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None), Effect.provide(NodeContext.layer)))
 
   it.scopedLive("invalidLines: \"crash\" makes an invalid line fatal", () =>
     Effect.gen(function*() {
       const session = yield* open({ invalidLines: "crash" })
       const reason = crashOf(yield* Effect.exit(call(session, "garbage"))).reason
       assert.strictEqual(reason._tag, "StreamClosed")
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None), Effect.provide(NodeContext.layer)))
 
   it.scopedLive("an oversize message is a typed StreamClosed, not a crash of the host", () =>
     Effect.gen(function*() {

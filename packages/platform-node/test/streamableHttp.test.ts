@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
@@ -233,4 +234,17 @@ describe("NodeMcpTransport.streamableHttp", () => {
       yield* Effect.sleep("50 millis")
       assert.strictEqual(server.openSockets(), 0)
     }))
+
+  it.scopedLive("interrupting a call sends notifications/cancelled", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const fiber = yield* Effect.fork(session.callTool({ name: "hang", arguments: {} }))
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(fiber)
+      yield* Effect.sleep("50 millis")
+      assert.isDefined(server.requests.find((r) => r.rpc === "notifications/cancelled"))
+      // the transport lives on
+      yield* session.callTool({ name: "json", arguments: {} })
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })
