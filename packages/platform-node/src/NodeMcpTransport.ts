@@ -30,7 +30,7 @@ export type HeaderValue = string | Redacted.Redacted<string>
  * @since 0.1.0
  * @category models
  */
-export type Headers = Readonly<Record<string, HeaderValue>>
+export type HeadersInput = Readonly<Record<string, HeaderValue>>
 
 /**
  * @since 0.1.0
@@ -82,7 +82,7 @@ export declare namespace NodeMcpTransport {
      * refreshed bearer token). A failure of that Effect fails the request with
      * `ConnectionFailed { beforeSend: true }`.
      */
-    readonly headers?: Headers | Effect.Effect<Headers, unknown, R> | undefined
+    readonly headers?: HeadersInput | Effect.Effect<HeadersInput, unknown, R> | undefined
     /** Shown in errors and logs. Default: `<kind>: <origin><path>` (no credentials, no query). */
     readonly description?: string | undefined
     /** Largest SSE event accepted. Larger: the transport dies (`StreamClosed`). Default: 16 MiB. */

@@ -10,6 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { scriptedServer } from "./fixtures/scriptedServer.js"
@@ -197,13 +199,25 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.isAtLeast(seen.length, 3)
       assert.deepStrictEqual([...seen].sort(), seen.map((_, i) => `Bearer token-${i + 1}`).sort())
 
+      // every log line at every level, while a session with a secret header crashes
+      const logged: Array<string> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ annotations, message }) => void logged.push(`${JSON.stringify(message)} ${JSON.stringify([...annotations])}`))
+      )
       const secret = "very-secret-value"
-      const fixed = yield* open(server.url, { headers: { "x-tenant-key": Redacted.make(secret), "x-plain": "visible" } })
-      const { crash } = yield* crashing(fixed, "forbidden")
+      const { crash, transport } = yield* Effect.gen(function*() {
+        const fixed = yield* open(server.url, { headers: { "x-tenant-key": secret, "x-other": Redacted.make(secret) } })
+        const { crash } = yield* crashing(fixed, "forbidden")
+        return { crash, transport: fixed.transport }
+      }).pipe(Effect.provide(capture), Logger.withMinimumLogLevel(LogLevel.All))
       assert.strictEqual(server.requests.at(-1)?.headers["x-tenant-key"], secret)
+      assert.strictEqual(server.requests.at(-1)?.headers["x-other"], secret)
       assert.notInclude(crash.message, secret)
       assert.notInclude(JSON.stringify(crash), secret)
-      assert.notInclude(fixed.transport, secret)
+      assert.notInclude(transport, secret)
+      assert.isAbove(logged.length, 0)
+      assert.notInclude(logged.join("\n"), secret)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
   it.scopedLive("headers that cannot be computed: ConnectionFailed before send", () =>

@@ -159,6 +159,23 @@ export const bodyExcerpt = (response: HttpClientResponse.HttpClientResponse): Ef
 export const withRedactedHeaders = (names: ReadonlyArray<string>) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.locallyWith(effect, Headers.currentRedactedNames, (current) => [...current, ...names, "mcp-session-id"])
 
+/**
+ * Static headers as the transport holds them: every value `Redacted`, whatever the caller passed, so a
+ * stray `inspect` of the transport's state shows no secret.
+ *
+ * @internal
+ */
+export const protectHeaders = <E, R>(
+  headers: HeadersInput | Effect.Effect<HeadersInput, E, R> | undefined
+): HeadersInput | Effect.Effect<HeadersInput, E, R> | undefined => {
+  if (headers === undefined || Effect.isEffect(headers)) return headers
+  const out: Record<string, HeaderValue> = {}
+  for (const [name, value] of Object.entries(headers as HeadersInput)) {
+    out[name] = Redacted.isRedacted(value) ? value : Redacted.make(value)
+  }
+  return out
+}
+
 /** @internal */
 export const revealHeaders = (headers: HeadersInput): Record<string, string> => {
   const out: Record<string, string> = {}

@@ -21,6 +21,7 @@ import { SseParser } from "./sseParser.js"
  */
 export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTransport<HttpClient.HttpClient | R> => {
   const url = new URL(options.url)
+  const headersInput = Http.protectHeaders(options.headers)
   const description = options.description ?? `sse: ${Http.describeUrl(url)}`
   const maxMessageBytes = options.maxMessageBytes ?? defaultMaxMessageBytes
   const connectTimeout = Duration.decode(options.connectTimeout ?? "10 seconds")
@@ -56,7 +57,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
         }
 
         // 1. the event stream, opened here so that a refused connection fails the opening itself
-        const headers = yield* Http.resolveHeaders(options.headers).pipe(Effect.mapError((e) => fail(e.reason)))
+        const headers = yield* Http.resolveHeaders(headersInput).pipe(Effect.mapError((e) => fail(e.reason)))
         const response = yield* execute(HttpClientRequest.get(url), { ...headers, accept: "text/event-stream" }).pipe(
           Effect.timeoutFail({
             duration: connectTimeout,
@@ -147,7 +148,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
 
         const post = (message: JSONRPCMessage | Array<JSONRPCMessage>) =>
           Effect.gen(function*() {
-            const headers = yield* Http.resolveHeaders(options.headers)
+            const headers = yield* Http.resolveHeaders(headersInput)
             const response = yield* execute(
               HttpClientRequest.bodyText(HttpClientRequest.post(target), JSON.stringify(message), "application/json"),
               { ...headers, "content-type": "application/json" }

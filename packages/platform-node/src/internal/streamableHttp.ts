@@ -38,6 +38,7 @@ export const streamableHttp = <R = never>(
   options: Api.StreamableHttpOptions<R>
 ): McpTransport.McpTransport<HttpClient.HttpClient | R> => {
   const url = new URL(options.url)
+  const headersInput = Http.protectHeaders(options.headers)
   const description = options.description ?? `streamableHttp: ${Http.describeUrl(url)}`
   const maxMessageBytes = options.maxMessageBytes ?? defaultMaxMessageBytes
   const resumeAttempts = options.resumption?.attempts ?? 3
@@ -70,7 +71,7 @@ export const streamableHttp = <R = never>(
         const finished = () => closing || control.isCrashed()
 
         const headersFor = (accept: string) =>
-          Effect.map(Http.resolveHeaders(options.headers), (user) => {
+          Effect.map(Http.resolveHeaders(headersInput), (user) => {
             const headers: Record<string, string> = { ...user, accept }
             if (sessionId !== undefined) headers["mcp-session-id"] = sessionId
             if (protocolVersion !== undefined) headers["mcp-protocol-version"] = protocolVersion
