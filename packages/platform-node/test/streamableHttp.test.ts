@@ -261,4 +261,14 @@ describe("NodeMcpTransport.streamableHttp", () => {
       // the transport lives on
       yield* session.callTool({ name: "json", arguments: {} })
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("a server that answers the standalone GET with 404 (unrouted) is not an expired session", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { headers: { "x-get-status": "404" } })
+      yield* Effect.sleep("50 millis")
+      assert.isDefined(server.requests.find((r) => r.method === "GET"))
+      const result = yield* session.callTool({ name: "json", arguments: {} })
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })

@@ -183,6 +183,7 @@ export const streamableHttp = <R = never>(
         const follow = (state: StreamState, first: HttpClientResponse.HttpClientResponse | undefined) =>
           Effect.gen(function*() {
             let response = first
+            let opened = first !== undefined
             let failures = 0
             let lastProblem = "was not open yet"
             const label = state.kind === "post" ? "the response stream of a POST" : "the standalone GET stream"
@@ -217,13 +218,14 @@ export const streamableHttp = <R = never>(
               // the first attempt goes at once: a killed server must be reported in milliseconds
               if (failures > 1) yield* Effect.sleep(Duration.times(resumeDelay, 2 ** (failures - 2)))
               if (finished()) return
-              const opened = yield* Effect.either(openGet(state.lastEventId))
+              const attempt = yield* Effect.either(openGet(state.lastEventId))
               if (finished()) return
-              if (opened._tag === "Right") {
-                response = opened.right
+              if (attempt._tag === "Right") {
+                response = attempt.right
+                opened = true
                 continue
               }
-              const reason = opened.left.reason
+              const reason = attempt.left.reason
               const what = state.kind === "post"
                 ? `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}; resuming it failed`
                 : `${label} ${lastProblem}; reopening it failed`
@@ -231,8 +233,13 @@ export const streamableHttp = <R = never>(
                 // nobody listens any more: the server is gone
                 return yield* crash(
                   new McpError.ConnectionFailed({ detail: `${what}: ${reason.detail}`, beforeSend: false }),
-                  opened.left.original
+                  attempt.left.original
                 )
+              }
+              if (state.kind === "standalone" && !opened) {
+                // The stream is optional, and servers that do not offer it are meant to answer 405. Many
+                // answer 404 or 400 instead (an unrouted GET), which must not read as an expired session.
+                return yield* Effect.logDebug(`the standalone GET stream is not available: ${reason.description}`)
               }
               if (reason._tag === "SessionExpired") return yield* crash(reason)
               if (reason._tag === "HttpStatus" && reason.status === 405) {
