@@ -32,6 +32,32 @@ const drainGrace = Duration.millis(100)
 const maxStderrLineBytes = 64 * 1024
 const maxStderrLineChars = 1000
 
+/**
+ * Children still running, killed when the host process exits: the scope's finalizer is the real shutdown,
+ * this is the safety net for a host that exits without closing its scopes (a test worker torn down, a
+ * `process.exit`), since a child in its own process group would otherwise outlive it.
+ */
+const liveChildren = new Set<number>()
+let exitHookInstalled = false
+const trackChild = (pid: number): void => {
+  liveChildren.add(pid)
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.once("exit", () => {
+    for (const child of liveChildren) {
+      try {
+        process.kill(-child, "SIGKILL")
+      } catch {
+        try {
+          process.kill(child, "SIGKILL")
+        } catch {
+          // already gone
+        }
+      }
+    }
+  })
+}
+
 interface ExitInfo {
   readonly code: number | null
   readonly signal: string | null
@@ -88,6 +114,9 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           )
         )
         const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", method: "stdio", transport: description, pid: proc.pid })
+        trackChild(proc.pid)
+        // runs after the shutdown finalizer below (finalizers run in reverse order)
+        yield* Effect.addFinalizer(() => Effect.sync(() => liveChildren.delete(proc.pid)))
 
         const stderrTail: Array<string> = []
         let exitInfo: ExitInfo | undefined = undefined
