@@ -4,13 +4,15 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
-import { McpError, McpMetrics, McpSession, McpSessionPolicy, McpTest } from "../src/index.js"
+import { McpError, McpMetrics, McpSession, McpSessionPolicy, McpTest, McpTransport } from "../src/index.js"
 import { eventually, scripted, tick } from "./utils.js"
 
 const clientInfo = { name: "test-client", version: "1.0.0" }
@@ -386,6 +388,36 @@ describe("McpSession.layerResilient", () => {
   })
 
   describe("layer", () => {
+    it.scopedLive("closing after a rebuild is no crash: nothing warns, nothing is left open", () =>
+      Effect.gen(function*() {
+        const warnings: Array<string> = []
+        const logger = Logger.make(({ logLevel, message }) => {
+          if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) warnings.push(String(message))
+        })
+        const server = yield* McpTest.server()
+        // a transport that takes a moment to close, as real ones do (a DELETE, a child's exit)
+        const slowToClose = McpTransport.make({
+          description: "slow to close",
+          acquire: (control) =>
+            Effect.map(server.transport.open(control), ({ transport }) => {
+              const close = transport.close.bind(transport)
+              transport.close = () => new Promise((resolve) => setTimeout(resolve, 20)).then(close)
+              return { transport }
+            })
+        })
+        const { faults, transport } = yield* McpTest.faulty(slowToClose)
+        yield* Effect.gen(function*() {
+          const lifecycle = yield* McpSession.Lifecycle
+          yield* faults.crash(processExited)
+          yield* connectedAgain(lifecycle, 2)
+        }).pipe(
+          Effect.provide(McpSession.layerResilient({ transport, clientInfo }, McpSessionPolicy.make({ keepAlive: false }))),
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+        assert.strictEqual(warnings.length, 1, warnings.join("\n")) // the crash we caused, not the shutdown
+        assert.strictEqual(yield* server.live, 0)
+      }))
+
     it.effect("provides McpSession and Lifecycle, and closes everything with its scope", () =>
       Effect.gen(function*() {
         const server = yield* McpTest.server()

@@ -46,7 +46,9 @@ export const make = <R = never>(
 > =>
   Effect.gen(function*() {
     const description = options.transport.description
-    const scope = yield* Effect.scope
+    // Sessions live in a scope of their own, created before the manager is forked: closing the layer
+    // interrupts the manager first, so it never mistakes the shutdown for a crash.
+    const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const sessionOptions: Options<R> = { ...options, keepAlive: options.keepAlive ?? policy.keepAlive }
     const events = yield* PubSub.unbounded<LifecycleEvent>()
     const notifications = yield* PubSub.unbounded<ServerNotification>()
@@ -98,9 +100,9 @@ export const make = <R = never>(
         const crash = yield* Effect.flip(live.session.await)
         if (crash._tag !== "TransportCrashed") return
         const crashedAt = yield* Clock.currentTimeMillis
+        yield* Effect.logWarning(`transport crashed: ${crash.message}`)
         yield* SubscriptionRef.set(state, { _tag: "Reconnecting", generation: live.generation, error: crash })
         yield* publish({ _tag: "Crashed", generation: live.generation, error: crash })
-        yield* Effect.logWarning(`transport crashed: ${crash.message}`)
         yield* Scope.close(live.scope, Exit.void)
         const next = yield* Effect.either(connect(live.generation + 1))
         if (next._tag === "Left") {
@@ -119,7 +121,7 @@ export const make = <R = never>(
         yield* Effect.logInfo(`session rebuilt in ${millis} ms`)
         yield* manage(next.right)
       }).pipe(Effect.annotateLogs({ module: "McpSession", method: "manage", transport: description }))
-    yield* Effect.forkIn(manage(first), scope)
+    yield* Effect.forkScoped(manage(first))
 
     /**
      * The live session of a generation above `after`: at once if there is one, else wait for the manager
