@@ -3,11 +3,10 @@
  * legacy SSE: the happy path, a kill by PID mid-call, and what closing leaves behind.
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
-import { McpError, McpSession, McpSessionPolicy, type McpTransport } from "@effect-mcp/session"
+import { McpSession, McpSessionPolicy, type McpTransport } from "@effect-mcp/session"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import type { Progress } from "@modelcontextprotocol/sdk/types.js"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -16,18 +15,10 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import { childPids, clientInfo, isAlive, serverEverything, startEverything, timed } from "./utils.js"
+import { childPids, clientInfo, crashOf, isAlive, serverEverything, startEverything, timed } from "./utils.js"
 
 const Env = Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)
 
-const crashOf = <A, E>(exit: Exit.Exit<A, E>): McpError.TransportCrashed => {
-  assert.isTrue(Exit.isFailure(exit), "expected a failure")
-  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
-  assert.isTrue(failure._tag === "Some", `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
-  const error = (failure as { value: unknown }).value
-  assert.isTrue(McpError.isTransportCrashed(error), `expected TransportCrashed, got ${String(error)}`)
-  return error as McpError.TransportCrashed
-}
 
 /** What every transport must do with a live server-everything. */
 const exercise = (session: McpSession.McpSession.Service) =>

@@ -4,10 +4,10 @@
  * fails typed at once, and the next call succeeds on a rebuilt session without the caller doing anything.
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
-import { McpError, McpSession, McpSessionPolicy, type McpTransport } from "@effect-mcp/session"
+import type { McpError} from "@effect-mcp/session";
+import { McpSession, McpSessionPolicy, type McpTransport } from "@effect-mcp/session"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { childPids, clientInfo, isAlive, serverEverything, startEverything } from "./utils.js"
+import { childPids, clientInfo, crashOf, isAlive, serverEverything, startEverything } from "./utils.js"
 
 const Env = Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)
 
@@ -25,14 +25,6 @@ const policy = McpSessionPolicy.make({
   keepAlive: false
 })
 
-const crashOf = <A, E>(exit: Exit.Exit<A, E>): McpError.TransportCrashed => {
-  assert.isTrue(Exit.isFailure(exit), "expected a failure")
-  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
-  assert.isTrue(failure._tag === "Some", `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
-  const error = (failure as { value: unknown }).value
-  assert.isTrue(McpError.isTransportCrashed(error), `expected TransportCrashed, got ${String(error)}`)
-  return error as McpError.TransportCrashed
-}
 
 /**
  * Opens a resilient session, starts a long call, kills the server once the call is underway, checks the

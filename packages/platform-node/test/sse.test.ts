@@ -5,14 +5,13 @@ import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { McpError, McpSession } from "@effect-mcp/session"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type * as net from "node:net"
-import { clientInfo, freePort, timed } from "./utils.js"
+import { clientInfo, crashOf, freePort, timed } from "./utils.js"
 
 interface LegacyServer {
   readonly url: string
@@ -82,14 +81,6 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
       })
   ).pipe(Effect.map(({ sockets, url }): LegacyServer => ({ url, openSockets: () => sockets.size })))
 
-const crashOf = <A, E>(exit: Exit.Exit<A, E>): McpError.TransportCrashed => {
-  assert.isTrue(Exit.isFailure(exit), "expected a failure")
-  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
-  assert.isTrue(failure._tag === "Some", "expected a typed failure")
-  const error = (failure as { value: unknown }).value
-  assert.isTrue(McpError.isTransportCrashed(error), `expected TransportCrashed, got ${String(error)}`)
-  return error as McpError.TransportCrashed
-}
 
 const open = (url: string) =>
   McpSession.make({ transport: NodeMcpTransport.sse({ url }), clientInfo, requestTimeout: "10 seconds" })

@@ -6,14 +6,13 @@ import { McpError, McpSession } from "@effect-mcp/session"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import type { Progress } from "@modelcontextprotocol/sdk/types.js"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
-import { clientInfo, isAlive, stdioFixture, timed } from "./utils.js"
+import { clientInfo, crashOf, isAlive, stdioFixture, timed } from "./utils.js"
 
 const fixture = (options?: Partial<NodeMcpTransport.StdioOptions>) =>
   NodeMcpTransport.stdio({ command: process.execPath, args: [stdioFixture], ...options })
@@ -21,18 +20,7 @@ const fixture = (options?: Partial<NodeMcpTransport.StdioOptions>) =>
 const open = (options?: Partial<NodeMcpTransport.StdioOptions>) =>
   McpSession.make({ transport: fixture(options), clientInfo, requestTimeout: "10 seconds" })
 
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  assert.isTrue(Exit.isFailure(exit), "expected a failure")
-  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
-  assert.isTrue(failure._tag === "Some", `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
-  return (failure as { value: E }).value
-}
 
-const crashOf = <A, E>(exit: Exit.Exit<A, E>): McpError.TransportCrashed => {
-  const error = failureOf(exit)
-  assert.isTrue(McpError.isTransportCrashed(error), `expected TransportCrashed, got ${String(error)}`)
-  return error as McpError.TransportCrashed
-}
 
 const call = (session: McpSession.McpSession.Service, name: string) => session.callTool({ name, arguments: {} })
 

@@ -5,7 +5,6 @@ import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { McpError, McpSession } from "@effect-mcp/session"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -15,20 +14,9 @@ import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { scriptedServer } from "./fixtures/scriptedServer.js"
-import { clientInfo, freePort, timed } from "./utils.js"
+import { clientInfo, crashOf, failureOf, freePort, timed } from "./utils.js"
 
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  assert.isTrue(Exit.isFailure(exit), "expected a failure")
-  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
-  assert.isTrue(failure._tag === "Some", `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
-  return (failure as { value: E }).value
-}
 
-const crashOf = <A, E>(exit: Exit.Exit<A, E>): McpError.TransportCrashed => {
-  const error = failureOf(exit)
-  assert.isTrue(McpError.isTransportCrashed(error), `expected TransportCrashed, got ${String(error)}`)
-  return error as McpError.TransportCrashed
-}
 
 const open = (url: string, options?: Partial<NodeMcpTransport.StreamableHttpOptions>) =>
   McpSession.make({

@@ -1,5 +1,8 @@
-import type { McpSession } from "@effect-mcp/session"
+import { McpError, type McpSession } from "@effect-mcp/session"
+import { assert } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import { execFileSync, spawn } from "node:child_process"
 import * as net from "node:net"
@@ -111,3 +114,18 @@ export const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   })
 
 export type Session = McpSession.McpSession.Service
+
+/** The typed failure of an exit, asserting there is one. */
+export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  assert.isTrue(Exit.isFailure(exit), "expected a failure")
+  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
+  assert.isTrue(failure._tag === "Some", `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
+  return (failure as { value: E }).value
+}
+
+/** The `TransportCrashed` of an exit, asserting there is one. */
+export const crashOf = <A, E>(exit: Exit.Exit<A, E>): McpError.TransportCrashed => {
+  const error = failureOf(exit)
+  assert.isTrue(McpError.isTransportCrashed(error), `expected TransportCrashed, got ${String(error)}`)
+  return error as McpError.TransportCrashed
+}

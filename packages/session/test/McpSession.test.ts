@@ -1,5 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -10,16 +9,10 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { McpError, McpSession, McpTest } from "../src/index.js"
 import { correlationKey } from "../src/internal/transport.js"
-import { eventually, scripted, tick } from "./utils.js"
+import { eventually, failureOf, scripted, tick } from "./utils.js"
 
 const clientInfo = { name: "test-client", version: "1.0.0" }
 
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  assert.isTrue(Exit.isFailure(exit), "expected a failure")
-  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
-  assert.isTrue(Option.isSome(failure), `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
-  return (failure as Option.Some<E>).value
-}
 
 const setup = (options?: McpTest.ServerOptions) =>
   Effect.gen(function*() {

@@ -7,22 +7,15 @@ import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import { McpError, McpMetrics, McpSession, McpSessionPolicy, McpTest, McpTransport } from "../src/index.js"
-import { eventually, scripted, tick } from "./utils.js"
+import { eventually, failureOf, realTick, scripted, tick } from "./utils.js"
 
 const clientInfo = { name: "test-client", version: "1.0.0" }
 
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  assert.isTrue(Exit.isFailure(exit), "expected a failure")
-  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
-  assert.isTrue(Option.isSome(failure), `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
-  return (failure as Option.Some<E>).value
-}
 
 const exitIsSuccess = <A, E>(exit: Exit.Exit<A, E>) => {
   assert.isTrue(Exit.isSuccess(exit), Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "")
@@ -409,7 +402,7 @@ describe("McpSession.layerResilient", () => {
         yield* Effect.gen(function*() {
           const lifecycle = yield* McpSession.Lifecycle
           yield* faults.crash(processExited)
-          yield* connectedAgain(lifecycle, 2)
+          yield* eventually(lifecycle.state, (s) => s._tag === "Connected" && s.generation === 2, 5000, realTick)
         }).pipe(
           Effect.provide(McpSession.layerResilient({ transport, clientInfo }, McpSessionPolicy.make({ keepAlive: false }))),
           Effect.provide(Logger.replace(Logger.defaultLogger, logger))

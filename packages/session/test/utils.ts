@@ -1,23 +1,31 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
+import { assert } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import { McpTransport } from "../src/index.js"
 
 /** Lets pending promise callbacks and I/O run (real event-loop turns, no Clock involved). */
 export const tick = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
 
-/** Polls `effect` until `predicate` holds, for at most `turns` event-loop turns. */
+/** Waits a real millisecond (for live tests, where real timers must fire). */
+export const realTick = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 1)))
+
+/** Polls `effect` until `predicate` holds, for at most `turns` turns of `wait` (event-loop turns by default). */
 export const eventually = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
   predicate: (a: A) => boolean,
-  turns = 1000
+  turns = 1000,
+  wait: Effect.Effect<void> = tick
 ): Effect.Effect<A, E | Error, R> =>
   Effect.gen(function*() {
     for (let i = 0; i < turns; i++) {
       const a = yield* effect
       if (predicate(a)) return a
-      yield* tick
+      yield* wait
     }
     return yield* Effect.fail(new Error(`condition not met within ${turns} turns`))
   })
@@ -63,3 +71,11 @@ export const scripted = (
         return { transport }
       })
   })
+
+/** The typed failure of an exit, asserting there is one. */
+export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  assert.isTrue(Exit.isFailure(exit), "expected a failure")
+  const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
+  assert.isTrue(Option.isSome(failure), `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
+  return (failure as Option.Some<E>).value
+}

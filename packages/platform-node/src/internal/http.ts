@@ -1,5 +1,7 @@
 import * as Headers from "@effect/platform/Headers"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { McpError } from "@effect-mcp/session"
 import * as Chunk from "effect/Chunk"
@@ -215,3 +217,16 @@ export const describeUrl = (url: URL): string => `${url.origin}${url.pathname}`
 /** Media type without parameters. @internal */
 export const mediaType = (contentType: string | undefined): string =>
   (contentType ?? "").split(";")[0]!.trim().toLowerCase()
+
+/**
+ * Sends a request with these (revealed) headers, their values redacted in logs and traces; a failure is a
+ * `TransportFailure` with its reason.
+ *
+ * @internal
+ */
+export const executeWith = (client: HttpClient.HttpClient) =>
+(request: HttpClientRequest.HttpClientRequest, headers: Record<string, string>) =>
+  client.execute(HttpClientRequest.setHeaders(request, headers)).pipe(
+    withRedactedHeaders(Object.keys(headers)),
+    Effect.mapError((error) => new TransportFailure(requestFailed(request.method, error), error))
+  )

@@ -43,11 +43,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
         const fail = (reason: McpError.TransportCrashedReason, cause?: unknown) =>
           new McpError.TransportCrashed({ reason, transport: description, ...(cause !== undefined ? { cause } : {}) })
 
-        const execute = (request: HttpClientRequest.HttpClientRequest, headers: Record<string, string>) =>
-          client.execute(HttpClientRequest.setHeaders(request, headers)).pipe(
-            Http.withRedactedHeaders(Object.keys(headers)),
-            Effect.mapError((error) => new Http.TransportFailure(Http.requestFailed(request.method, error), error))
-          )
+        const execute = Http.executeWith(client)
 
         const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
           for (const message of messages) {

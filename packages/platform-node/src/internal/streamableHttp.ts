@@ -78,11 +78,7 @@ export const streamableHttp = <R = never>(
             return headers
           })
 
-        const execute = (request: HttpClientRequest.HttpClientRequest, headers: Record<string, string>) =>
-          client.execute(HttpClientRequest.setHeaders(request, headers)).pipe(
-            Http.withRedactedHeaders(Object.keys(headers)),
-            Effect.mapError((error) => new Http.TransportFailure(Http.requestFailed(request.method, error), error))
-          )
+        const execute = Http.executeWith(client)
 
         const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
           for (const message of messages) {
