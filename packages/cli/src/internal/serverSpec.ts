@@ -1,0 +1,289 @@
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as FileSystem from "@effect/platform/FileSystem"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Path from "@effect/platform/Path"
+import { NodeMcpTransport } from "@effect-mcp/platform-node"
+import type { McpTransport } from "@effect-mcp/session"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import { UsageError } from "../CliError.js"
+import type * as Api from "../ServerSpec.js"
+
+type ServerSpec = Api.ServerSpec
+
+const constructors = Data.taggedEnum<ServerSpec>()
+
+/** @internal */
+export const Stdio = constructors.Stdio
+/** @internal */
+export const StreamableHttp = constructors.StreamableHttp
+/** @internal */
+export const Sse = constructors.Sse
+
+const usage = (detail: string) => new UsageError({ detail })
+
+// ---------------------------------------------------------------------------------------------------------
+// Config files
+// ---------------------------------------------------------------------------------------------------------
+
+const StringRecord = Schema.Record({ key: Schema.String, value: Schema.String })
+
+const StdioEntry = Schema.Struct({
+  type: Schema.optional(Schema.Literal("stdio")),
+  command: Schema.String,
+  args: Schema.optional(Schema.Array(Schema.String)),
+  env: Schema.optional(StringRecord),
+  cwd: Schema.optional(Schema.String)
+})
+
+const HttpEntry = Schema.Struct({
+  type: Schema.optional(Schema.Literal("http", "streamable-http", "streamableHttp", "sse")),
+  url: Schema.String,
+  headers: Schema.optional(StringRecord)
+})
+
+const ConfigFile = Schema.Struct({
+  mcpServers: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+})
+
+const Entry = Schema.Union(StdioEntry, HttpEntry)
+
+/** `${VAR}` → the variable's value; an unset variable is a usage error, not an empty string. */
+const expand = (
+  value: string,
+  environment: Readonly<Record<string, string | undefined>>,
+  where: string
+): Either.Either<string, UsageError> => {
+  let missing: string | undefined
+  const expanded = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    const found = environment[name]
+    if (found === undefined) missing ??= name
+    return found ?? ""
+  })
+  return missing !== undefined
+    ? Either.left(usage(`${where} refers to \${${missing}}, which is not set in the environment`))
+    : Either.right(expanded)
+}
+
+const expandRecord = (
+  record: Readonly<Record<string, string>> | undefined,
+  environment: Readonly<Record<string, string | undefined>>,
+  where: string
+): Either.Either<Record<string, string>, UsageError> =>
+  Either.gen(function*() {
+    const out: Record<string, string> = {}
+    for (const [key, value] of Object.entries(record ?? {})) {
+      out[key] = yield* expand(value, environment, `${where} ${key}`)
+    }
+    return out
+  })
+
+const formatIssue = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => `${issue.path.length > 0 ? `${issue.path.join(".")}: ` : ""}${issue.message}`)
+    .join("; ")
+
+/** @internal */
+export const fromConfig = (
+  config: unknown,
+  name: string,
+  source: string,
+  environment: Readonly<Record<string, string | undefined>> = process.env
+): Either.Either<ServerSpec, UsageError> =>
+  Either.gen(function*() {
+    const file = yield* Schema.decodeUnknownEither(ConfigFile)(config).pipe(
+      Either.mapLeft((e) => usage(`${source}: not an mcpServers config file (${formatIssue(e)})`))
+    )
+    if (!Object.hasOwn(file.mcpServers, name)) {
+      const known = Object.keys(file.mcpServers)
+      return yield* Either.left(usage(
+        `no server named "${name}" in ${source}${known.length > 0 ? ` (it has: ${known.join(", ")})` : " (it has none)"}`
+      ))
+    }
+    const entry = yield* Schema.decodeUnknownEither(Entry)(file.mcpServers[name]).pipe(
+      Either.mapLeft((e) =>
+        usage(`${source}: server "${name}" needs either "command" (stdio) or "url" (HTTP): ${formatIssue(e)}`)
+      )
+    )
+    const where = `${source}: server "${name}"`
+    if ("command" in entry) {
+      const args: Array<string> = []
+      for (const arg of entry.args ?? []) args.push(yield* expand(arg, environment, `${where} args`))
+      return Stdio({
+        command: yield* expand(entry.command, environment, `${where} command`),
+        args,
+        env: yield* expandRecord(entry.env, environment, `${where} env`),
+        cwd: entry.cwd,
+        inheritEnv: false,
+        name
+      })
+    }
+    const url = yield* checkUrl(yield* expand(entry.url, environment, `${where} url`), where)
+    const headers = yield* expandRecord(entry.headers, environment, `${where} header`)
+    return entry.type === "sse" ? Sse({ url, headers, name }) : StreamableHttp({ url, headers, name })
+  })
+
+// ---------------------------------------------------------------------------------------------------------
+// Command line
+// ---------------------------------------------------------------------------------------------------------
+
+const isUrl = (s: string): boolean => /^https?:\/\//i.test(s)
+
+const checkUrl = (url: string, where: string): Either.Either<string, UsageError> => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      return Either.left(usage(`${where}: ${url} is not an http(s) URL`))
+    }
+    return Either.right(parsed.toString())
+  } catch {
+    return Either.left(usage(`${where}: ${url} is not a valid URL`))
+  }
+}
+
+/** @internal */
+export const parseHeader = (header: string): Either.Either<readonly [string, string], UsageError> => {
+  const colon = header.indexOf(":")
+  const name = colon > 0 ? header.slice(0, colon).trim() : ""
+  if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+    return Either.left(usage(`--header expects "Name: value", got "${header.length > 40 ? `${header.slice(0, 40)}…` : header}"`))
+  }
+  return Either.right([name, header.slice(colon + 1).trim()] as const)
+}
+
+const parseEnv = (assignment: string): Either.Either<readonly [string, string], UsageError> => {
+  const eq = assignment.indexOf("=")
+  const name = eq > 0 ? assignment.slice(0, eq) : ""
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name)
+    ? Either.right([name, assignment.slice(eq + 1)] as const)
+    : Either.left(usage(`--env expects NAME=value, got "${assignment.length > 40 ? `${assignment.slice(0, 40)}…` : assignment}"`))
+}
+
+const readConfig = (path: string, explicit: boolean) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.mapError(() =>
+        usage(
+          explicit
+            ? `cannot read the config file ${path}`
+            : `not a URL, and there is no ${path} here to look the name up in (give a URL, -- command args, or --config <file>)`
+        )
+      )
+    )
+    return yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (e) => usage(`${path} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`)
+    })
+  })
+
+/** @internal */
+export const resolve = (input: Api.ServerSpec.Input): Effect.Effect<ServerSpec, UsageError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    const headers: Record<string, string> = {}
+    for (const header of input.headers) {
+      const [name, value] = yield* parseHeader(header)
+      headers[name] = value
+    }
+    const env: Record<string, string> = {}
+    for (const assignment of input.env) {
+      const [name, value] = yield* parseEnv(assignment)
+      env[name] = value
+    }
+    const forHttp = () => {
+      if (input.env.length > 0 || input.inheritEnv) {
+        return Either.left(usage("--env and --inherit-env apply to stdio servers (-- command args) only"))
+      }
+      return Either.right(undefined)
+    }
+    const forStdio = () => {
+      if (input.headers.length > 0) return Either.left(usage("--header applies to HTTP servers only"))
+      if (input.sse) return Either.left(usage("--sse applies to HTTP servers only"))
+      return Either.right(undefined)
+    }
+
+    if (input.stdio !== undefined) {
+      if (input.server !== undefined) return yield* usage("give either a <server> or -- command args, not both")
+      const [command, ...args] = input.stdio
+      if (command === undefined || command.length === 0) return yield* usage("-- must be followed by a command")
+      yield* forStdio()
+      return Stdio({ command, args, env, cwd: undefined, inheritEnv: input.inheritEnv, name: undefined })
+    }
+    if (input.server === undefined || input.server.length === 0) {
+      return yield* usage("missing <server>: a URL, a name from the config file, or -- command args")
+    }
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(input.server)
+    if (scheme !== null && !isUrl(input.server)) {
+      return yield* usage(`<server>: ${scheme[1]}:// URLs are not supported (http and https only)`)
+    }
+    if (isUrl(input.server)) {
+      yield* forHttp()
+      const url = yield* checkUrl(input.server, "<server>")
+      return input.sse ? Sse({ url, headers, name: undefined }) : StreamableHttp({ url, headers, name: undefined })
+    }
+
+    const path = yield* Path.Path
+    const file = input.config ?? defaultConfigFile
+    const config = yield* readConfig(file, input.config !== undefined)
+    const spec = yield* fromConfig(config, input.server, path.basename(file) === file ? file : path.normalize(file))
+    switch (spec._tag) {
+      case "Stdio":
+        yield* forStdio()
+        return Stdio({ ...spec, env: { ...spec.env, ...env }, inheritEnv: spec.inheritEnv || input.inheritEnv })
+      case "StreamableHttp":
+      case "Sse": {
+        yield* forHttp()
+        const merged = { ...spec.headers, ...headers }
+        return input.sse ? Sse({ url: spec.url, headers: merged, name: spec.name }) : constructors[spec._tag]({ ...spec, headers: merged })
+      }
+    }
+  })
+
+const defaultConfigFile = ".mcp.json"
+
+const redactAll = (headers: Readonly<Record<string, string>>): Record<string, Redacted.Redacted<string>> =>
+  Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Redacted.make(value)]))
+
+/** @internal */
+export const transport = (
+  spec: ServerSpec
+): McpTransport.McpTransport<CommandExecutor.CommandExecutor | HttpClient.HttpClient> => {
+  switch (spec._tag) {
+    case "Stdio":
+      return NodeMcpTransport.stdio({
+        command: spec.command,
+        args: spec.args,
+        env: spec.env,
+        cwd: spec.cwd,
+        inheritEnv: spec.inheritEnv,
+        ...(spec.name !== undefined ? { description: `stdio: ${spec.name} (${spec.command})` } : {})
+      })
+    case "StreamableHttp":
+      return NodeMcpTransport.streamableHttp({ url: spec.url, headers: redactAll(spec.headers) })
+    case "Sse":
+      return NodeMcpTransport.sse({ url: spec.url, headers: redactAll(spec.headers) })
+  }
+}
+
+/** Origin and path only: a URL may carry credentials or tokens in its user info or query. */
+const safeUrl = (url: string): string => {
+  const parsed = new URL(url)
+  return `${parsed.origin}${parsed.pathname}`
+}
+
+/** @internal */
+export const describe = (spec: ServerSpec): string => {
+  const named = spec.name !== undefined ? `${spec.name}: ` : ""
+  switch (spec._tag) {
+    case "Stdio":
+      return `${named}stdio ${[spec.command, ...spec.args].join(" ")}`
+    case "StreamableHttp":
+      return `${named}${safeUrl(spec.url)} (Streamable HTTP)`
+    case "Sse":
+      return `${named}${safeUrl(spec.url)} (SSE)`
+  }
+}
