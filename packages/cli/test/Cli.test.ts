@@ -51,6 +51,13 @@ describe("parsing", () => {
       assert.isNumber(json.elapsedMs)
     }))
 
+  it.live("options may come before the subcommand", () =>
+    Effect.gen(function*() {
+      const ran = yield* runCli("--json", "--timeout", "5s", "call", "echo", `{"message":"early"}`, ...stdioFixture)
+      assert.strictEqual(ran.code, Code.Success, ran.stderr)
+      assert.strictEqual(jsonOf(ran).result.content[0].text, "echo: early")
+    }))
+
   it.live("--help and --version exit 0", () =>
     Effect.gen(function*() {
       assert.strictEqual((yield* runCli("--help")).code, Code.Success)

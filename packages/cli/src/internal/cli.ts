@@ -242,12 +242,22 @@ export const command = Command.make(name).pipe(
 
 const cli = Command.run(command, { name, version })
 
+/** Options written before the subcommand (`mcp-session --json tools ...`) are moved after it. */
+const hoistOptions = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const dashes = argv.indexOf("--")
+  const head = dashes < 0 ? argv : argv.slice(0, dashes)
+  const at = head.findIndex((arg) => (subcommands as ReadonlyArray<string>).includes(arg))
+  if (at <= 0 || !head[0]!.startsWith("-")) return argv
+  return [argv[at]!, ...argv.slice(0, at), ...argv.slice(at + 1)]
+}
+
 /**
  * `-- command args` ends the command line: we take it out before parsing and put a placeholder where the
  * `<server>` argument goes (right after the subcommand), so that `<tool>` and `[arguments]` keep their
  * places.
  */
-const splitStdio = (argv: ReadonlyArray<string>) => {
+const splitStdio = (input: ReadonlyArray<string>) => {
+  const argv = hoistOptions(input)
   const dashes = argv.indexOf("--")
   if (dashes < 0) return { argv, stdio: undefined, placeholder: undefined }
   const before = argv.slice(0, dashes)
