@@ -14,7 +14,7 @@ import type { UsageError } from "./CliError.js"
  * | 1 | the tool ran and reported an error (`isError: true`) |
  * | 2 | usage error: bad arguments, unknown server name, unreadable config file, invalid JSON |
  * | 3 | transport crash: the server died, could not be reached or started, and the retries gave up |
- * | 4 | timeout: no answer within `--timeout` |
+ * | 4 | timeout: no answer within `--timeout`, or no answer to the handshake within `--connect-timeout` |
  * | 5 | protocol error: the server answered with a JSON-RPC error, refused the handshake or cancelled |
  * | 70 | internal error (a bug: please report it) |
  * | 130 | interrupted (Ctrl-C) |
@@ -55,11 +55,16 @@ export const fromError = (error: McpError.McpError | UsageError): ExitCode => {
       return ExitCode.TransportCrashed
     case "RequestTimeout":
       return ExitCode.Timeout
+    case "InitializeFailed":
+      return error.reason === "Timeout" ? ExitCode.Timeout : ExitCode.ProtocolError
     case "ProtocolError":
     case "Cancelled":
-    case "InitializeFailed":
       return ExitCode.ProtocolError
     case "GaveUp":
-      return error.lastError._tag === "TransportCrashed" ? ExitCode.TransportCrashed : ExitCode.ProtocolError
+      return error.lastError._tag === "TransportCrashed"
+        ? ExitCode.TransportCrashed
+        : error.lastError.reason === "Timeout"
+        ? ExitCode.Timeout
+        : ExitCode.ProtocolError
   }
 }

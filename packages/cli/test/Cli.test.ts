@@ -126,6 +126,15 @@ describe("against a stdio server", () => {
       assert.isBelow(json.elapsedMs, 8_000)
     }))
 
+  it.live("a server that never answers the handshake exits 4 after --connect-timeout", () =>
+    Effect.gen(function*() {
+      const silent = ["--", process.execPath, "-e", "setTimeout(() => {}, 60000)"]
+      const ran = yield* runCli("ping", "--json", "--connect-timeout", "300ms", "--retries", "0", ...silent)
+      assert.strictEqual(ran.code, Code.Timeout, ran.stderr)
+      assert.strictEqual(jsonOf(ran).error._tag, "GaveUp")
+      assert.isBelow(jsonOf(ran).elapsedMs, 8_000)
+    }))
+
   it.live("a JSON-RPC error exits 5", () =>
     Effect.gen(function*() {
       const ran = yield* runCli("call", "--json", "protocol-error", ...stdioFixture)

@@ -405,6 +405,12 @@ export class InitializeFailed extends Schema.TaggedError<InitializeFailed>("@eff
   "InitializeFailed",
   {
     transport: Schema.String,
+    /**
+     * - `Timeout`: no answer to `initialize` within the request timeout;
+     * - `Rejected`: the server answered `initialize` with an error;
+     * - `Invalid`: the answer broke the protocol (invalid result, unsupported protocol version).
+     */
+    reason: Schema.Literal("Timeout", "Rejected", "Invalid"),
     detail: Schema.String,
     cause: Schema.optional(Schema.Defect)
   }

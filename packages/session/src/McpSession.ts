@@ -261,7 +261,10 @@ export type LifecycleState =
  */
 export class Lifecycle extends Context.Tag("@effect-mcp/session/McpSession/Lifecycle")<Lifecycle, {
   readonly state: Effect.Effect<LifecycleState>
-  /** Events from the moment of subscription on. */
+  /**
+   * The current state as an event (`Connected`, `Crashed` while reconnecting, or `GaveUp`), then every
+   * event from the moment of subscription on.
+   */
   readonly events: Stream.Stream<LifecycleEvent>
 }>() {}
 

@@ -7,7 +7,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { McpError, McpSession, McpTest } from "../src/index.js"
+import { McpError, McpSession, McpTest, McpTransport } from "../src/index.js"
 import { correlationKey } from "../src/internal/transport.js"
 import { eventually, failureOf, scripted, tick } from "./utils.js"
 
@@ -278,6 +278,7 @@ describe("McpSession", () => {
         yield* TestClock.adjust("10 seconds")
         const error = failureOf(yield* Fiber.await(making))
         assert.isTrue(McpError.isInitializeFailed(error))
+        assert.strictEqual((error as McpError.InitializeFailed).reason, "Timeout")
         assert.strictEqual(yield* server.live, 0)
       }))
   })
@@ -301,7 +302,24 @@ describe("McpSession", () => {
         })
         const error = failureOf(yield* Effect.exit(Effect.scoped(McpSession.make({ transport, clientInfo }))))
         assert.isTrue(McpError.isInitializeFailed(error), String(error))
+        assert.strictEqual((error as McpError.InitializeFailed).reason, "Rejected")
         assert.match(error.message, /go away/)
+      }))
+
+    it.effect("an initialize refused before it was sent is a crash that says NotDelivered", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const refusing = McpTransport.make({
+          description: "refusing",
+          acquire: (control) =>
+            Effect.map(server.transport.open(control), ({ transport }) => ({
+              transport: Object.assign(transport, { send: () => Promise.reject(new Error("ECONNREFUSED")) }),
+              classify: () => new McpError.ConnectionFailed({ detail: "ECONNREFUSED", beforeSend: true })
+            }))
+        })
+        const error = failureOf(yield* Effect.exit(Effect.scoped(McpSession.make({ transport: refusing, clientInfo }))))
+        assert.strictEqual(error._tag, "TransportCrashed")
+        assert.strictEqual((error as McpError.TransportCrashed).delivery, "NotDelivered")
       }))
   })
 

@@ -55,8 +55,9 @@ describe("McpSession.layerResilient", () => {
         assert.strictEqual(yield* server.opened, 2)
         assert.strictEqual(yield* server.live, 1)
         const tags = (yield* events).map((e) => e._tag)
-        assert.deepStrictEqual(tags, ["Crashed", "Rebuilt"])
-        const crashed = (yield* events)[0] as Extract<McpSession.LifecycleEvent, { _tag: "Crashed" }>
+        // a subscription starts with the current state
+        assert.deepStrictEqual(tags, ["Connected", "Crashed", "Rebuilt"])
+        const crashed = (yield* events)[1] as Extract<McpSession.LifecycleEvent, { _tag: "Crashed" }>
         assert.deepStrictEqual(crashed.error.reason, processExited)
       }))
 

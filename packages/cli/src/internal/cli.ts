@@ -275,7 +275,8 @@ const splitStdio = (input: ReadonlyArray<string>) => {
 const now = Effect.map(Clock.currentTimeNanos, (n) => Number(n) / 1e6)
 
 const isRetryable = (error: McpError.TransportCrashed | McpError.InitializeFailed): boolean => {
-  if (error._tag === "InitializeFailed") return false
+  // a server that rejects the handshake will reject it again; one that did not answer may answer later
+  if (error._tag === "InitializeFailed") return error.reason === "Timeout"
   const reason = error.reason
   if (reason._tag === "SpawnFailed") return false
   // a wrong URL or missing credentials do not fix themselves
@@ -476,16 +477,16 @@ const runWatch = (
     // subscribe before anything can happen, then print from a fiber of this scope
     const events = yield* Stream.toPull(lifecycle.events)
     const notifications = yield* Stream.toPull(session.notifications)
-    yield* emit(
-      "Connected",
-      { generation: 1, serverInfo: session.serverInfo },
-      `${p.green("●")} connected to ${session.serverInfo.name} ${session.serverInfo.version} ${p.dim(`(${serverSpec.describe(ctx.spec)})`)}`
-    )
+    // the first event is the current state: Connected, generation 1
     yield* events.pipe(
       Effect.flatMap(Effect.forEach((event) => {
         switch (event._tag) {
           case "Connected":
-            return emit(event._tag, { generation: event.generation }, `${p.green("●")} connected, generation ${event.generation}`)
+            return emit(
+              event._tag,
+              { generation: event.generation, serverInfo: event.serverInfo },
+              `${p.green("●")} connected to ${event.serverInfo.name} ${event.serverInfo.version} ${p.dim(`(${serverSpec.describe(ctx.spec)}, generation ${event.generation})`)}`
+            )
           case "Crashed":
             return emit(
               event._tag,

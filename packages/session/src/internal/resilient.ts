@@ -258,10 +258,26 @@ export const make = <R = never>(
     const lifecycle: Lifecycle["Type"] = {
       state: Effect.map(SubscriptionRef.get(state), (s): LifecycleState =>
         s._tag === "Connected" ? { _tag: "Connected", generation: s.live.generation } : s),
-      events: Stream.fromPubSub(events)
+      // subscribe first, then read the state: nothing falls between the two
+      events: Stream.unwrapScoped(Effect.gen(function*() {
+        const subscription = yield* PubSub.subscribe(events)
+        const current = yield* SubscriptionRef.get(state)
+        return Stream.concat(Stream.make(currentAsEvent(current)), Stream.fromQueue(subscription))
+      }))
     }
     return { session: service, lifecycle }
   })
+
+const currentAsEvent = (state: State): LifecycleEvent => {
+  switch (state._tag) {
+    case "Connected":
+      return { _tag: "Connected", generation: state.live.generation, serverInfo: state.live.session.serverInfo }
+    case "Reconnecting":
+      return { _tag: "Crashed", generation: state.generation, error: state.error }
+    case "GaveUp":
+      return { _tag: "GaveUp", error: state.error }
+  }
+}
 
 /** @internal */
 export const layer = <R = never>(

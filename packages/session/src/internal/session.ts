@@ -107,6 +107,7 @@ export const make = <R = never>(
         onTimeout: () =>
           new McpError.InitializeFailed({
             transport: description,
+            reason: "Timeout",
             detail: `no answer to initialize within ${Duration.toMillis(requestTimeout)} ms`
           })
       }),
@@ -117,11 +118,19 @@ export const make = <R = never>(
         // The SDK closes the transport itself when initialize fails: only a "connection closed" rejection
         // means the transport died first.
         const closed = error instanceof SdkMcpError && error.code === ErrorCode.ConnectionClosed
-        if (supervisor.crashed !== undefined && (closed || supervisor.crashed.reason._tag !== "Closed")) {
-          return Effect.fail(supervisor.crashed.withDelivery("MaybeDelivered"))
+        const crashed = supervisor.crashed
+        if (crashed !== undefined && (closed || crashed.reason._tag !== "Closed")) {
+          return Effect.fail(
+            crashed.withDelivery(McpError.isNotDeliveredReason(crashed.reason) ? "NotDelivered" : "MaybeDelivered")
+          )
         }
         return Effect.fail(
-          new McpError.InitializeFailed({ transport: description, detail: errorMessage(error), cause: error })
+          new McpError.InitializeFailed({
+            transport: description,
+            reason: error instanceof SdkMcpError ? "Rejected" : "Invalid",
+            detail: errorMessage(error),
+            cause: error
+          })
         )
       }),
       Effect.withSpan("McpSession.initialize", { kind: "client", attributes: { "mcp.transport": description } })
