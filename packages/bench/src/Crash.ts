@@ -1,0 +1,379 @@
+/**
+ * Measure 2: crash detection. A call is pending when a fault of `FAULTS.md` strikes; a sample is the time
+ * from the fault to the moment the caller sees the call fail. Both sides wait at most `bound` ms after the
+ * fault: a side still waiting then is recorded as hung (it would wait for its request timeout).
+ *
+ * The fault's time is taken where it happens: just before the `kill` for a server process, in the
+ * scripted server (same process, same clock) just before it answers 403 / 400, resets the socket or cuts
+ * the SSE response.
+ *
+ * @since 0.1.0
+ */
+import { McpError } from "@effect-mcp/session"
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import type { Env, Session, TransportKind } from "./Clients.js"
+import { closeRaw, connectRaw, echo, librarySession, pidOf, rawEcho } from "./Clients.js"
+import type { ScriptedServer } from "./Servers.js"
+import { childPids, scriptedHttp, serverEverything, startEverything } from "./Servers.js"
+import type { Row } from "./Stats.js"
+import { interleave, measured } from "./Stats.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Fault = "httpKill" | "sseKill" | "sseCut" | "status403" | "reset" | "staleSession" | "stdioKill"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export const allFaults: ReadonlyArray<Fault> = [
+  "httpKill",
+  "sseKill",
+  "stdioKill",
+  "sseCut",
+  "reset",
+  "status403",
+  "staleSession"
+]
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly faults: ReadonlyArray<Fault>
+  readonly rounds: number
+  /** How long after the fault a side may take before it counts as hung (ms). */
+  readonly bound: number
+}
+
+/** One sample: the latency (`Infinity` when hung) and what the caller got. */
+interface Outcome {
+  readonly millis: number
+  readonly what: string
+}
+
+const describeLibrary = (error: unknown): string => {
+  if (McpError.isTransportCrashed(error)) return `TransportCrashed { ${error.reason._tag}, ${error.delivery} }`
+  if (McpError.isMcpError(error)) return error._tag
+  return `untyped: ${String(error)}`
+}
+
+const describeRaw = (error: unknown): string => {
+  const text = (error instanceof Error ? `${error.constructor.name}: ${error.message}` : String(error))
+    .replace("Streamable HTTP error: ", "")
+  return text.length > 110 ? `${text.slice(0, 107)}...` : text
+}
+
+/** The long call server-everything answers with progress, so the test knows the call is underway. */
+const longCall = { name: "trigger-long-running-operation", arguments: { duration: 30, steps: 300 } }
+
+// ---------------------------------------------------------------------------------------------------------
+// One sample of each side
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Opens a session, starts `call`, runs `fault` (which returns the time of the fault) and waits for the
+ * call's failure, at most `bound` ms after the fault.
+ */
+const librarySample = <R>(
+  bound: number,
+  open: Effect.Effect<Session, Error, Scope.Scope | R>,
+  call: (session: Session, underway: () => void) => Effect.Effect<unknown, unknown>,
+  fault: (underway: Promise<void>) => Effect.Effect<number, Error, Scope.Scope | R>
+): Effect.Effect<Outcome, Error, R> =>
+  Effect.scoped(Effect.gen(function*() {
+    const session = yield* open
+    let settledAt = 0
+    let markUnderway!: () => void
+    const underway = new Promise<void>((resolve) => (markUnderway = resolve))
+    const fiber = yield* call(session, () => markUnderway()).pipe(
+      Effect.exit,
+      Effect.tap(() => void (settledAt = performance.now())),
+      Effect.fork
+    )
+    const faultAt = yield* fault(underway)
+    const left = Math.max(0, bound - (performance.now() - faultAt))
+    const exit = yield* Fiber.join(fiber).pipe(Effect.timeoutOption(left))
+    if (exit._tag === "None") {
+      yield* Fiber.interrupt(fiber)
+      return { millis: Number.POSITIVE_INFINITY, what: `no failure within ${bound} ms` }
+    }
+    if (Exit.isSuccess(exit.value)) return { millis: settledAt - faultAt, what: "succeeded (no fault seen)" }
+    const failure = exit.value.cause._tag === "Fail" ? exit.value.cause.error : exit.value.cause
+    return { millis: settledAt - faultAt, what: describeLibrary(failure) }
+  }))
+
+const rawSample = <R>(
+  bound: number,
+  open: Effect.Effect<Client, Error, Scope.Scope | R>,
+  call: (client: Client, underway: () => void) => Promise<unknown>,
+  fault: (underway: Promise<void>) => Effect.Effect<number, Error, Scope.Scope | R>
+): Effect.Effect<Outcome, Error, R> =>
+  Effect.scoped(Effect.gen(function*() {
+    const client = yield* open
+    let markUnderway!: () => void
+    const underway = new Promise<void>((resolve) => (markUnderway = resolve))
+    const settled = call(client, () => markUnderway()).then(
+      () => ({ at: performance.now(), error: undefined as unknown, ok: true }),
+      (error: unknown) => ({ at: performance.now(), error, ok: false })
+    )
+    const faultAt = yield* fault(underway)
+    const left = Math.max(0, bound - (performance.now() - faultAt))
+    const result = yield* Effect.promise(() => settled).pipe(Effect.timeoutOption(left))
+    if (result._tag === "None") {
+      return {
+        millis: Number.POSITIVE_INFINITY,
+        what: `no failure within ${bound} ms (the SDK waits for its request timeout)`
+      }
+    }
+    if (result.value.ok) return { millis: result.value.at - faultAt, what: "succeeded (no fault seen)" }
+    return { millis: result.value.at - faultAt, what: describeRaw(result.value.error) }
+  }))
+
+/** A raw client in the scope; closing it rejects whatever still waits. */
+const openRaw = (kind: TransportKind, url?: string) =>
+  Effect.acquireRelease(
+    Effect.promise(() => connectRaw(kind, url)),
+    ({ client }) => closeRaw(client)
+  )
+
+const waitUnderway = (underway: Promise<void>) =>
+  Effect.promise(() => underway).pipe(
+    Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("the call never got underway") })
+  )
+
+// ---------------------------------------------------------------------------------------------------------
+// The faults
+// ---------------------------------------------------------------------------------------------------------
+
+interface Case {
+  readonly measure: string
+  readonly transport: TransportKind
+  readonly library: Effect.Effect<Outcome, Error, Env>
+  readonly raw: Effect.Effect<Outcome, Error, Env>
+}
+
+/** server-everything killed (SIGKILL) while a long call streams progress. */
+const killCase = (mode: "streamableHttp" | "sse", bound: number): Case => {
+  const kind: TransportKind = mode === "sse" ? "sse" : "streamable-http"
+  return {
+    measure: "server process SIGKILLed mid-call",
+    transport: kind,
+    library: Effect.gen(function*() {
+      let server: { readonly url: string; readonly kill: () => Effect.Effect<void> } | undefined
+      return yield* librarySample(
+        bound,
+        startEverything(mode).pipe(
+          Effect.tap((s) => void (server = { url: s.url, kill: () => s.kill("SIGKILL") })),
+          Effect.flatMap((s) => librarySession(kind, s.url, { requestTimeout: 60_000 }))
+        ),
+        (session, underway) => session.callTool(longCall, { onProgress: underway }),
+        (underway) =>
+          Effect.gen(function*() {
+            yield* waitUnderway(underway)
+            const at = performance.now()
+            yield* server!.kill()
+            return at
+          })
+      )
+    }),
+    raw: Effect.gen(function*() {
+      let server: { readonly kill: () => Effect.Effect<void> } | undefined
+      return yield* rawSample(
+        bound,
+        startEverything(mode).pipe(
+          Effect.tap((s) => void (server = { kill: () => s.kill("SIGKILL") })),
+          Effect.flatMap((s) => openRaw(kind, s.url)),
+          Effect.map(({ client }) => client)
+        ),
+        (client, underway) => client.callTool(longCall, undefined, { onprogress: underway, timeout: 60_000 }),
+        (underway) =>
+          Effect.gen(function*() {
+            yield* waitUnderway(underway)
+            const at = performance.now()
+            yield* server!.kill()
+            return at
+          })
+      )
+    })
+  }
+}
+
+/** The server-everything stdio child SIGKILLed while a long call streams progress. */
+const stdioKillCase = (bound: number): Case => ({
+  measure: "child process SIGKILLed mid-call",
+  transport: "stdio",
+  library: Effect.gen(function*() {
+    let pid: number | undefined
+    return yield* librarySample(
+      bound,
+      Effect.gen(function*() {
+        const before = new Set(childPids(serverEverything))
+        const session = yield* librarySession("stdio", undefined, { requestTimeout: 60_000 })
+        pid = childPids(serverEverything).find((p) => !before.has(p))
+        if (pid === undefined) return yield* Effect.fail(new Error("no stdio child found"))
+        return session
+      }),
+      (session, underway) => session.callTool(longCall, { onProgress: underway }),
+      (underway) =>
+        Effect.gen(function*() {
+          yield* waitUnderway(underway)
+          const at = performance.now()
+          process.kill(pid!, "SIGKILL")
+          return at
+        })
+    )
+  }),
+  raw: Effect.gen(function*() {
+    let pid: number | null = null
+    return yield* rawSample(
+      bound,
+      openRaw("stdio").pipe(
+        Effect.tap(({ transport }) => void (pid = pidOf(transport))),
+        Effect.map(({ client }) => client)
+      ),
+      (client, underway) => client.callTool(longCall, undefined, { onprogress: underway, timeout: 60_000 }),
+      (underway) =>
+        Effect.gen(function*() {
+          yield* waitUnderway(underway)
+          if (pid === null) return yield* Effect.fail(new Error("no stdio child pid"))
+          const at = performance.now()
+          process.kill(pid, "SIGKILL")
+          return at
+        })
+    )
+  })
+})
+
+/** A fault of the scripted Streamable HTTP server, applied when the `echo` call arrives. */
+const scriptedCase = (
+  server: ScriptedServer,
+  measure: string,
+  bound: number,
+  prepare: () => void,
+  fault: Effect.Effect<void>
+): Case => {
+  const applied = (underway: Promise<void>) =>
+    Effect.gen(function*() {
+      yield* Effect.promise(() => underway).pipe(
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the call never reached the server") })
+      )
+      yield* fault
+      return server.faultAt()
+    })
+  return {
+    measure,
+    transport: "streamable-http",
+    library: librarySample(
+      bound,
+      Effect.gen(function*() {
+        server.setMode("answer")
+        const session = yield* librarySession("streamable-http", server.url, { requestTimeout: 60_000 })
+        yield* Effect.orDie(session.callTool(echo))
+        prepare()
+        return session
+      }),
+      (session, underway) => {
+        void server.nextCall().then(underway)
+        return session.callTool(echo)
+      },
+      applied
+    ),
+    raw: rawSample(
+      bound,
+      Effect.gen(function*() {
+        server.setMode("answer")
+        const { client } = yield* openRaw("streamable-http", server.url)
+        yield* Effect.promise(() => rawEcho(client))
+        prepare()
+        return client
+      }),
+      (client, underway) => {
+        void server.nextCall().then(underway)
+        return client.callTool(echo, undefined, { timeout: 60_000 })
+      },
+      applied
+    )
+  }
+}
+
+const makeCase = (fault: Fault, bound: number, server: ScriptedServer): Case => {
+  switch (fault) {
+    case "httpKill":
+      return killCase("streamableHttp", bound)
+    case "sseKill":
+      return killCase("sse", bound)
+    case "stdioKill":
+      return stdioKillCase(bound)
+    case "sseCut":
+      // let the client receive the response headers and start reading before the socket drops
+      return scriptedCase(
+        server,
+        "SSE response cut before the answer",
+        bound,
+        () => server.setMode("sseCut"),
+        Effect.sleep("20 millis").pipe(Effect.andThen(Effect.sync(() => server.cut())))
+      )
+    case "reset":
+      return scriptedCase(server, "connection reset while the POST is open", bound, () => server.setMode("reset"), Effect.void)
+    case "status403":
+      return scriptedCase(server, "POST answered 403", bound, () => server.setMode("status403"), Effect.void)
+    case "staleSession":
+      return scriptedCase(
+        server,
+        "stale session (server restarted: 400 No valid session ID)",
+        bound,
+        () => server.forgetSessions(),
+        Effect.void
+      )
+  }
+}
+
+const summarizeWhat = (outcomes: ReadonlyArray<Outcome>): string => {
+  const counts = new Map<string, number>()
+  for (const o of outcomes) counts.set(o.what, (counts.get(o.what) ?? 0) + 1)
+  return [...counts].map(([what, n]) => (counts.size === 1 ? what : `${what} (${n}×)`)).join("; ")
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
+  Effect.scoped(Effect.gen(function*() {
+    const server = yield* scriptedHttp
+    const rows: Array<Row> = []
+    for (const fault of options.faults) {
+      const c = makeCase(fault, options.bound, server)
+      const library: Array<Outcome> = []
+      const raw: Array<Outcome> = []
+      yield* interleave({
+        rounds: options.rounds,
+        library: Effect.map(c.library, (o) => {
+          library.push(o)
+          return [o.millis]
+        }),
+        raw: Effect.map(c.raw, (o) => {
+          raw.push(o)
+          return [o.millis]
+        })
+      })
+      rows.push({
+        group: "crash",
+        measure: c.measure,
+        transport: c.transport,
+        unit: "ms",
+        library: measured(library.map((o) => o.millis), options.bound),
+        raw: measured(raw.map((o) => o.millis), options.bound),
+        note: `library: ${summarizeWhat(library)} · raw SDK: ${summarizeWhat(raw)}`
+      })
+    }
+    return rows
+  }))

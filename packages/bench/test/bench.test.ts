@@ -1,0 +1,92 @@
+/**
+ * Not a benchmark: every measure run with tiny counts, to check that it still runs and gives sane,
+ * finite numbers (the bench itself is `pnpm bench`).
+ */
+import { Bench, Crash, Memory, Overhead, Recovery, Report, Stats } from "@effect-mcp/bench"
+import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+
+const Env = Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)
+
+const run = <A, E>(effect: Effect.Effect<A, E, Layer.Layer.Success<typeof Env>>) =>
+  effect.pipe(Effect.provide(Env), Logger.withMinimumLogLevel(LogLevel.None))
+
+const finiteSamples = (side: Stats.Side): ReadonlyArray<number> => {
+  assert.strictEqual(side._tag, "Measured")
+  const samples = (side as Extract<Stats.Side, { _tag: "Measured" }>).samples
+  assert.isAbove(samples.length, 0)
+  return samples
+}
+
+const assertFinite = (rows: ReadonlyArray<Stats.Row>, expected: number) => {
+  assert.strictEqual(rows.length, expected)
+  for (const row of rows) {
+    for (const side of [row.library, row.raw]) {
+      for (const sample of finiteSamples(side)) assert.isTrue(Number.isFinite(sample), `${row.measure}: ${sample}`)
+    }
+  }
+}
+
+describe("bench (smoke)", () => {
+  it.live("per-call overhead: in-memory, stdio, Streamable HTTP", () =>
+    Effect.gen(function*() {
+      const rows = yield* Overhead.run({
+        transports: ["in-memory", "stdio", "streamable-http"],
+        rounds: 1,
+        calls: { "in-memory": 3, stdio: 3, "streamable-http": 3 },
+        inFlight: 5,
+        inFlightRounds: 1
+      })
+      assertFinite(rows, 6)
+      for (const row of rows) for (const s of finiteSamples(row.library)) assert.isAbove(s, 0)
+    }).pipe(run))
+
+  it.live("crash detection: every fault, the library fails typed within the bound", () =>
+    Effect.gen(function*() {
+      const rows = yield* Crash.run({ faults: Crash.allFaults, rounds: 1, bound: 1000 })
+      assert.strictEqual(rows.length, Crash.allFaults.length)
+      for (const row of rows) {
+        // the raw side may hang (Infinity); the library side must not
+        for (const s of finiteSamples(row.library)) assert.isTrue(Number.isFinite(s) && s >= 0, `${row.measure}: ${s}`)
+        finiteSamples(row.raw)
+        assert.include(row.note ?? "", "TransportCrashed")
+      }
+    }).pipe(run), 30_000)
+
+  it.live("recovery: in-memory, stdio, stale session", () =>
+    Effect.gen(function*() {
+      const rows = yield* Recovery.run({ cases: Recovery.allCases, rounds: 1, samplesPerRound: 2 })
+      assertFinite(rows, 3)
+    }).pipe(run), 30_000)
+
+  it.live("memory: pooled sessions and crash/rebuild cycles (in this process)", () =>
+    Effect.gen(function*() {
+      const rows = yield* Memory.run({ sessions: 5, rounds: 1, cycles: 5, stdioCycles: 0, isolate: false })
+      assertFinite(rows, 7)
+    }).pipe(run))
+
+  it.live("report: text table, Markdown and SVG chart", () =>
+    Effect.sync(() => {
+      const rows: Array<Stats.Row> = [
+        { group: "overhead", measure: "m", transport: "in-memory", unit: "µs", library: Stats.measured([2, 3]), raw: Stats.measured([1, 1]) },
+        {
+          group: "crash",
+          measure: "c",
+          transport: "stdio",
+          unit: "ms",
+          library: Stats.measured([5]),
+          raw: Stats.measured([Number.POSITIVE_INFINITY], 2000)
+        }
+      ]
+      assert.strictEqual(Stats.ratio(rows[0]!), "2.50")
+      assert.strictEqual(Stats.ratio(rows[1]!), "< 0.003")
+      assert.include(Report.textTable(rows), "> 2000 ms (hangs until timeout)")
+      assert.include(Report.svgChart(rows, "t"), "<svg")
+      const doc = Bench.document({ rows, config: Bench.quick, machine: Report.machine(), seconds: 1, chart: "c.svg" })
+      assert.include(doc, "| m | in-memory |")
+    }))
+})
