@@ -94,32 +94,36 @@ export const make = <R = never>(
     const state = yield* SubscriptionRef.make<State>({ _tag: "Connected", live: first })
     yield* publish({ _tag: "Connected", generation: 1, serverInfo: first.session.serverInfo })
 
-    // The manager: the one fiber that notices crashes and rebuilds.
-    const manage = (live: Live): Effect.Effect<void, never, R> =>
+    // The manager: the one fiber that notices crashes and rebuilds. A loop, not a recursion: a recursive
+    // Effect.gen would keep every earlier generation reachable.
+    const manage = (first: Live): Effect.Effect<void, never, R> =>
       Effect.gen(function*() {
-        const crash = yield* Effect.flip(live.session.await)
-        if (crash._tag !== "TransportCrashed") return
-        const crashedAt = yield* Clock.currentTimeMillis
-        yield* Effect.logWarning(`transport crashed: ${crash.message}`)
-        yield* SubscriptionRef.set(state, { _tag: "Reconnecting", generation: live.generation, error: crash })
-        yield* publish({ _tag: "Crashed", generation: live.generation, error: crash })
-        yield* Scope.close(live.scope, Exit.void)
-        const next = yield* Effect.either(connect(live.generation + 1))
-        if (next._tag === "Left") {
-          yield* SubscriptionRef.set(state, { _tag: "GaveUp", error: next.left })
-          yield* Metric.increment(McpMetrics.gaveUp)
-          yield* publish({ _tag: "GaveUp", error: next.left })
-          yield* Effect.logError(next.left.message)
-          yield* Deferred.fail(gaveUp, next.left)
-          return
+        let live = first
+        while (true) {
+          const crash = yield* Effect.flip(live.session.await)
+          if (crash._tag !== "TransportCrashed") return
+          const crashedAt = yield* Clock.currentTimeMillis
+          yield* Effect.logWarning(`transport crashed: ${crash.message}`)
+          yield* SubscriptionRef.set(state, { _tag: "Reconnecting", generation: live.generation, error: crash })
+          yield* publish({ _tag: "Crashed", generation: live.generation, error: crash })
+          yield* Scope.close(live.scope, Exit.void)
+          const next = yield* Effect.either(connect(live.generation + 1))
+          if (next._tag === "Left") {
+            yield* SubscriptionRef.set(state, { _tag: "GaveUp", error: next.left })
+            yield* Metric.increment(McpMetrics.gaveUp)
+            yield* publish({ _tag: "GaveUp", error: next.left })
+            yield* Effect.logError(next.left.message)
+            yield* Deferred.fail(gaveUp, next.left)
+            return
+          }
+          live = next.right
+          latest = live.session
+          yield* SubscriptionRef.set(state, { _tag: "Connected", live })
+          yield* Metric.increment(McpMetrics.rebuilds)
+          const millis = (yield* Clock.currentTimeMillis) - crashedAt
+          yield* publish({ _tag: "Rebuilt", generation: live.generation, serverInfo: live.session.serverInfo, millis })
+          yield* Effect.logInfo(`session rebuilt in ${millis} ms`)
         }
-        latest = next.right.session
-        yield* SubscriptionRef.set(state, { _tag: "Connected", live: next.right })
-        yield* Metric.increment(McpMetrics.rebuilds)
-        const millis = (yield* Clock.currentTimeMillis) - crashedAt
-        yield* publish({ _tag: "Rebuilt", generation: next.right.generation, serverInfo: next.right.session.serverInfo, millis })
-        yield* Effect.logInfo(`session rebuilt in ${millis} ms`)
-        yield* manage(next.right)
       }).pipe(Effect.annotateLogs({ module: "McpSession", method: "manage", transport: description }))
     yield* Effect.forkScoped(manage(first))
 

@@ -236,7 +236,7 @@ export const make = <R = never>(
           }))
         )
       }).pipe(
-        Metric.trackDuration(Metric.tagged(McpMetrics.latency, "method", method)),
+        Metric.trackDuration(metricsOf(method).latency),
         Effect.tapError((error) =>
           Metric.increment(
             Metric.tagged(
@@ -246,7 +246,7 @@ export const make = <R = never>(
             )
           )
         ),
-        (self) => Effect.zipRight(Metric.increment(Metric.tagged(McpMetrics.requests, "method", method)), self),
+        (self) => Effect.zipRight(Metric.increment(metricsOf(method).requests), self),
         Effect.tapBoth({
           onFailure: (error) =>
             Effect.annotateCurrentSpan(
@@ -257,6 +257,8 @@ export const make = <R = never>(
         }),
         Effect.withSpan(`McpSession.${method}`, {
           kind: "client",
+          // a stack trace per request costs more than the request itself; the span names the call
+          captureStackTrace: false,
           attributes: {
             "mcp.method": method,
             "mcp.transport": description,
@@ -455,6 +457,22 @@ const keepAlive = (service: Service, supervisor: Supervisor, options: KeepAlive)
     Effect.repeat({ while: () => supervisor.crashed === undefined })
   )
 }
+
+/** The metrics of a method, tagged once and reused: tagging allocates. */
+const metricsOf = (() => {
+  const cache = new Map<string, { readonly requests: typeof McpMetrics.requests; readonly latency: typeof McpMetrics.latency }>()
+  return (method: string) => {
+    let metrics = cache.get(method)
+    if (metrics === undefined) {
+      metrics = {
+        requests: Metric.tagged(McpMetrics.requests, "method", method),
+        latency: Metric.tagged(McpMetrics.latency, "method", method)
+      }
+      cache.set(method, metrics)
+    }
+    return metrics
+  }
+})()
 
 /** @internal */
 export const layer = <R = never>(
