@@ -123,11 +123,30 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         let started = false
         let closed = false
         const early: Array<JSONRPCMessage> = []
-        const firstSign = yield* Deferred.make<void>()
         const exited = yield* Deferred.make<void>()
-        const stdoutDone = yield* Deferred.make<void>()
-        const stderrDone = yield* Deferred.make<void>()
         const outgoing = yield* Mailbox.make<Uint8Array>()
+
+        let supervised = true
+        let graceTimer: ReturnType<typeof setTimeout> | undefined = undefined
+        const awaiting = new Set<"exit" | "stdout" | "stderr">(["exit", "stdout", "stderr"])
+        const report = () => {
+          if (!supervised) return
+          supervised = false
+          if (graceTimer !== undefined) clearTimeout(graceTimer)
+          const info: ExitInfo = exitInfo ?? { code: null, signal: null }
+          control.crash(
+            new McpError.ProcessExited({ code: info.code, signal: info.signal, stderrTail: stderrTail.join("\n") })
+          )
+        }
+        /** A sign of death: `stderr` ends only count towards the drain, the others start it. */
+        const sign = (kind: "exit" | "stdout" | "stderr" | "stdin") => {
+          if (!supervised) return
+          if (kind !== "stdin") awaiting.delete(kind)
+          if (awaiting.size === 0) return report()
+          if (kind !== "stderr" && graceTimer === undefined) {
+            graceTimer = setTimeout(report, Duration.toMillis(drainGrace))
+          }
+        }
 
         const deliver = (message: JSONRPCMessage) => {
           if (started) transport.onmessage?.(message)
@@ -146,7 +165,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
             })
           ),
           Effect.zipRight(Deferred.succeed(exited, undefined)),
-          Effect.zipRight(Deferred.succeed(firstSign, undefined)),
+          Effect.zipRight(Effect.sync(() => sign("exit"))),
           Effect.forkScoped
         )
 
@@ -187,9 +206,10 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
             })
           ),
           Effect.catchAllCause((cause) => Effect.logDebug("stdout failed", cause)),
-          Effect.zipRight(Effect.sync(() => splitter.end())),
-          Effect.zipRight(Deferred.succeed(stdoutDone, undefined)),
-          Effect.zipRight(Deferred.succeed(firstSign, undefined)),
+          Effect.zipRight(Effect.sync(() => {
+            splitter.end()
+            sign("stdout")
+          })),
           annotate,
           Effect.forkScoped
         )
@@ -219,7 +239,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           Effect.catchAllCause(() => Effect.void),
           Effect.zipRight(Effect.sync(() => stderrLines.end())),
           Effect.zipRight(logStderr),
-          Effect.zipRight(Deferred.succeed(stderrDone, undefined)),
+          Effect.zipRight(Effect.sync(() => sign("stderr"))),
           Effect.annotateLogs({ stream: "stderr" }),
           annotate,
           Effect.forkScoped
@@ -229,27 +249,19 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         yield* Mailbox.toStream(outgoing).pipe(
           Stream.run(proc.stdin),
           Effect.catchAllCause((cause) =>
-            Effect.logDebug("stdin failed", cause).pipe(Effect.zipRight(Deferred.succeed(firstSign, undefined)))
+            Effect.logDebug("stdin failed", cause).pipe(Effect.zipRight(Effect.sync(() => sign("stdin"))))
           ),
           annotate,
           Effect.forkScoped
         )
 
-        // the supervisor: at the first sign of death, let the others arrive (bounded), then report
-        yield* Deferred.await(firstSign).pipe(
-          Effect.zipRight(
-            Effect.all([Deferred.await(exited), Deferred.await(stdoutDone), Deferred.await(stderrDone)], {
-              concurrency: "unbounded",
-              discard: true
-            }).pipe(Effect.timeoutOption(drainGrace))
-          ),
-          Effect.zipRight(Effect.sync(() => {
-            const info: ExitInfo = exitInfo ?? { code: null, signal: null }
-            control.crash(
-              new McpError.ProcessExited({ code: info.code, signal: info.signal, stderrTail: stderrTail.join("\n") })
-            )
-          })),
-          Effect.forkScoped
+        // the supervisor, in plain callbacks so that no fiber hop separates the last sign from the report: at
+        // the first sign of death, let the others arrive (bounded), then report
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            supervised = false
+            if (graceTimer !== undefined) clearTimeout(graceTimer)
+          })
         )
 
         // closing: stdin first (the spec's polite shutdown), then SIGTERM, then SIGKILL, each bounded
