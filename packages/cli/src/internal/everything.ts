@@ -83,7 +83,8 @@ export const start = (options: Api.EverythingServer.Options = {}): Effect.Effect
         child.stderr!.on("data", (chunk: Buffer) => {
           if (settled) return
           stderr = (stderr + chunk.toString()).slice(-4000)
-          if (/listening on port \d+/i.test(stderr)) {
+          // "listening on port N" (Streamable HTTP), "Server is running on port N" (SSE)
+          if (/(listening|running) on port \d+/i.test(stderr)) {
             settled = true
             resume(Effect.succeed({
               pid: child.pid!,
