@@ -6,9 +6,10 @@
  * @since 0.1.0
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
+import { EverythingServer } from "@effect-mcp/cli"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as http from "node:http"
 import type * as net from "node:net"
@@ -79,20 +80,8 @@ export const childPids = (needle?: string): Array<number> => {
 }
 
 /**
- * @since 0.1.0
- * @category models
- */
-export interface ServerProcess {
-  readonly pid: number
-  readonly port: number
-  readonly url: string
-  /** Sends the signal (if the process still runs) and waits for the exit. */
-  readonly kill: (signal?: NodeJS.Signals) => Effect.Effect<void>
-}
-
-/**
- * Runs server-everything on a free port until the scope closes (then SIGKILL by PID). It listens on all
- * interfaces; the benchmarks only ever connect to 127.0.0.1. Starting is bounded by 20 seconds.
+ * Runs server-everything on a free port (or `port`) of 127.0.0.1 until the scope closes: the CLI's
+ * `EverythingServer`, which the demo uses too.
  *
  * @since 0.1.0
  * @category constructors
@@ -100,52 +89,8 @@ export interface ServerProcess {
 export const startEverything = (
   mode: "streamableHttp" | "sse",
   port?: number
-): Effect.Effect<ServerProcess, Error, Scope.Scope> =>
-  Effect.gen(function*() {
-    const chosen = port ?? (yield* freePort)
-    return yield* Effect.acquireRelease(
-      Effect.async<ServerProcess, Error>((resume) => {
-        const child = spawn(process.execPath, [serverEverything, mode], {
-          env: { PATH: process.env.PATH ?? "", PORT: String(chosen) },
-          stdio: ["ignore", "ignore", "pipe"]
-        })
-        let stderr = ""
-        let done = false
-        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-        const kill = (signal: NodeJS.Signals = "SIGKILL") =>
-          Effect.promise(() => {
-            if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, signal)
-            return exited
-          })
-        child.stderr!.on("data", (chunk: Buffer) => {
-          if (done) return
-          stderr += chunk.toString()
-          if (/listening on port \d+/.test(stderr) || /port \d+/.test(stderr)) {
-            done = true
-            resume(Effect.succeed({
-              pid: child.pid!,
-              port: chosen,
-              url: mode === "sse" ? `http://127.0.0.1:${chosen}/sse` : `http://127.0.0.1:${chosen}/mcp`,
-              kill
-            }))
-          }
-        })
-        child.once("exit", (code, signal) => {
-          if (!done) {
-            done = true
-            resume(Effect.fail(new Error(`server-everything exited (${code ?? signal}): ${stderr}`)))
-          }
-        })
-        return Effect.promise(() => {
-          if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGKILL")
-          return exited
-        })
-      }).pipe(
-        Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("server-everything did not start") })
-      ),
-      (server) => server.kill("SIGKILL")
-    )
-  })
+): Effect.Effect<EverythingServer.EverythingServer, EverythingServer.ServerFailed, Scope.Scope> =>
+  EverythingServer.start({ transport: mode, port })
 
 // ---------------------------------------------------------------------------------------------------------
 // A scripted Streamable HTTP server
