@@ -4,7 +4,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { isAlive, pidsOf, runBin } from "./utils.js"
+import { isAlive } from "../src/internal/everything.js"
+import { pidsOf, runBin } from "./utils.js"
 
 describe("demo", () => {
   it.live("kills the server mid-call, shows the typed crash and the recovery, leaves nothing running", () =>

@@ -14,6 +14,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as EverythingServer from "../EverythingServer.js"
 import { Output } from "../Output.js"
+import { isAlive } from "./everything.js"
 import * as render from "./render.js"
 
 /** @internal */
@@ -229,12 +230,3 @@ export const run = (options: { readonly port: number | undefined }): Effect.Effe
       Effect.flatMap(Output, (output) => Effect.sync(() => output.stderr("  interrupted: stopping the session and the server")))
     )
   )
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}

@@ -26,7 +26,8 @@ export const freePort: Effect.Effect<number, ServerFailed> = Effect.async<number
   })
 })
 
-const isAlive = (pid: number): boolean => {
+/** Whether a process with this PID runs (signal 0 tests without sending anything). */
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
     return true
