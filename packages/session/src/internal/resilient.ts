@@ -176,7 +176,8 @@ export const make = <R = never>(
         for (let attempt = 0;; attempt++) {
           const live = yield* acquire(after, maybeDelivered)
           const exit = yield* Effect.exit(call(live.session).pipe(
-            Effect.annotateSpans({ "mcp.attempt": attempt + 1, "mcp.generation": live.generation })
+            Effect.annotateSpans({ "mcp.attempt": attempt + 1, "mcp.generation": live.generation }),
+            Effect.annotateLogs({ generation: live.generation })
           ))
           if (Exit.isSuccess(exit)) return exit.value
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
