@@ -143,7 +143,8 @@ export const make = <R = never>(
       }).pipe(Effect.andThen(PubSub.shutdown(notifications)))
     )
 
-    let serverName = "(initializing)"
+    // initialize has succeeded: these are known from here on
+    const serverInfo = client.getServerVersion()!
 
     const deliveryOf = (key: string): McpError.Delivery => {
       const state = supervisor.sends.get(key)
@@ -262,7 +263,7 @@ export const make = <R = never>(
           attributes: {
             "mcp.method": method,
             "mcp.transport": description,
-            "mcp.server": serverName,
+            "mcp.server": serverInfo.name,
             ...(target !== undefined ? { "mcp.target": target } : {})
           }
         })
@@ -338,8 +339,6 @@ export const make = <R = never>(
         callOptions
       ).pipe(Effect.flatMap(checkToolResult(params.name, callOptions?.toolErrors)))
 
-    const serverInfo = client.getServerVersion()!
-    serverName = serverInfo.name
     const serverCapabilities = client.getServerCapabilities() ?? {}
     const instructions = Option.fromNullable(client.getInstructions())
 

@@ -96,7 +96,6 @@ export class Supervisor implements Transport {
   crashed: McpError.TransportCrashed | undefined = undefined
   readonly sends = new Map<string, SendState>()
   readonly progress = new Map<string, (progress: Progress) => void>()
-  private sdkClosed = false
   private inner: Transport | undefined = undefined
   private classify: McpTransport.Connection["classify"] = undefined
 
@@ -134,13 +133,8 @@ export class Supervisor implements Transport {
       ...(cause !== undefined ? { cause } : {})
     })
     Deferred.unsafeDone(this.died, Exit.fail(this.crashed))
-    // Let the SDK fail its own pending handlers now, instead of keeping them until `close`.
-    this.closeSdk()
-  }
-
-  private closeSdk(): void {
-    if (this.sdkClosed) return
-    this.sdkClosed = true
+    // Let the SDK fail its own pending handlers now, instead of keeping them until `close`. The first
+    // crash is the only one that gets here, so the SDK hears of the death once.
     this.onclose?.()
   }
 
@@ -149,10 +143,7 @@ export class Supervisor implements Transport {
     if (inner === undefined) return Promise.reject(new Error("Not connected"))
     if (this.crashed !== undefined) return Promise.reject(this.crashed)
     inner.onmessage = (message, extra) => this.receive(message, extra)
-    inner.onclose = () => {
-      this.crash(new McpError.Closed({ detail: "closed by the transport" }))
-      this.closeSdk()
-    }
+    inner.onclose = () => this.crash(new McpError.Closed({ detail: "closed by the transport" }))
     inner.onerror = (error) => {
       const reason = this.classify?.(error, "background")
       if (reason !== undefined) {
