@@ -182,6 +182,10 @@ export const streamableHttp = <R = never>(
             let opened = first !== undefined
             let failures = 0
             let lastProblem = "was not open yet"
+            // A server being killed can still accept a connection in its last milliseconds and reset it: one
+            // attempt after such a failure also goes at once, and then finds nobody listening.
+            let retryAtOnce = false
+            let quickRetried = false
             const label = state.kind === "post" ? "the response stream of a POST" : "the standalone GET stream"
             while (true) {
               if (response !== undefined) {
@@ -212,7 +216,8 @@ export const streamableHttp = <R = never>(
                 )
               }
               // the first attempt goes at once: a killed server must be reported in milliseconds
-              if (failures > 1) yield* Effect.sleep(Duration.times(resumeDelay, 2 ** (failures - 2)))
+              if (failures > 1 && !retryAtOnce) yield* Effect.sleep(Duration.times(resumeDelay, 2 ** (failures - 2)))
+              retryAtOnce = false
               if (finished()) return
               const attempt = yield* Effect.either(openGet(state.lastEventId))
               if (finished()) return
@@ -243,6 +248,10 @@ export const streamableHttp = <R = never>(
                 return yield* crash(new McpError.StreamClosed({ detail: `${what}: the server does not offer GET (405)` }))
               }
               lastProblem = `${lastProblem}, then ${reason.description}`
+              if (reason._tag === "ConnectionFailed" && !quickRetried) {
+                quickRetried = true
+                retryAtOnce = true
+              }
             }
           }).pipe(annotate)
 
