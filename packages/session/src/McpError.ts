@@ -276,12 +276,14 @@ export class TransportCrashed extends Schema.TaggedError<TransportCrashed>("@eff
    * @since 0.1.0
    */
   withDelivery(delivery: Delivery): TransportCrashed {
+    // the fields come from a valid instance: validating them again would cost more than the copy (every
+    // pending request of a dying transport gets one)
     return new TransportCrashed({
       reason: this.reason,
       transport: this.transport,
       delivery,
       ...(this.cause !== undefined ? { cause: this.cause } : {})
-    })
+    }, true)
   }
 }
 

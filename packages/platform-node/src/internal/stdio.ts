@@ -135,7 +135,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           if (graceTimer !== undefined) clearTimeout(graceTimer)
           const info: ExitInfo = exitInfo ?? { code: null, signal: null }
           control.crash(
-            new McpError.ProcessExited({ code: info.code, signal: info.signal, stderrTail: stderrTail.join("\n") })
+            new McpError.ProcessExited({ code: info.code, signal: info.signal, stderrTail: stderrTail.join("\n") }, true)
           )
         }
         /** A sign of death: `stderr` ends only count towards the drain, the others start it. */

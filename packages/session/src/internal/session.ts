@@ -77,12 +77,14 @@ export const make = <R = never>(
       Effect.tapError((crashed) =>
         Effect.logDebug("transport died", crashed.message).pipe(
           Effect.annotateLogs({ ...annotations, method: "supervise" }),
-          Effect.zipRight(Metric.increment(Metric.tagged(McpMetrics.crashes, "reason", crashed.reason._tag)))
+          Effect.zipRight(Metric.increment(crashesOf(crashed.reason._tag)))
         )
       ),
       Effect.forkScoped
     )
-    const awaitDeath: Effect.Effect<never, McpError.TransportCrashed> = Fiber.join(fiber)
+    // the fiber's await, as its failure; not `Fiber.join`, which would also merge the supervising fiber's
+    // FiberRefs into every caller, for nothing, on the path a dying transport's callers wait on
+    const awaitDeath: Effect.Effect<never, McpError.TransportCrashed> = Effect.flatten(Fiber.await(fiber))
 
     // 3. the SDK client over the supervised transport; closing closes the transport, bounded
     const client = new Client(
@@ -240,11 +242,7 @@ export const make = <R = never>(
         Metric.trackDuration(metricsOf(method).latency),
         Effect.tapError((error) =>
           Metric.increment(
-            Metric.tagged(
-              Metric.tagged(McpMetrics.failures, "method", method),
-              "error",
-              error._tag === "TransportCrashed" ? error.reason._tag : error._tag
-            )
+            failuresOf(`${method}\u0000${error._tag === "TransportCrashed" ? error.reason._tag : error._tag}`)
           )
         ),
         (self) => Effect.zipRight(Metric.increment(metricsOf(method).requests), self),
@@ -457,21 +455,34 @@ const keepAlive = (service: Service, supervisor: Supervisor, options: KeepAlive)
   )
 }
 
-/** The metrics of a method, tagged once and reused: tagging allocates. */
-const metricsOf = (() => {
-  const cache = new Map<string, { readonly requests: typeof McpMetrics.requests; readonly latency: typeof McpMetrics.latency }>()
-  return (method: string) => {
-    let metrics = cache.get(method)
-    if (metrics === undefined) {
-      metrics = {
-        requests: Metric.tagged(McpMetrics.requests, "method", method),
-        latency: Metric.tagged(McpMetrics.latency, "method", method)
-      }
-      cache.set(method, metrics)
+/**
+ * Tagged metrics, made once per key and reused: tagging allocates and hashes, and the keys are few (methods,
+ * error tags, crash reasons).
+ */
+const taggedOnce = <M>(make: (key: string) => M) => {
+  const cache = new Map<string, M>()
+  return (key: string): M => {
+    let metric = cache.get(key)
+    if (metric === undefined) {
+      metric = make(key)
+      cache.set(key, metric)
     }
-    return metrics
+    return metric
   }
-})()
+}
+
+const metricsOf = taggedOnce((method) => ({
+  requests: Metric.tagged(McpMetrics.requests, "method", method),
+  latency: Metric.tagged(McpMetrics.latency, "method", method)
+}))
+
+const crashesOf = taggedOnce((reason) => Metric.tagged(McpMetrics.crashes, "reason", reason))
+
+/** Keyed by method and error, joined by a character no method name contains. */
+const failuresOf = taggedOnce((key) => {
+  const [method, error] = key.split("\u0000") as [string, string]
+  return Metric.tagged(Metric.tagged(McpMetrics.failures, "method", method), "error", error)
+})
 
 /** @internal */
 export const layer = <R = never>(

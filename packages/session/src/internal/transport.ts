@@ -127,11 +127,12 @@ export class Supervisor implements Transport {
 
   crash(reason: McpError.TransportCrashedReason, cause?: unknown): void {
     if (this.crashed !== undefined) return
+    // no validation: the fields are typed, and this runs on the path a caller waits on
     this.crashed = new McpError.TransportCrashed({
       reason,
       transport: this.description,
       ...(cause !== undefined ? { cause } : {})
-    })
+    }, true)
     Deferred.unsafeDone(this.died, Exit.fail(this.crashed))
     // Let the SDK fail its own pending handlers now, instead of keeping them until `close`. The first
     // crash is the only one that gets here, so the SDK hears of the death once.
