@@ -243,6 +243,8 @@ export const isNotDeliveredReason = (reason: TransportCrashedReason): boolean =>
 // Errors
 // ---------------------------------------------------------------------------------------------------------
 
+const deliveryCopies = new WeakMap<TransportCrashed, { [D in Delivery]?: TransportCrashed }>()
+
 /**
  * The transport died. Carries why, and (for a failed request) whether the request may have been delivered.
  *
@@ -276,9 +278,15 @@ export class TransportCrashed extends Schema.TaggedError<TransportCrashed>("@eff
    * @since 0.1.0
    */
   withDelivery(delivery: Delivery): TransportCrashed {
-    // the fields come from a valid instance: validating them again would cost more than the copy (every
-    // pending request of a dying transport gets one)
-    return new TransportCrashed({
+    if (this.delivery === delivery) return this
+    // Every pending request of a dying transport asks for one of two copies: each is made once, without
+    // validating again the fields of a valid instance.
+    let copies = deliveryCopies.get(this)
+    if (copies === undefined) {
+      copies = {}
+      deliveryCopies.set(this, copies)
+    }
+    return copies[delivery] ??= new TransportCrashed({
       reason: this.reason,
       transport: this.transport,
       delivery,

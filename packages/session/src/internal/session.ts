@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Runtime from "effect/Runtime"
@@ -478,10 +479,13 @@ const metricsOf = taggedOnce((method) => ({
 
 const crashesOf = taggedOnce((reason) => Metric.tagged(McpMetrics.crashes, "reason", reason))
 
-/** Keyed by method and error, joined by a character no method name contains. */
+/**
+ * Keyed by method and error, joined by a character no method name contains. Both tags in one array: a metric
+ * tagged twice builds a new key on every update.
+ */
 const failuresOf = taggedOnce((key) => {
   const [method, error] = key.split("\u0000") as [string, string]
-  return Metric.tagged(Metric.tagged(McpMetrics.failures, "method", method), "error", error)
+  return Metric.taggedWithLabels(McpMetrics.failures, [MetricLabel.make("method", method), MetricLabel.make("error", error)])
 })
 
 /** @internal */

@@ -133,10 +133,12 @@ export class Supervisor implements Transport {
       transport: this.description,
       ...(cause !== undefined ? { cause } : {})
     }, true)
-    Deferred.unsafeDone(this.died, Exit.fail(this.crashed))
     // Let the SDK fail its own pending handlers now, instead of keeping them until `close`. The first
-    // crash is the only one that gets here, so the SDK hears of the death once.
+    // crash is the only one that gets here, so the SDK hears of the death once. It goes first: a request
+    // that ends by its own rejection costs less than one interrupted by the supervising fiber (which aborts
+    // its signal).
     this.onclose?.()
+    Deferred.unsafeDone(this.died, Exit.fail(this.crashed))
   }
 
   start(): Promise<void> {
