@@ -18,9 +18,10 @@ import type * as Scope from "effect/Scope"
 import type { Env, Session, TransportKind } from "./Clients.js"
 import { closeRaw, connectRaw, echo, librarySession, pidOf, rawEcho } from "./Clients.js"
 import type { ScriptedServer } from "./Servers.js"
-import { childPids, scriptedHttp, serverEverything, startEverything } from "./Servers.js"
+import type { DeathWatch } from "./Servers.js"
+import { childPids, scriptedHttp, serverEverything, startEverything, watchDeath } from "./Servers.js"
 import type { Row } from "./Stats.js"
-import { interleave, measured } from "./Stats.js"
+import { formatNumber, interleave, measured, median } from "./Stats.js"
 
 /**
  * @since 0.1.0
@@ -53,11 +54,25 @@ export interface Options {
   readonly bound: number
 }
 
-/** One sample: the latency (`Infinity` when hung) and what the caller got. */
+/** One sample: the latency (`Infinity` when hung), what the caller got, and when the OS told of the fault. */
 interface Outcome {
   readonly millis: number
   readonly what: string
+  /** From the fault to the OS's report of it (a plain connection to the server ended), when watched. */
+  readonly noticeMillis?: number | undefined
 }
+
+/**
+ * Adds the OS's notice to an outcome, waiting a little for it (it may be handled after the caller's own
+ * failure in the same turn of the event loop). A notice that never came is left out.
+ */
+const withNotice = (outcome: Outcome, faultAt: number, watch: DeathWatch | undefined): Effect.Effect<Outcome> =>
+  Effect.gen(function*() {
+    if (watch === undefined) return outcome
+    for (let waited = 0; watch.endedAt() === undefined && waited < 200; waited += 5) yield* Effect.sleep("5 millis")
+    const endedAt = watch.endedAt()
+    return endedAt === undefined ? outcome : { ...outcome, noticeMillis: endedAt - faultAt }
+  })
 
 const describeLibrary = (error: unknown): string => {
   if (McpError.isTransportCrashed(error)) return `TransportCrashed { ${error.reason._tag}, ${error.delivery} }`
@@ -86,7 +101,8 @@ const librarySample = <R>(
   bound: number,
   open: Effect.Effect<Session, Error, Scope.Scope | R>,
   call: (session: Session, underway: () => void) => Effect.Effect<unknown, unknown>,
-  fault: (underway: Promise<void>) => Effect.Effect<number, Error, Scope.Scope | R>
+  fault: (underway: Promise<void>) => Effect.Effect<number, Error, Scope.Scope | R>,
+  watch: () => DeathWatch | undefined = () => undefined
 ): Effect.Effect<Outcome, Error, R> =>
   Effect.scoped(Effect.gen(function*() {
     const session = yield* open
@@ -103,18 +119,21 @@ const librarySample = <R>(
     const exit = yield* Fiber.join(fiber).pipe(Effect.timeoutOption(left))
     if (exit._tag === "None") {
       yield* Fiber.interrupt(fiber)
-      return { millis: Number.POSITIVE_INFINITY, what: `no failure within ${bound} ms` }
+      return yield* withNotice({ millis: Number.POSITIVE_INFINITY, what: `no failure within ${bound} ms` }, faultAt, watch())
     }
-    if (Exit.isSuccess(exit.value)) return { millis: settledAt - faultAt, what: "succeeded (no fault seen)" }
+    if (Exit.isSuccess(exit.value)) {
+      return yield* withNotice({ millis: settledAt - faultAt, what: "succeeded (no fault seen)" }, faultAt, watch())
+    }
     const failure = exit.value.cause._tag === "Fail" ? exit.value.cause.error : exit.value.cause
-    return { millis: settledAt - faultAt, what: describeLibrary(failure) }
+    return yield* withNotice({ millis: settledAt - faultAt, what: describeLibrary(failure) }, faultAt, watch())
   }))
 
 const rawSample = <R>(
   bound: number,
   open: Effect.Effect<Client, Error, Scope.Scope | R>,
   call: (client: Client, underway: () => void) => Promise<unknown>,
-  fault: (underway: Promise<void>) => Effect.Effect<number, Error, Scope.Scope | R>
+  fault: (underway: Promise<void>) => Effect.Effect<number, Error, Scope.Scope | R>,
+  watch: () => DeathWatch | undefined = () => undefined
 ): Effect.Effect<Outcome, Error, R> =>
   Effect.scoped(Effect.gen(function*() {
     const client = yield* open
@@ -128,13 +147,15 @@ const rawSample = <R>(
     const left = Math.max(0, bound - (performance.now() - faultAt))
     const result = yield* Effect.promise(() => settled).pipe(Effect.timeoutOption(left))
     if (result._tag === "None") {
-      return {
+      return yield* withNotice({
         millis: Number.POSITIVE_INFINITY,
         what: `no failure within ${bound} ms (the SDK waits for its request timeout)`
-      }
+      }, faultAt, watch())
     }
-    if (result.value.ok) return { millis: result.value.at - faultAt, what: "succeeded (no fault seen)" }
-    return { millis: result.value.at - faultAt, what: describeRaw(result.value.error) }
+    if (result.value.ok) {
+      return yield* withNotice({ millis: result.value.at - faultAt, what: "succeeded (no fault seen)" }, faultAt, watch())
+    }
+    return yield* withNotice({ millis: result.value.at - faultAt, what: describeRaw(result.value.error) }, faultAt, watch())
   }))
 
 /** A raw client in the scope; closing it rejects whatever still waits. */
@@ -168,10 +189,13 @@ const killCase = (mode: "streamableHttp" | "sse", bound: number): Case => {
     transport: kind,
     library: Effect.gen(function*() {
       let server: { readonly url: string; readonly kill: () => Effect.Effect<void> } | undefined
+      let watch: DeathWatch | undefined
       return yield* librarySample(
         bound,
         startEverything(mode).pipe(
           Effect.tap((s) => void (server = { url: s.url, kill: () => s.kill("SIGKILL") })),
+          // the watch connects first, so the dying server closes its socket first
+          Effect.tap((s) => Effect.map(watchDeath(s.port), (w) => void (watch = w))),
           Effect.flatMap((s) => librarySession(kind, s.url, { requestTimeout: 60_000 }))
         ),
         (session, underway) => session.callTool(longCall, { onProgress: underway }),
@@ -181,15 +205,18 @@ const killCase = (mode: "streamableHttp" | "sse", bound: number): Case => {
             const at = performance.now()
             yield* server!.kill()
             return at
-          })
+          }),
+        () => watch
       )
     }),
     raw: Effect.gen(function*() {
       let server: { readonly kill: () => Effect.Effect<void> } | undefined
+      let watch: DeathWatch | undefined
       return yield* rawSample(
         bound,
         startEverything(mode).pipe(
           Effect.tap((s) => void (server = { kill: () => s.kill("SIGKILL") })),
+          Effect.tap((s) => Effect.map(watchDeath(s.port), (w) => void (watch = w))),
           Effect.flatMap((s) => openRaw(kind, s.url)),
           Effect.map(({ client }) => client)
         ),
@@ -200,7 +227,8 @@ const killCase = (mode: "streamableHttp" | "sse", bound: number): Case => {
             const at = performance.now()
             yield* server!.kill()
             return at
-          })
+          }),
+        () => watch
       )
     })
   }
@@ -374,6 +402,23 @@ export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
         raw: measured(raw.map((o) => o.millis), options.bound),
         note: `library: ${summarizeWhat(library)} · raw SDK: ${summarizeWhat(raw)}`
       })
+      const noticed = (outcomes: ReadonlyArray<Outcome>) =>
+        outcomes.flatMap((o) => (o.noticeMillis === undefined ? [] : [o]))
+      if (noticed(library).length > 0 && noticed(raw).length > 0) {
+        const notice = (outcomes: ReadonlyArray<Outcome>) =>
+          `${formatNumber(median(noticed(outcomes).map((o) => o.noticeMillis!)))} ms`
+        rows.push({
+          group: "crash",
+          measure: `${c.measure}: from the OS's notice`,
+          transport: c.transport,
+          unit: "ms",
+          library: measured(noticed(library).map((o) => o.millis - o.noticeMillis!), options.bound),
+          raw: measured(noticed(raw).map((o) => o.millis - o.noticeMillis!), options.bound),
+          note: `the same samples, counted from the moment a plain TCP connection to the server ended (the OS ` +
+            `closing the dead process's sockets), which came a median ${notice(library)} (library samples) and ` +
+            `${notice(raw)} (raw SDK samples) after the kill`
+        })
+      }
     }
     return rows
   }))

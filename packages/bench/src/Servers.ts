@@ -12,7 +12,7 @@ import type * as Scope from "effect/Scope"
 import { execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as http from "node:http"
-import type * as net from "node:net"
+import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 import { z } from "zod"
 
@@ -91,6 +91,50 @@ export const startEverything = (
   port?: number
 ): Effect.Effect<EverythingServer.EverythingServer, EverythingServer.ServerFailed, Scope.Scope> =>
   EverythingServer.start({ transport: mode, port })
+
+/**
+ * When the OS reported a server's death: an idle TCP connection to it, opened before the client's own, ends
+ * when the dying process's sockets are closed. It is the earliest any client on this machine can know.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeathWatch {
+  /** `performance.now()` when the connection ended, if it has. */
+  readonly endedAt: () => number | undefined
+}
+
+/**
+ * Opens a {@link DeathWatch} on `127.0.0.1:port` for the scope; bounded by 5 s.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const watchDeath = (port: number): Effect.Effect<DeathWatch, Error, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly socket: net.Socket; readonly watch: DeathWatch }, Error>((resume) => {
+      const socket = net.connect(port, "127.0.0.1")
+      let endedAt: number | undefined
+      let connected = false
+      const ended = () => {
+        endedAt ??= performance.now()
+      }
+      socket.once("connect", () => {
+        connected = true
+        resume(Effect.succeed({ socket, watch: { endedAt: () => endedAt } }))
+      })
+      socket.on("end", ended)
+      socket.on("close", ended)
+      socket.on("error", (error) => {
+        ended()
+        if (!connected) resume(Effect.fail(error))
+      })
+      return Effect.sync(() => socket.destroy())
+    }).pipe(
+      Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error(`no connection to port ${port} within 5 s`) })
+    ),
+    ({ socket }) => Effect.sync(() => socket.destroy())
+  ).pipe(Effect.map(({ watch }) => watch))
 
 // ---------------------------------------------------------------------------------------------------------
 // A scripted Streamable HTTP server
