@@ -17,7 +17,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { echoServer, serverEverything } from "./Servers.js"
+import { echoServer, serverEverything, watchPreload } from "./Servers.js"
 
 /**
  * @since 0.1.0
@@ -55,6 +55,24 @@ export type Session = McpSession.McpSession.Service
  */
 export const echo = { name: "echo", arguments: { message: "hello" } }
 
+/**
+ * server-everything over stdio: its arguments, and with `watchPort` the preload and environment that connect
+ * it to a `watchChild` (so the benchmark sees when the OS closed its sockets and pipes).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const stdioServer = (watchPort?: number): {
+  readonly args: Array<string>
+  readonly env?: Record<string, string>
+} =>
+  watchPort === undefined
+    ? { args: [serverEverything, "stdio"] }
+    : {
+      args: ["--import", watchPreload, serverEverything, "stdio"],
+      env: { EFFECT_MCP_BENCH_WATCH_PORT: String(watchPort) }
+    }
+
 // ---------------------------------------------------------------------------------------------------------
 // This library
 // ---------------------------------------------------------------------------------------------------------
@@ -65,12 +83,12 @@ export const echo = { name: "echo", arguments: { message: "hello" } }
  * @since 0.1.0
  * @category constructors
  */
-export const libraryTransport = (kind: TransportKind, url?: string): McpTransport.McpTransport<Env> => {
+export const libraryTransport = (kind: TransportKind, url?: string, watchPort?: number): McpTransport.McpTransport<Env> => {
   switch (kind) {
     case "in-memory":
       return McpTransport.inMemory(echoServer)
     case "stdio":
-      return NodeMcpTransport.stdio({ command: process.execPath, args: [serverEverything, "stdio"] })
+      return NodeMcpTransport.stdio({ command: process.execPath, ...stdioServer(watchPort) })
     case "streamable-http":
       return NodeMcpTransport.streamableHttp({ url: url! })
     case "sse":
@@ -87,10 +105,10 @@ export const libraryTransport = (kind: TransportKind, url?: string): McpTranspor
 export const librarySession = (
   kind: TransportKind,
   url?: string,
-  options?: { readonly requestTimeout?: number | undefined }
+  options?: { readonly requestTimeout?: number | undefined; readonly watchPort?: number | undefined }
 ): Effect.Effect<Session, never, Scope.Scope | Env> =>
   McpSession.make({
-    transport: libraryTransport(kind, url),
+    transport: libraryTransport(kind, url, options?.watchPort),
     clientInfo,
     requestTimeout: options?.requestTimeout ?? 60_000
   }).pipe(Effect.orDie)
@@ -128,7 +146,7 @@ export const closableInMemory = (): {
  * @since 0.1.0
  * @category constructors
  */
-export const rawTransport = async (kind: TransportKind, url?: string): Promise<Transport> => {
+export const rawTransport = async (kind: TransportKind, url?: string, watchPort?: number): Promise<Transport> => {
   switch (kind) {
     case "in-memory": {
       const [client, server] = InMemoryTransport.createLinkedPair()
@@ -136,7 +154,7 @@ export const rawTransport = async (kind: TransportKind, url?: string): Promise<T
       return client
     }
     case "stdio":
-      return new StdioClientTransport({ command: process.execPath, args: [serverEverything, "stdio"], stderr: "ignore" })
+      return new StdioClientTransport({ command: process.execPath, ...stdioServer(watchPort), stderr: "ignore" })
     case "streamable-http":
       return new StreamableHTTPClientTransport(new URL(url!))
     case "sse":
@@ -150,8 +168,12 @@ export const rawTransport = async (kind: TransportKind, url?: string): Promise<T
  * @since 0.1.0
  * @category constructors
  */
-export const connectRaw = async (kind: TransportKind, url?: string): Promise<{ client: Client; transport: Transport }> => {
-  const transport = await rawTransport(kind, url)
+export const connectRaw = async (
+  kind: TransportKind,
+  url?: string,
+  watchPort?: number
+): Promise<{ client: Client; transport: Transport }> => {
+  const transport = await rawTransport(kind, url, watchPort)
   const client = new Client(clientInfo, { capabilities: {} })
   await client.connect(transport)
   return { client, transport }

@@ -19,7 +19,7 @@ import type { Env, Session, TransportKind } from "./Clients.js"
 import { closeRaw, connectRaw, echo, librarySession, pidOf, rawEcho } from "./Clients.js"
 import type { ScriptedServer } from "./Servers.js"
 import type { DeathWatch } from "./Servers.js"
-import { childPids, scriptedHttp, serverEverything, startEverything, watchDeath } from "./Servers.js"
+import { childPids, scriptedHttp, serverEverything, startEverything, watchChild, watchDeath } from "./Servers.js"
 import type { Row } from "./Stats.js"
 import { formatNumber, interleave, measured, median } from "./Stats.js"
 
@@ -159,9 +159,9 @@ const rawSample = <R>(
   }))
 
 /** A raw client in the scope; closing it rejects whatever still waits. */
-const openRaw = (kind: TransportKind, url?: string) =>
+const openRaw = (kind: TransportKind, url?: string, watchPort?: number) =>
   Effect.acquireRelease(
-    Effect.promise(() => connectRaw(kind, url)),
+    Effect.promise(() => connectRaw(kind, url, watchPort)),
     ({ client }) => closeRaw(client)
   )
 
@@ -240,11 +240,14 @@ const stdioKillCase = (bound: number): Case => ({
   transport: "stdio",
   library: Effect.gen(function*() {
     let pid: number | undefined
+    let watch: DeathWatch | undefined
     return yield* librarySample(
       bound,
       Effect.gen(function*() {
+        const child = yield* watchChild
+        watch = child.watch
         const before = new Set(childPids(serverEverything))
-        const session = yield* librarySession("stdio", undefined, { requestTimeout: 60_000 })
+        const session = yield* librarySession("stdio", undefined, { requestTimeout: 60_000, watchPort: child.port })
         pid = childPids(serverEverything).find((p) => !before.has(p))
         if (pid === undefined) return yield* Effect.fail(new Error("no stdio child found"))
         return session
@@ -256,14 +259,18 @@ const stdioKillCase = (bound: number): Case => ({
           const at = performance.now()
           process.kill(pid!, "SIGKILL")
           return at
-        })
+        }),
+      () => watch
     )
   }),
   raw: Effect.gen(function*() {
     let pid: number | null = null
+    let watch: DeathWatch | undefined
     return yield* rawSample(
       bound,
-      openRaw("stdio").pipe(
+      watchChild.pipe(
+        Effect.tap((child) => void (watch = child.watch)),
+        Effect.flatMap((child) => openRaw("stdio", undefined, child.port)),
         Effect.tap(({ transport }) => void (pid = pidOf(transport))),
         Effect.map(({ client }) => client)
       ),
@@ -275,7 +282,8 @@ const stdioKillCase = (bound: number): Case => ({
           const at = performance.now()
           process.kill(pid, "SIGKILL")
           return at
-        })
+        }),
+      () => watch
     )
   })
 })
@@ -414,9 +422,9 @@ export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
           unit: "ms",
           library: measured(noticed(library).map((o) => o.millis - o.noticeMillis!), options.bound),
           raw: measured(noticed(raw).map((o) => o.millis - o.noticeMillis!), options.bound),
-          note: `the same samples, counted from the moment a plain TCP connection to the server ended (the OS ` +
-            `closing the dead process's sockets), which came a median ${notice(library)} (library samples) and ` +
-            `${notice(raw)} (raw SDK samples) after the kill`
+          note: `the same samples, counted from the moment an idle TCP connection to the server ended (the OS ` +
+            `closing the dead process's sockets${c.transport === "stdio" ? " and pipes" : ""}), a median ` +
+            `${notice(library)} (library samples) and ${notice(raw)} (raw SDK samples) after the kill`
         })
       }
     }

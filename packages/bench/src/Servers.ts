@@ -136,6 +136,46 @@ export const watchDeath = (port: number): Effect.Effect<DeathWatch, Error, Scope
     ({ socket }) => Effect.sync(() => socket.destroy())
   ).pipe(Effect.map(({ watch }) => watch))
 
+/**
+ * The preload (a URL for `node --import`) that makes a stdio server connect to a {@link watchChild} (see
+ * `watchPreload.mjs`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const watchPreload: string = new URL("./watchPreload.mjs", import.meta.url).href
+
+/**
+ * A {@link DeathWatch} for a child process that has no port of its own: a listener on 127.0.0.1 which the
+ * child, started with `--import watchPreload` and `EFFECT_MCP_BENCH_WATCH_PORT=port`, connects to. The
+ * watch is on the first connection; the listener closes with the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const watchChild: Effect.Effect<{ readonly port: number; readonly watch: DeathWatch }, never, Scope.Scope> =
+  Effect.acquireRelease(
+    Effect.async<{ readonly server: net.Server; readonly port: number; readonly watch: DeathWatch }>((resume) => {
+      let endedAt: number | undefined
+      let watched: net.Socket | undefined
+      const server = net.createServer((socket) => {
+        const ended = () => {
+          endedAt ??= performance.now()
+        }
+        socket.on("error", ended)
+        if (watched !== undefined) return void socket.destroy()
+        watched = socket
+        socket.on("end", ended)
+        socket.on("close", ended)
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as net.AddressInfo
+        resume(Effect.succeed({ server, port, watch: { endedAt: () => endedAt } }))
+      })
+    }),
+    ({ server }) => Effect.sync(() => server.close())
+  ).pipe(Effect.map(({ port, watch }) => ({ port, watch })))
+
 // ---------------------------------------------------------------------------------------------------------
 // A scripted Streamable HTTP server
 // ---------------------------------------------------------------------------------------------------------

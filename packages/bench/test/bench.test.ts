@@ -48,9 +48,9 @@ describe("bench (smoke)", () => {
   it.live("crash detection: every fault, the library fails typed within the bound", () =>
     Effect.gen(function*() {
       const rows = yield* Crash.run({ faults: Crash.allFaults, rounds: 1, bound: 1000 })
-      // one row per fault, and for the kills of HTTP servers one more, counted from the OS's notice
+      // one row per fault, and for each kill one more, counted from the OS's notice
       const fromNotice = rows.filter((row) => row.measure.endsWith("from the OS's notice"))
-      assert.deepStrictEqual(fromNotice.map((row) => row.transport), ["streamable-http", "sse"])
+      assert.deepStrictEqual(fromNotice.map((row) => row.transport), ["streamable-http", "sse", "stdio"])
       assert.strictEqual(rows.length, Crash.allFaults.length + fromNotice.length)
       for (const row of rows) {
         // the raw side may hang (Infinity); the library side must not
