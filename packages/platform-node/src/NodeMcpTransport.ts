@@ -85,7 +85,10 @@ export declare namespace NodeMcpTransport {
     readonly headers?: HeadersInput | Effect.Effect<HeadersInput, unknown, R> | undefined
     /** Shown in errors and logs. Default: `<kind>: <origin><path>` (no credentials, no query). */
     readonly description?: string | undefined
-    /** Largest SSE event accepted. Larger: the transport dies (`StreamClosed`). Default: 16 MiB. */
+    /**
+     * Largest message accepted: an SSE event, or a JSON answer to a POST. Larger: the transport dies
+     * (`StreamClosed`), having read no more than that. Default: 16 MiB.
+     */
     readonly maxMessageBytes?: number | undefined
   }
 

@@ -41,6 +41,28 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.deepStrictEqual(json.content[0], { type: "text", text: "ok" })
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
+  it.scopedLive("a JSON answer larger than maxMessageBytes: StreamClosed, read no further", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { maxMessageBytes: 16 * 1024 })
+      // a small JSON answer is still read
+      const json = yield* session.callTool({ name: "json", arguments: {} })
+      assert.deepStrictEqual(json.content[0], { type: "text", text: "ok" })
+      const { crash, millis } = yield* crashing(session, "json-large")
+      assert.strictEqual(crash.reason._tag, "StreamClosed")
+      if (crash.reason._tag === "StreamClosed") {
+        assert.include(crash.reason.detail, "exceeded the limit of 16384 bytes (content-length")
+      }
+      assert.isBelow(millis, 1000)
+      const chunked = yield* open(server.url, { maxMessageBytes: 16 * 1024 })
+      const endless = yield* crashing(chunked, "json-large-chunked")
+      assert.strictEqual(endless.crash.reason._tag, "StreamClosed")
+      if (endless.crash.reason._tag === "StreamClosed") {
+        assert.include(endless.crash.reason.detail, "exceeded the limit of 16384 bytes (more than 16384 read)")
+      }
+      assert.isBelow(endless.millis, 1000)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
   it.scopedLive("403: HttpStatus with the body excerpt, not delivered", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer

@@ -153,6 +153,49 @@ export const bodyExcerpt = (response: HttpClientResponse.HttpClientResponse): Ef
   )
 
 /**
+ * A whole response body as text, read up to `maxBytes` (a larger body, by its `content-length` or as it
+ * arrives, fails with `StreamClosed` and is not read further); a failed read is a `ConnectionFailed`
+ * after send.
+ *
+ * @internal
+ */
+export const boundedText = (
+  response: HttpClientResponse.HttpClientResponse,
+  maxBytes: number,
+  what: string
+): Effect.Effect<string, TransportFailure> => {
+  const tooLarge = (bytes: string) =>
+    new TransportFailure(new McpError.StreamClosed({ detail: `${what} exceeded the limit of ${maxBytes} bytes (${bytes})` }))
+  const declared = Number(response.headers["content-length"])
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    return Effect.fail(tooLarge(`content-length ${declared}`))
+  }
+  return response.stream.pipe(
+    Stream.mapError((error) =>
+      new TransportFailure(
+        new McpError.ConnectionFailed({ detail: `${what}: reading it failed: ${describeError(error)}`, beforeSend: false }),
+        error
+      )
+    ),
+    Stream.runFoldEffect({ chunks: [] as Array<Uint8Array>, bytes: 0 }, (acc, chunk) => {
+      acc.bytes += chunk.length
+      if (acc.bytes > maxBytes) return Effect.fail(tooLarge(`more than ${maxBytes} read`))
+      acc.chunks.push(chunk)
+      return Effect.succeed(acc)
+    }),
+    Effect.map(({ bytes, chunks }) => {
+      const all = new Uint8Array(bytes)
+      let offset = 0
+      for (const chunk of chunks) {
+        all.set(chunk, offset)
+        offset += chunk.length
+      }
+      return new TextDecoder().decode(all)
+    })
+  )
+}
+
+/**
  * Runs an HTTP effect with the caller's header names (and the session id) redacted from whatever the
  * HttpClient traces or logs.
  *

@@ -298,14 +298,7 @@ export const streamableHttp = <R = never>(
               return
             }
             if (type === "application/json") {
-              const text = yield* response.text.pipe(
-                Effect.mapError((error) =>
-                  new Http.TransportFailure(
-                    new McpError.ConnectionFailed({ detail: `POST: reading the answer failed: ${Http.describeError(error)}`, beforeSend: false }),
-                    error
-                  )
-                )
-              )
+              const text = yield* Http.boundedText(response, maxMessageBytes, "the JSON answer to a POST")
               const parsed = parseMessages(text)
               if (parsed._tag === "Left") {
                 return yield* Effect.fail(
