@@ -162,8 +162,10 @@ the kills). The faults of \`FAULTS.md\` that can be scripted:
   the kernel has torn it down, which takes longer for a bigger process (a bare \`node\` takes about 7 ms here,
   \`cat\` about 2 ms). The notice is an idle TCP connection to the server, opened before the client's own,
   ending: to the HTTP port, or for stdio from the child itself, which is started with
-  \`--import watchPreload.mjs\` (it connects to a listener of the bench and does nothing else). Its median
-  time after the kill is in the note under the table.
+  \`--import watchPreload.mjs\` (it connects to a listener of the bench and does nothing else). The watch
+  runs on a worker thread, so its end is timed when the OS delivers it, not after the main thread's own
+  reaction; a caller that still failed before it counts as 0. Its median time after the kill is in the note
+  under the table.
 - *SSE response cut before the answer*, *connection reset while the POST is open*, *POST answered 403*,
   *stale session* (the server forgot the session, as after a restart, and answers 400 "No valid session ID"
   like server-everything): a small scripted Streamable HTTP server in the bench process (JSON answers, GET

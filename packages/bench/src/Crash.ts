@@ -372,6 +372,12 @@ const makeCase = (fault: Fault, bound: number, server: ScriptedServer): Case => 
   }
 }
 
+/**
+ * A sample counted from the OS's notice. The watch's thread can be scheduled a little after the client's own
+ * thread saw the same death; a caller that failed before the notice was timed counts as 0.
+ */
+const fromNotice = (outcome: Outcome): number => Math.max(0, outcome.millis - outcome.noticeMillis!)
+
 const summarizeWhat = (outcomes: ReadonlyArray<Outcome>): string => {
   const counts = new Map<string, number>()
   for (const o of outcomes) counts.set(o.what, (counts.get(o.what) ?? 0) + 1)
@@ -420,8 +426,8 @@ export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
           measure: `${c.measure}: from the OS's notice`,
           transport: c.transport,
           unit: "ms",
-          library: measured(noticed(library).map((o) => o.millis - o.noticeMillis!), options.bound),
-          raw: measured(noticed(raw).map((o) => o.millis - o.noticeMillis!), options.bound),
+          library: measured(noticed(library).map(fromNotice), options.bound),
+          raw: measured(noticed(raw).map(fromNotice), options.bound),
           note: `the same samples, counted from the moment an idle TCP connection to the server ended (the OS ` +
             `closing the dead process's sockets${c.transport === "stdio" ? " and pipes" : ""}), a median ` +
             `${notice(library)} (library samples) and ${notice(raw)} (raw SDK samples) after the kill`

@@ -12,7 +12,8 @@ import type * as Scope from "effect/Scope"
 import { execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as http from "node:http"
-import * as net from "node:net"
+import type * as net from "node:net"
+import { Worker } from "node:worker_threads"
 import { fileURLToPath } from "node:url"
 import { z } from "zod"
 
@@ -93,16 +94,62 @@ export const startEverything = (
   EverythingServer.start({ transport: mode, port })
 
 /**
- * When the OS reported a server's death: an idle TCP connection to it, opened before the client's own, ends
- * when the dying process's sockets are closed. It is the earliest any client on this machine can know.
+ * When the OS reported a process's death: an idle TCP connection to it (or from it), opened before the
+ * client's own, ends when the dying process's sockets are closed. It is the earliest any client on this
+ * machine can know. The connection lives on a worker thread (`watchWorker.mjs`), so its end is timed when
+ * the OS delivers it, not after the main thread's own reaction to the same death.
  *
  * @since 0.1.0
  * @category models
  */
 export interface DeathWatch {
-  /** `performance.now()` when the connection ended, if it has. */
+  /** `performance.now()` (of this thread) when the connection ended, if it has. */
   readonly endedAt: () => number | undefined
 }
+
+type WatchReply =
+  | { readonly id: number; readonly type: "ready"; readonly port?: number }
+  | { readonly id: number; readonly type: "failed"; readonly message: string }
+  | { readonly id: number; readonly type: "ended"; readonly at: number }
+
+const watcher = (() => {
+  let worker: Worker | undefined
+  let nextId = 0
+  const listeners = new Map<number, (reply: WatchReply) => void>()
+  const get = () => {
+    if (worker === undefined) {
+      worker = new Worker(new URL("./watchWorker.mjs", import.meta.url))
+      worker.unref()
+      worker.on("message", (reply: WatchReply) => listeners.get(reply.id)?.(reply))
+    }
+    return worker
+  }
+  /** Opens a watch (connecting to `port`, or listening when it is undefined), for the scope; bounded by 5 s. */
+  return (port: number | undefined): Effect.Effect<{ readonly port: number; readonly watch: DeathWatch }, Error, Scope.Scope> =>
+    Effect.acquireRelease(
+      Effect.async<{ readonly id: number; readonly port: number; readonly watch: DeathWatch }, Error>((resume) => {
+        const id = nextId++
+        let endedAt: number | undefined
+        listeners.set(id, (reply) => {
+          if (reply.type === "ended") endedAt = reply.at - performance.timeOrigin
+          else if (reply.type === "failed") resume(Effect.fail(new Error(`death watch: ${reply.message}`)))
+          else resume(Effect.succeed({ id, port: reply.port ?? port!, watch: { endedAt: () => endedAt } }))
+        })
+        get().postMessage(port === undefined ? { id, type: "listen" } : { id, type: "connect", port })
+        return Effect.sync(() => {
+          listeners.delete(id)
+          get().postMessage({ id, type: "close" })
+        })
+      }).pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("death watch: not ready within 5 s") })
+      ),
+      ({ id }) =>
+        Effect.sync(() => {
+          listeners.delete(id)
+          get().postMessage({ id, type: "close" })
+        })
+    ).pipe(Effect.map(({ port, watch }) => ({ port, watch })))
+})()
 
 /**
  * Opens a {@link DeathWatch} on `127.0.0.1:port` for the scope; bounded by 5 s.
@@ -111,30 +158,7 @@ export interface DeathWatch {
  * @category constructors
  */
 export const watchDeath = (port: number): Effect.Effect<DeathWatch, Error, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.async<{ readonly socket: net.Socket; readonly watch: DeathWatch }, Error>((resume) => {
-      const socket = net.connect(port, "127.0.0.1")
-      let endedAt: number | undefined
-      let connected = false
-      const ended = () => {
-        endedAt ??= performance.now()
-      }
-      socket.once("connect", () => {
-        connected = true
-        resume(Effect.succeed({ socket, watch: { endedAt: () => endedAt } }))
-      })
-      socket.on("end", ended)
-      socket.on("close", ended)
-      socket.on("error", (error) => {
-        ended()
-        if (!connected) resume(Effect.fail(error))
-      })
-      return Effect.sync(() => socket.destroy())
-    }).pipe(
-      Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error(`no connection to port ${port} within 5 s`) })
-    ),
-    ({ socket }) => Effect.sync(() => socket.destroy())
-  ).pipe(Effect.map(({ watch }) => watch))
+  Effect.map(watcher(port), ({ watch }) => watch)
 
 /**
  * The preload (a URL for `node --import`) that makes a stdio server connect to a {@link watchChild} (see
@@ -153,28 +177,8 @@ export const watchPreload: string = new URL("./watchPreload.mjs", import.meta.ur
  * @since 0.1.0
  * @category constructors
  */
-export const watchChild: Effect.Effect<{ readonly port: number; readonly watch: DeathWatch }, never, Scope.Scope> =
-  Effect.acquireRelease(
-    Effect.async<{ readonly server: net.Server; readonly port: number; readonly watch: DeathWatch }>((resume) => {
-      let endedAt: number | undefined
-      let watched: net.Socket | undefined
-      const server = net.createServer((socket) => {
-        const ended = () => {
-          endedAt ??= performance.now()
-        }
-        socket.on("error", ended)
-        if (watched !== undefined) return void socket.destroy()
-        watched = socket
-        socket.on("end", ended)
-        socket.on("close", ended)
-      })
-      server.listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as net.AddressInfo
-        resume(Effect.succeed({ server, port, watch: { endedAt: () => endedAt } }))
-      })
-    }),
-    ({ server }) => Effect.sync(() => server.close())
-  ).pipe(Effect.map(({ port, watch }) => ({ port, watch })))
+export const watchChild: Effect.Effect<{ readonly port: number; readonly watch: DeathWatch }, Error, Scope.Scope> =
+  watcher(undefined)
 
 // ---------------------------------------------------------------------------------------------------------
 // A scripted Streamable HTTP server
