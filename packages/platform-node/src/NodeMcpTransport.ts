@@ -106,7 +106,11 @@ export declare namespace NodeMcpTransport {
       readonly attempts?: number | undefined
       /** Bound on each attempt's wait for the answer headers. Default: 5 seconds. */
       readonly timeout?: Duration.DurationInput | undefined
-      /** Delay before the second attempt, doubled for each further one. Default: 100 ms. */
+      /**
+       * Delay before the second attempt, doubled for each further one. Default: 100 ms. An attempt that got
+       * no answer at all (a reset connection) is followed at once: a dying server resets connections until
+       * it stops listening, and then the next attempt is refused, which fails at once.
+       */
       readonly delay?: Duration.DurationInput | undefined
     } | undefined
     /** Bound on the `DELETE` that terminates the session on close. Default: 1 second. */

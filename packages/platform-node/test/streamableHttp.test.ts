@@ -150,7 +150,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.isBelow(millis, 1000)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
-  it.scopedLive("a dying server that resets the resumption: retried at once, then ConnectionFailed", () =>
+  it.scopedLive("a dying server that resets the resumptions: retried at once, then ConnectionFailed", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer
       // a delay far above the bound below: only an immediate second attempt can meet it
@@ -158,7 +158,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       const { crash, millis } = yield* crashing(session, "resumable-cut-dying")
       assert.strictEqual(crash.reason._tag, "ConnectionFailed")
       if (crash.reason._tag === "ConnectionFailed") assert.include(crash.reason.detail, "ECONNREFUSED")
-      assert.strictEqual(server.requests.filter((r) => r.method === "GET" && r.headers["last-event-id"]).length, 1)
+      assert.strictEqual(server.requests.filter((r) => r.method === "GET" && r.headers["last-event-id"]).length, 2)
       assert.isBelow(millis, 1000)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 

@@ -182,10 +182,10 @@ export const streamableHttp = <R = never>(
             let opened = first !== undefined
             let failures = 0
             let lastProblem = "was not open yet"
-            // A server being killed can still accept a connection in its last milliseconds and reset it: one
-            // attempt after such a failure also goes at once, and then finds nobody listening.
+            // A server being killed can still accept connections in its last milliseconds and reset them: an
+            // attempt after such a failure (no answer at all) also goes at once, until one finds nobody
+            // listening. Only an answer (an HTTP error) is followed by the delay.
             let retryAtOnce = false
-            let quickRetried = false
             const label = state.kind === "post" ? "the response stream of a POST" : "the standalone GET stream"
             while (true) {
               if (response !== undefined) {
@@ -248,10 +248,7 @@ export const streamableHttp = <R = never>(
                 return yield* crash(new McpError.StreamClosed({ detail: `${what}: the server does not offer GET (405)` }))
               }
               lastProblem = `${lastProblem}, then ${reason.description}`
-              if (reason._tag === "ConnectionFailed" && !quickRetried) {
-                quickRetried = true
-                retryAtOnce = true
-              }
+              retryAtOnce = reason._tag === "ConnectionFailed"
             }
           }).pipe(annotate)
 
