@@ -38,7 +38,7 @@ export const full: Config = {
     inFlight: 1000,
     inFlightRounds: 5
   },
-  crash: { faults: Crash.allFaults, rounds: 5, bound: 2000 },
+  crash: { faults: Crash.allFaults, rounds: 15, bound: 2000 },
   recovery: { cases: Recovery.allCases, rounds: 5, samplesPerRound: 20 },
   memory: { sessions: 1000, rounds: 3, cycles: 10_000, stdioCycles: 20, isolate: true }
 }
