@@ -243,7 +243,7 @@ export const make = <R = never>(
         Metric.trackDuration(metricsOf(method).latency),
         Effect.tapError((error) =>
           Metric.increment(
-            failuresOf(`${method}\u0000${error._tag === "TransportCrashed" ? error.reason._tag : error._tag}`)
+            failuresOf(method)(error._tag === "TransportCrashed" ? error.reason._tag : error._tag)
           )
         ),
         (self) => Effect.zipRight(Metric.increment(metricsOf(method).requests), self),
@@ -479,14 +479,12 @@ const metricsOf = taggedOnce((method) => ({
 
 const crashesOf = taggedOnce((reason) => Metric.tagged(McpMetrics.crashes, "reason", reason))
 
-/**
- * Keyed by method and error, joined by a character no method name contains. Both tags in one array: a metric
- * tagged twice builds a new key on every update.
- */
-const failuresOf = taggedOnce((key) => {
-  const [method, error] = key.split("\u0000") as [string, string]
-  return Metric.taggedWithLabels(McpMetrics.failures, [MetricLabel.make("method", method), MetricLabel.make("error", error)])
-})
+/** By method, then error. Both tags in one step: a metric tagged twice builds a new key on every update. */
+const failuresOf = taggedOnce((method) =>
+  taggedOnce((error) =>
+    Metric.taggedWithLabels(McpMetrics.failures, [MetricLabel.make("method", method), MetricLabel.make("error", error)])
+  )
+)
 
 /** @internal */
 export const layer = <R = never>(

@@ -137,8 +137,11 @@ export class Supervisor implements Transport {
     // crash is the only one that gets here, so the SDK hears of the death once. It goes first: a request
     // that ends by its own rejection costs less than one interrupted by the supervising fiber (which aborts
     // its signal).
-    this.onclose?.()
-    Deferred.unsafeDone(this.died, Exit.fail(this.crashed))
+    try {
+      this.onclose?.()
+    } finally {
+      Deferred.unsafeDone(this.died, Exit.fail(this.crashed))
+    }
   }
 
   start(): Promise<void> {
