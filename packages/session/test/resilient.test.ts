@@ -361,6 +361,9 @@ describe("McpSession.layerResilient", () => {
         const replays = Metric.tagged(McpMetrics.replays, "method", "tools/call")
         const before = (yield* Metric.value(replays)).count
         const crashesBefore = (yield* Metric.value(Metric.tagged(McpMetrics.crashes, "reason", "HttpStatus"))).count
+        // the failures counter carries both tags, as a user's query would name them
+        const failures = Metric.tagged(Metric.tagged(McpMetrics.failures, "method", "tools/call"), "error", "HttpStatus")
+        const failuresBefore = (yield* Metric.value(failures)).count
         const { faults, session } = yield* setup()
         yield* faults.failNextSends(new McpError.HttpStatus({ status: 403, method: "POST", body: "" }))
         yield* session.callTool({ name: "echo", arguments: { message: "secret-argument" } }).pipe(Effect.withTracer(tracer))
@@ -378,6 +381,7 @@ describe("McpSession.layerResilient", () => {
           (yield* Metric.value(Metric.tagged(McpMetrics.crashes, "reason", "HttpStatus"))).count,
           crashesBefore + 1
         )
+        assert.strictEqual((yield* Metric.value(failures)).count, failuresBefore + 1)
       }))
   })
 
