@@ -25,7 +25,7 @@ export interface Config {
 }
 
 /**
- * The counts of `pnpm bench`: about 5–8 minutes on a 2-core machine.
+ * The counts of `pnpm bench`: about 6–8 minutes on a 2-core machine.
  *
  * @since 0.1.0
  * @category constructors
