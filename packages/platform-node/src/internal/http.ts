@@ -122,6 +122,17 @@ export const statusFailed = (
   return new McpError.HttpStatus({ status, method, body })
 }
 
+/** The chunks of a body, in one array. */
+const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
+  let offset = 0
+  for (const chunk of chunks) {
+    all.set(chunk, offset)
+    offset += chunk.length
+  }
+  return all
+}
+
 const excerptBytes = 4096
 const excerptChars = 300
 
@@ -137,14 +148,9 @@ export const bodyExcerpt = (response: HttpClientResponse.HttpClientResponse): Ef
     Stream.map(([, chunk]) => chunk),
     Stream.runCollect,
     Effect.map((chunks) => {
-      const all = Chunk.toReadonlyArray(chunks)
-      const bytes = new Uint8Array(all.reduce((n, c) => n + c.length, 0))
-      let offset = 0
-      for (const c of all) {
-        bytes.set(c, offset)
-        offset += c.length
-      }
-      const text = new TextDecoder().decode(bytes.subarray(0, excerptBytes)).replace(/\s+/g, " ").trim()
+      const text = new TextDecoder().decode(concat(Chunk.toReadonlyArray(chunks)).subarray(0, excerptBytes))
+        .replace(/\s+/g, " ")
+        .trim()
       return text.length > excerptChars ? `${text.slice(0, excerptChars)}…` : text
     }),
     Effect.timeoutOption("1 second"),
@@ -183,15 +189,7 @@ export const boundedText = (
       acc.chunks.push(chunk)
       return Effect.succeed(acc)
     }),
-    Effect.map(({ bytes, chunks }) => {
-      const all = new Uint8Array(bytes)
-      let offset = 0
-      for (const chunk of chunks) {
-        all.set(chunk, offset)
-        offset += chunk.length
-      }
-      return new TextDecoder().decode(all)
-    })
+    Effect.map(({ chunks }) => new TextDecoder().decode(concat(chunks)))
   )
 }
 
