@@ -117,15 +117,14 @@ const librarySample = <R>(
     const faultAt = yield* fault(underway)
     const left = Math.max(0, bound - (performance.now() - faultAt))
     const exit = yield* Fiber.join(fiber).pipe(Effect.timeoutOption(left))
-    if (exit._tag === "None") {
-      yield* Fiber.interrupt(fiber)
-      return yield* withNotice({ millis: Number.POSITIVE_INFINITY, what: `no failure within ${bound} ms` }, faultAt, watch())
+    if (exit._tag === "None") yield* Fiber.interrupt(fiber)
+    const outcome = (): Outcome => {
+      if (exit._tag === "None") return { millis: Number.POSITIVE_INFINITY, what: `no failure within ${bound} ms` }
+      if (Exit.isSuccess(exit.value)) return { millis: settledAt - faultAt, what: "succeeded (no fault seen)" }
+      const failure = exit.value.cause._tag === "Fail" ? exit.value.cause.error : exit.value.cause
+      return { millis: settledAt - faultAt, what: describeLibrary(failure) }
     }
-    if (Exit.isSuccess(exit.value)) {
-      return yield* withNotice({ millis: settledAt - faultAt, what: "succeeded (no fault seen)" }, faultAt, watch())
-    }
-    const failure = exit.value.cause._tag === "Fail" ? exit.value.cause.error : exit.value.cause
-    return yield* withNotice({ millis: settledAt - faultAt, what: describeLibrary(failure) }, faultAt, watch())
+    return yield* withNotice(outcome(), faultAt, watch())
   }))
 
 const rawSample = <R>(
@@ -146,16 +145,17 @@ const rawSample = <R>(
     const faultAt = yield* fault(underway)
     const left = Math.max(0, bound - (performance.now() - faultAt))
     const result = yield* Effect.promise(() => settled).pipe(Effect.timeoutOption(left))
-    if (result._tag === "None") {
-      return yield* withNotice({
-        millis: Number.POSITIVE_INFINITY,
-        what: `no failure within ${bound} ms (the SDK waits for its request timeout)`
-      }, faultAt, watch())
+    const outcome = (): Outcome => {
+      if (result._tag === "None") {
+        return {
+          millis: Number.POSITIVE_INFINITY,
+          what: `no failure within ${bound} ms (the SDK waits for its request timeout)`
+        }
+      }
+      if (result.value.ok) return { millis: result.value.at - faultAt, what: "succeeded (no fault seen)" }
+      return { millis: result.value.at - faultAt, what: describeRaw(result.value.error) }
     }
-    if (result.value.ok) {
-      return yield* withNotice({ millis: result.value.at - faultAt, what: "succeeded (no fault seen)" }, faultAt, watch())
-    }
-    return yield* withNotice({ millis: result.value.at - faultAt, what: describeRaw(result.value.error) }, faultAt, watch())
+    return yield* withNotice(outcome(), faultAt, watch())
   }))
 
 /** A raw client in the scope; closing it rejects whatever still waits. */

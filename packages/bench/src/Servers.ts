@@ -45,20 +45,6 @@ export const serverEverything: string = fileURLToPath(
 )
 
 /**
- * A port that was free a moment ago, on 127.0.0.1.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
-  const server = http.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as net.AddressInfo
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
-/**
  * PIDs of this process's children (optionally: whose command line contains `needle`).
  *
  * @since 0.1.0
@@ -124,6 +110,11 @@ const watcher = (() => {
     }
     return worker
   }
+  /** Forgets a watch on both threads: after its scope, an interrupted opening, or a failed one. */
+  const close = (id: number) => {
+    listeners.delete(id)
+    get().postMessage({ id, type: "close" })
+  }
   /** Opens a watch (connecting to `port`, or listening when it is undefined), for the scope; bounded by 5 s. */
   return (port: number | undefined): Effect.Effect<{ readonly port: number; readonly watch: DeathWatch }, Error, Scope.Scope> =>
     Effect.acquireRelease(
@@ -132,22 +123,17 @@ const watcher = (() => {
         let endedAt: number | undefined
         listeners.set(id, (reply) => {
           if (reply.type === "ended") endedAt = reply.at - performance.timeOrigin
-          else if (reply.type === "failed") resume(Effect.fail(new Error(`death watch: ${reply.message}`)))
-          else resume(Effect.succeed({ id, port: reply.port ?? port!, watch: { endedAt: () => endedAt } }))
+          else if (reply.type === "failed") {
+            close(id)
+            resume(Effect.fail(new Error(`death watch: ${reply.message}`)))
+          } else resume(Effect.succeed({ id, port: reply.port ?? port!, watch: { endedAt: () => endedAt } }))
         })
         get().postMessage(port === undefined ? { id, type: "listen" } : { id, type: "connect", port })
-        return Effect.sync(() => {
-          listeners.delete(id)
-          get().postMessage({ id, type: "close" })
-        })
+        return Effect.sync(() => close(id))
       }).pipe(
         Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("death watch: not ready within 5 s") })
       ),
-      ({ id }) =>
-        Effect.sync(() => {
-          listeners.delete(id)
-          get().postMessage({ id, type: "close" })
-        })
+      ({ id }) => Effect.sync(() => close(id))
     ).pipe(Effect.map(({ port, watch }) => ({ port, watch })))
 })()
 
