@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `mcp-session` executable: `Cli.run` on Node, its result as the process's exit code.
  *
