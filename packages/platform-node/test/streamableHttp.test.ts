@@ -3,7 +3,6 @@
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { McpError, McpSession } from "@effect-mcp/session"
-import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -14,7 +13,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { scriptedServer } from "./fixtures/scriptedServer.js"
-import { clientInfo, crashOf, failureOf, freePort, timed } from "./utils.js"
+import { clientInfo, httpClients, crashOf, failureOf, freePort, timed } from "./utils.js"
 
 
 
@@ -29,7 +28,7 @@ const open = (url: string, options?: Partial<NodeMcpTransport.StreamableHttpOpti
 const crashing = (session: McpSession.McpSession.Service, name: string) =>
   Effect.map(timed(session.callTool({ name, arguments: {} })), ({ exit, millis }) => ({ crash: crashOf(exit), millis }))
 
-describe("NodeMcpTransport.streamableHttp", () => {
+describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client) => {
   it.scopedLive("the happy path: SSE and JSON answers", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer
@@ -39,7 +38,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.deepStrictEqual(sse.content[0], { type: "text", text: "ok" })
       const json = yield* session.callTool({ name: "json", arguments: {} })
       assert.deepStrictEqual(json.content[0], { type: "text", text: "ok" })
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a JSON answer larger than maxMessageBytes: StreamClosed, read no further", () =>
     Effect.gen(function*() {
@@ -61,7 +60,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
         assert.include(endless.crash.reason.detail, "exceeded the limit of 16384 bytes (more than 16384 read)")
       }
       assert.isBelow(endless.millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("403: HttpStatus with the body excerpt, not delivered", () =>
     Effect.gen(function*() {
@@ -71,7 +70,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.deepStrictEqual(crash.reason, new McpError.HttpStatus({ status: 403, method: "POST", body: "forbidden: policy says no" }))
       assert.strictEqual(crash.delivery, "NotDelivered")
       assert.isBelow(millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("500: HttpStatus, maybe delivered", () =>
     Effect.gen(function*() {
@@ -81,7 +80,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.deepStrictEqual(crash.reason, new McpError.HttpStatus({ status: 500, method: "POST", body: "internal kaboom" }))
       assert.strictEqual(crash.delivery, "MaybeDelivered")
       assert.isBelow(millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("connection reset while the POST is open: ConnectionFailed after send", () =>
     Effect.gen(function*() {
@@ -92,7 +91,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       if (crash.reason._tag === "ConnectionFailed") assert.isFalse(crash.reason.beforeSend)
       assert.strictEqual(crash.delivery, "MaybeDelivered")
       assert.isBelow(millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("connection refused: the session fails to open with ConnectionFailed before send", () =>
     Effect.gen(function*() {
@@ -105,7 +104,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
         assert.include(crash.reason.detail, "ECONNREFUSED")
       }
       assert.isBelow(millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("an SSE answer cut before the answer (no event id): StreamClosed at once", () =>
     Effect.gen(function*() {
@@ -115,7 +114,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.strictEqual(crash.reason._tag, "StreamClosed")
       assert.strictEqual(crash.delivery, "MaybeDelivered")
       assert.isBelow(millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("an SSE answer that ends cleanly without the answer: StreamClosed at once", () =>
     Effect.gen(function*() {
@@ -125,7 +124,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.strictEqual(crash.reason._tag, "StreamClosed")
       if (crash.reason._tag === "StreamClosed") assert.include(crash.reason.detail, "ended before answering")
       assert.isBelow(millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a resumable stream cut mid-answer is resumed with Last-Event-ID and the call succeeds", () =>
     Effect.gen(function*() {
@@ -137,7 +136,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.strictEqual(resume?.headers["last-event-id"], "ev-1")
       assert.strictEqual(resume?.headers["mcp-session-id"], "scripted-session-1")
       assert.isBelow(millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a resumable stream whose server is gone: ConnectionFailed at once", () =>
     Effect.gen(function*() {
@@ -148,7 +147,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       if (crash.reason._tag === "ConnectionFailed") assert.include(crash.reason.detail, "ECONNREFUSED")
       assert.strictEqual(crash.delivery, "MaybeDelivered")
       assert.isBelow(millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a dying server that resets the resumptions: retried at once, then ConnectionFailed", () =>
     Effect.gen(function*() {
@@ -160,7 +159,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       if (crash.reason._tag === "ConnectionFailed") assert.include(crash.reason.detail, "ECONNREFUSED")
       assert.strictEqual(server.requests.filter((r) => r.method === "GET" && r.headers["last-event-id"]).length, 2)
       assert.isBelow(millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a resumable stream whose resumption keeps failing: StreamClosed after bounded attempts", () =>
     Effect.gen(function*() {
@@ -172,7 +171,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.strictEqual(server.requests.filter((r) => r.method === "GET" && r.headers["last-event-id"]).length, 3)
       // 0 + 20 + 40 ms of delays
       assert.isBelow(millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("resumption answered 404: SessionExpired", () =>
     Effect.gen(function*() {
@@ -183,7 +182,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       // it was delivered before the session expired
       assert.strictEqual(crash.delivery, "MaybeDelivered")
       assert.isBelow(millis, 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a stale session (404, or 400 \"No valid session ID\"): SessionExpired, not delivered", () =>
     Effect.gen(function*() {
@@ -198,7 +197,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
         assert.include(badRequest.crash.reason.detail, "No valid session ID")
       }
       assert.isBelow(Math.max(notFound.millis, badRequest.millis), 1000)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a server that never answers: bounded by the call's timeout", () =>
     Effect.gen(function*() {
@@ -206,7 +205,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       const session = yield* open(server.url)
       const exit = yield* Effect.exit(session.callTool({ name: "hang", arguments: {} }, { timeout: "200 millis" }))
       assert.strictEqual((failureOf(exit) as { _tag: string })._tag, "RequestTimeout")
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("headers: static Redacted and computed per request; never in error messages", () =>
     Effect.gen(function*() {
@@ -240,7 +239,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.notInclude(transport, secret)
       assert.isAbove(logged.length, 0)
       assert.notInclude(logged.join("\n"), secret)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("headers that cannot be computed: ConnectionFailed before send", () =>
     Effect.gen(function*() {
@@ -249,26 +248,27 @@ describe("NodeMcpTransport.streamableHttp", () => {
       const crash = crashOf(exit)
       assert.strictEqual(crash.reason._tag, "ConnectionFailed")
       if (crash.reason._tag === "ConnectionFailed") assert.isTrue(crash.reason.beforeSend)
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
-  it.scopedLive("closing: DELETE is sent, pending calls are failed, no socket is left open", () =>
+  it.scopedLive("closing: DELETE is sent, pending calls are failed, no stream or socket is left open", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer
       const scope = yield* Scope.make()
       // the HttpClient (its connection pool) lives in the session's scope too
-      const client = yield* Layer.buildWithScope(NodeHttpClient.layerUndici, scope)
-      const session = yield* open(server.url).pipe(Effect.provide(client), Scope.extend(scope))
+      const built = yield* Layer.buildWithScope(client.layer, scope)
+      const session = yield* open(server.url).pipe(Effect.provide(built), Scope.extend(scope))
       const pending = yield* Effect.fork(Effect.exit(session.callTool({ name: "hang", arguments: {} })))
       yield* Effect.sleep("50 millis")
-      assert.isAbove(server.openSockets(), 0)
+      assert.isAbove(server.openResponses(), 0)
       const { millis } = yield* timed(Scope.close(scope, Exit.void))
       assert.strictEqual(crashOf(yield* pending).reason._tag, "Closed")
       const del = server.requests.find((r) => r.method === "DELETE")
       assert.strictEqual(del?.headers["mcp-session-id"], "scripted-session-1")
       assert.isBelow(millis, 1500)
-      // the server sees its sockets close a moment later
+      // the server sees its sockets close a moment later; only a global pool's idle keep-alive sockets stay
       yield* Effect.sleep("50 millis")
-      assert.strictEqual(server.openSockets(), 0)
+      assert.strictEqual(server.openResponses(), 0)
+      if (client.ownsPool) assert.strictEqual(server.openSockets(), 0)
     }))
 
   it.scopedLive("interrupting a call sends notifications/cancelled", () =>
@@ -282,7 +282,7 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.isDefined(server.requests.find((r) => r.rpc === "notifications/cancelled"))
       // the transport lives on
       yield* session.callTool({ name: "json", arguments: {} })
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a server that answers the standalone GET with 404 (unrouted) is not an expired session", () =>
     Effect.gen(function*() {
@@ -292,5 +292,5 @@ describe("NodeMcpTransport.streamableHttp", () => {
       assert.isDefined(server.requests.find((r) => r.method === "GET"))
       const result = yield* session.callTool({ name: "json", arguments: {} })
       assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide(client.layer)))
 })

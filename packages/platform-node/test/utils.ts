@@ -1,8 +1,12 @@
 import { McpError, type McpSession } from "@effect-mcp/session"
+import { FetchHttpClient } from "@effect/platform"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { NodeHttpClient } from "@effect/platform-node"
 import { assert } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { execFileSync, spawn } from "node:child_process"
 import * as net from "node:net"
@@ -14,6 +18,21 @@ export const serverEverything = fileURLToPath(
 export const stdioFixture = fileURLToPath(new URL("./fixtures/stdio-server.mjs", import.meta.url))
 
 export const clientInfo = { name: "platform-node-test", version: "0.0.0" }
+
+/**
+ * The `HttpClient`s a user may give the HTTP transports: each must see the same typed failures. `ownsPool`:
+ * the layer's connection pool is its own and closes with its scope; `fetch` uses the global one, whose idle
+ * keep-alive sockets outlive any session.
+ */
+export const httpClients: ReadonlyArray<{
+  readonly name: string
+  readonly layer: Layer.Layer<HttpClient.HttpClient>
+  readonly ownsPool: boolean
+}> = [
+  { name: "undici", layer: NodeHttpClient.layerUndici, ownsPool: true },
+  { name: "node:http", layer: NodeHttpClient.layer, ownsPool: true },
+  { name: "fetch", layer: FetchHttpClient.layer, ownsPool: false }
+]
 
 /** A port that was free a moment ago, on 127.0.0.1. */
 export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
