@@ -98,8 +98,11 @@ export declare namespace NodeMcpTransport {
    */
   export interface StreamableHttpOptions<R = never> extends HttpOptions<R> {
     /**
-     * Resuming a broken response stream that carried an event id (GET with `Last-Event-ID`). The first
-     * attempt is immediate; a refused connection ends the attempts at once.
+     * Resuming a response stream that carried an event id and ended before its answers (GET with
+     * `Last-Event-ID`). After a cut, the first attempt is immediate. After the server ended the stream itself
+     * having set a reconnection time (the SSE `retry` field: MCP 2025-11-25 servers close streams on purpose
+     * and expect to be polled), the first attempt waits that time, as the spec requires. A refused
+     * connection ends the attempts at once.
      */
     readonly resumption?: {
       /** Attempts in a row without progress before giving up. Default: 3. */
@@ -112,6 +115,11 @@ export declare namespace NodeMcpTransport {
        * it stops listening, and then the next attempt is refused, which fails at once.
        */
       readonly delay?: Duration.DurationInput | undefined
+      /**
+       * Upper bound on a reconnection time the server sets with the SSE `retry` field; when the server
+       * set one, it replaces `delay` (and its doubling). Default: 30 seconds.
+       */
+      readonly maxRetryDelay?: Duration.DurationInput | undefined
     } | undefined
     /** Bound on the `DELETE` that terminates the session on close. Default: 1 second. */
     readonly terminateTimeout?: Duration.DurationInput | undefined

@@ -12,6 +12,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 import { scriptedServer } from "./fixtures/scriptedServer.js"
 import { clientInfo, httpClients, crashOf, failureOf, freePort, timed } from "./utils.js"
 
@@ -23,6 +24,9 @@ const open = (url: string, options?: Partial<NodeMcpTransport.StreamableHttpOpti
     clientInfo,
     requestTimeout: "10 seconds"
   })
+
+/** Waits in real time, whatever the Clock: sockets and the server's timers do not follow `TestClock`. */
+const realSleep = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
 
 /** Calls a scripted tool and returns the crash it must end in, with its latency. */
 const crashing = (session: McpSession.McpSession.Service, name: string) =>
@@ -136,6 +140,40 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.strictEqual(resume?.headers["last-event-id"], "ev-1")
       assert.strictEqual(resume?.headers["mcp-session-id"], "scripted-session-1")
       assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(client.layer)))
+
+  // MCP 2025-11-25 (SEP-1699): a server may end a stream on purpose and expect to be polled after the
+  // reconnection time it set with the SSE `retry` field. The wait runs on Effect's Clock.
+  for (const { retry, maxRetryDelay, waits } of [
+    { retry: 300, maxRetryDelay: undefined, waits: 300 },
+    { retry: 3_600_000, maxRetryDelay: "1 second", waits: 1000 }
+  ] as const) {
+    it.scoped(`a server that ends its stream after setting retry: ${retry} is polled after ${waits} ms, not before`, () =>
+      Effect.gen(function*() {
+        const server = yield* scriptedServer
+        const session = yield* open(server.url, { resumption: { maxRetryDelay } })
+        const call = yield* Effect.fork(session.callTool({ name: "polled", arguments: { retry, close: "end" } }))
+        // real time for the sockets: the server ends the stream 20 ms after its priming event
+        yield* realSleep(200)
+        assert.isAbove(server.lastFault(), 0)
+        yield* TestClock.adjust(waits - 1)
+        yield* realSleep(200)
+        assert.strictEqual(server.lastResume(), 0, "resumed before the server's reconnection time")
+        yield* TestClock.adjust(1)
+        const result = yield* Fiber.join(call)
+        assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+        const resume = server.requests.find((r) => r.method === "GET" && r.headers["last-event-id"] !== undefined)
+        assert.strictEqual(resume?.headers["last-event-id"], "ev-1")
+      }).pipe(Effect.provide(client.layer)))
+  }
+
+  it.scopedLive("a stream cut after setting retry is resumed at once: a cut is not the server's plan", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { exit } = yield* timed(session.callTool({ name: "polled", arguments: { retry: 5000, close: "cut" } }))
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.isBelow(server.lastResume() - server.lastFault(), 1000)
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a resumable stream whose server is gone: ConnectionFailed at once", () =>

@@ -30,7 +30,9 @@ export class SseParser {
   constructor(
     readonly maxEventBytes: number,
     readonly onEvent: (event: SseEvent) => void,
-    readonly onOversize: (bytes: number) => void
+    readonly onOversize: (bytes: number) => void,
+    /** The stream's reconnection time, each time a `retry` field sets it (ASCII digits only, in ms). */
+    readonly onRetry: (millis: number) => void = () => {}
   ) {
     this.lines = new LineSplitter(maxEventBytes, (line) => this.line(line), (bytes) => {
       this.oversize = true
@@ -72,8 +74,10 @@ export class SseParser {
           this.hasFields = true
         }
         break
+      case "retry":
+        if (/^\d+$/.test(value)) this.onRetry(Number(value))
+        break
       default:
-        // `retry` and unknown fields: our reconnection timing is ours, not the server's
         break
     }
   }

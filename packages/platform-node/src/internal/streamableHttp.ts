@@ -20,6 +20,8 @@ interface StreamState {
   /** Requests carried by the POST whose answers have not arrived yet. */
   readonly pending: Set<RequestId>
   lastEventId: string | undefined
+  /** The reconnection time the server last set on this stream (the SSE `retry` field), in ms. */
+  retryMillis: number | undefined
 }
 
 /** How one read of a response stream finished. */
@@ -28,6 +30,8 @@ interface Consumed {
   readonly problem: string
   /** Whether it delivered anything or lived long: a stream that did is not a failed attempt. */
   readonly progressed: boolean
+  /** Whether the body ended as HTTP says it should (the server closed it), rather than being cut. */
+  readonly clean: boolean
 }
 
 const isInitializedNotification = (message: JSONRPCMessage | Array<JSONRPCMessage>): boolean =>
@@ -44,6 +48,7 @@ export const streamableHttp = <R = never>(
   const resumeAttempts = options.resumption?.attempts ?? 3
   const resumeTimeout = Duration.decode(options.resumption?.timeout ?? "5 seconds")
   const resumeDelay = Duration.decode(options.resumption?.delay ?? "100 millis")
+  const maxRetryDelay = Duration.decode(options.resumption?.maxRetryDelay ?? "30 seconds")
   const terminateTimeout = Duration.decode(options.terminateTimeout ?? "1 second")
   const standaloneEnabled = options.standaloneStream ?? true
 
@@ -107,6 +112,8 @@ export const streamableHttp = <R = never>(
               else deliver(parsed.right)
             }, (bytes) => {
               oversize = bytes
+            }, (millis) => {
+              state.retryMillis = millis
             })
             const exit = yield* response.stream.pipe(
               Stream.runForEach((chunk) =>
@@ -132,7 +139,7 @@ export const streamableHttp = <R = never>(
             const problem = exit._tag === "Success"
               ? "ended"
               : `was cut (${Http.describeError(exit.cause._tag === "Fail" ? exit.cause.error : exit.cause)})`
-            return { problem, progressed: received || lived > 1000 } satisfies Consumed
+            return { problem, progressed: received || lived > 1000, clean: exit._tag === "Success" } satisfies Consumed
           })
 
         /** Opens a GET event stream, resuming after `lastEventId` when given. */
@@ -186,6 +193,7 @@ export const streamableHttp = <R = never>(
             // attempt after such a failure (no answer at all) also goes at once, until one finds nobody
             // listening. Only an answer (an HTTP error) is followed by the delay.
             let retryAtOnce = false
+            let endedCleanly = false
             const label = state.kind === "post" ? "the response stream of a POST" : "the standalone GET stream"
             while (true) {
               if (response !== undefined) {
@@ -195,6 +203,7 @@ export const streamableHttp = <R = never>(
                 if (finished()) return
                 if (consumed.progressed) failures = 0
                 lastProblem = consumed.problem
+                endedCleanly = consumed.clean
                 if (state.kind === "post" && state.lastEventId === undefined) {
                   return yield* crash(
                     new McpError.StreamClosed({
@@ -215,8 +224,18 @@ export const streamableHttp = <R = never>(
                   })
                 )
               }
-              // the first attempt goes at once: a killed server must be reported in milliseconds
-              if (failures > 1 && !retryAtOnce) yield* Effect.sleep(Duration.times(resumeDelay, 2 ** (failures - 2)))
+              // A server that ends a stream itself, having set a reconnection time (the SSE `retry` field), asks
+              // to be polled after that time (MCP 2025-11-25, SEP-1699), and the client must wait it. A stream
+              // that was cut did not end by the server's plan, so its first attempt goes at once: a killed
+              // server must be reported in milliseconds.
+              const serverDelay = state.retryMillis === undefined
+                ? undefined
+                : Duration.min(Duration.millis(state.retryMillis), maxRetryDelay)
+              if (failures === 1) {
+                if (endedCleanly && serverDelay !== undefined) yield* Effect.sleep(serverDelay)
+              } else if (!retryAtOnce) {
+                yield* Effect.sleep(serverDelay ?? Duration.times(resumeDelay, 2 ** (failures - 2)))
+              }
               retryAtOnce = false
               if (finished()) return
               const attempt = yield* Effect.either(openGet(state.lastEventId))
@@ -283,11 +302,11 @@ export const streamableHttp = <R = never>(
               yield* Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore)
               if (standaloneEnabled && !standaloneStarted && isInitializedNotification(message)) {
                 standaloneStarted = true
-                startStream({ kind: "standalone", pending: new Set(), lastEventId: undefined }, undefined)
+                startStream({ kind: "standalone", pending: new Set(), lastEventId: undefined, retryMillis: undefined }, undefined)
               }
               return
             }
-            const state: StreamState = { kind: "post", pending: new Set(requestIds), lastEventId: undefined }
+            const state: StreamState = { kind: "post", pending: new Set(requestIds), lastEventId: undefined, retryMillis: undefined }
             for (const id of requestIds) owners.set(id, state)
             const type = Http.mediaType(response.headers["content-type"])
             if (type === "text/event-stream") {
