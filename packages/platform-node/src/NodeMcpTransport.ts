@@ -100,9 +100,9 @@ export declare namespace NodeMcpTransport {
     /**
      * Resuming a response stream that carried an event id and ended before its answers (GET with
      * `Last-Event-ID`). After a cut, the first attempt is immediate. After the server ended the stream itself
-     * having set a reconnection time (the SSE `retry` field: MCP 2025-11-25 servers close streams on purpose
-     * and expect to be polled), the first attempt waits that time, as the spec requires. A refused
-     * connection ends the attempts at once.
+     * (MCP 2025-11-25 servers close streams on purpose and expect to be polled), the first attempt waits the
+     * reconnection time the server set with the SSE `retry` field, as the spec requires, or `delay` if it set
+     * none. A refused connection ends the attempts at once.
      */
     readonly resumption?: {
       /** Attempts in a row without progress before giving up. Default: 3. */
@@ -110,7 +110,8 @@ export declare namespace NodeMcpTransport {
       /** Bound on each attempt's wait for the answer headers. Default: 5 seconds. */
       readonly timeout?: Duration.DurationInput | undefined
       /**
-       * Delay before the second attempt, doubled for each further one. Default: 100 ms. An attempt that got
+       * Delay before the second attempt, doubled for each further one, and before the first one after the
+       * server ended a stream itself without setting `retry`. Default: 100 ms. An attempt that got
        * no answer at all (a reset connection) is followed at once: a dying server resets connections until
        * it stops listening, and then the next attempt is refused, which fails at once.
        */

@@ -167,6 +167,25 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       }).pipe(Effect.provide(client.layer)))
   }
 
+  it.scoped("a server that keeps ending its streams without the answer, and sets no retry, is polled every delay", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const resumptions = () => server.requests.filter((r) => r.method === "GET" && r.headers["last-event-id"] !== undefined).length
+      const call = yield* Effect.fork(session.callTool({ name: "polled", arguments: { retry: null, close: "end", empty: 2 } }))
+      yield* realSleep(200)
+      assert.strictEqual(resumptions(), 0)
+      for (const expected of [1, 2]) {
+        yield* TestClock.adjust(100)
+        yield* realSleep(150)
+        assert.strictEqual(resumptions(), expected, "one poll per delay")
+      }
+      yield* TestClock.adjust(100)
+      const result = yield* Fiber.join(call)
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+      assert.strictEqual(resumptions(), 3)
+    }).pipe(Effect.provide(client.layer)))
+
   it.scopedLive("a stream cut after setting retry is resumed at once: a cut is not the server's plan", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer

@@ -224,15 +224,16 @@ export const streamableHttp = <R = never>(
                   })
                 )
               }
-              // A server that ends a stream itself, having set a reconnection time (the SSE `retry` field), asks
-              // to be polled after that time (MCP 2025-11-25, SEP-1699), and the client must wait it. A stream
-              // that was cut did not end by the server's plan, so its first attempt goes at once: a killed
-              // server must be reported in milliseconds.
+              // A server that ends a stream itself asks to be polled (MCP 2025-11-25, SEP-1699), after the
+              // reconnection time it set with the SSE `retry` field, which the client must wait, or else after
+              // our `delay`: a live server that keeps ending its streams is polled, not hammered. A stream that
+              // was cut did not end by the server's plan, so its first attempt goes at once: a killed server
+              // must be reported in milliseconds.
               const serverDelay = state.retryMillis === undefined
                 ? undefined
                 : Duration.min(Duration.millis(state.retryMillis), maxRetryDelay)
               if (failures === 1) {
-                if (endedCleanly && serverDelay !== undefined) yield* Effect.sleep(serverDelay)
+                if (endedCleanly) yield* Effect.sleep(serverDelay ?? resumeDelay)
               } else if (!retryAtOnce) {
                 yield* Effect.sleep(serverDelay ?? Duration.times(resumeDelay, 2 ** (failures - 2)))
               }
