@@ -194,9 +194,13 @@ export const stdio: (options: NodeMcpTransport.StdioOptions) => McpTransport.Mcp
  * Deaths: a non-2xx answer to a POST ⇒ `HttpStatus { status, method, body }` (an excerpt); connection
  * refused ⇒ `ConnectionFailed { beforeSend: true }`, reset ⇒ `ConnectionFailed { beforeSend: false }`; a
  * response stream that ends before answering its requests ⇒ `StreamClosed` at once, unless it carried an
- * event id, in which case it is resumed at once (GET with `Last-Event-ID`) and only a failed resumption
- * kills the transport (refused ⇒ `ConnectionFailed` at once); a session the server no longer knows (404, or
- * 400 "No valid session ID") ⇒ `SessionExpired`. Closing sends `DELETE`, bounded by `terminateTimeout`.
+ * event id, in which case it is resumed (GET with `Last-Event-ID`: at once after a cut, after the server's
+ * `retry` time when the server ended it) and only a failed resumption kills the transport (refused ⇒
+ * `ConnectionFailed` at once); a session the server no longer knows (404, or 400 "No valid session ID") ⇒
+ * `SessionExpired`. Closing sends `DELETE`, bounded by `terminateTimeout`.
+ *
+ * Redirects within the URL's origin are followed (at most 5; 307/308 keep the POST); one to another origin
+ * is refused with `HttpStatus`, since it would receive our messages and headers.
  *
  * @since 0.1.0
  * @category constructors

@@ -32,6 +32,11 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
       const server = http.createServer((req, res) => {
         responses.add(res)
         res.on("close", () => responses.delete(res))
+        if (req.url === "/moved") {
+          // where the event stream used to be
+          res.writeHead(301, { location: "/sse" }).end()
+          return
+        }
         if (req.method === "GET") {
           res.writeHead(200, { "content-type": "text/event-stream" })
           res.write(`event: endpoint\ndata: ${endpoint}\n\n`)
@@ -101,6 +106,14 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
     Effect.gen(function*() {
       const server = yield* legacyServer()
       const session = yield* open(server.url)
+      const result = yield* session.callTool({ name: "ok", arguments: {} })
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("the event stream's URL redirected within the origin (301): followed", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const session = yield* open(server.url.replace("/sse", "/moved"))
       const result = yield* session.callTool({ name: "ok", arguments: {} })
       assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
     }).pipe(Effect.provide(client.layer)))

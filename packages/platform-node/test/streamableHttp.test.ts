@@ -256,6 +256,43 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.isBelow(Math.max(notFound.millis, badRequest.millis), 1000)
     }).pipe(Effect.provide(client.layer)))
 
+  it.scopedLive("a 307 within the origin (a server mounted elsewhere) is followed, method and body kept", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url.replace("/mcp", "/moved"))
+      const result = yield* session.callTool({ name: "ok", arguments: {} })
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+      const moved = server.requests.filter((r) => r.path === "/moved").map((r) => r.method)
+      const served = server.requests.filter((r) => r.path === "/mcp" && r.method === "POST").map((r) => r.rpc)
+      assert.includeMembers(moved, ["POST"])
+      assert.includeMembers(served, ["initialize", "tools/call"])
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a redirect to another origin is refused: HttpStatus, and nothing is sent there", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const exit = yield* Effect.exit(open(server.url.replace("/mcp", "/away"), { headers: { authorization: "Bearer s3cret" } }))
+      const crash = crashOf(exit)
+      assert.strictEqual(crash.reason._tag, "HttpStatus")
+      if (crash.reason._tag === "HttpStatus") {
+        assert.strictEqual(crash.reason.status, 307)
+        assert.include(crash.reason.body, "another origin")
+      }
+      assert.notInclude(crash.message, "s3cret")
+      assert.deepStrictEqual(server.requests.filter((r) => r.headers.host?.startsWith("localhost")), [])
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a redirect loop is bounded: HttpStatus after 5 redirects", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const { exit, millis } = yield* timed(open(server.url.replace("/mcp", "/loop")))
+      const crash = crashOf(exit)
+      assert.strictEqual(crash.reason._tag, "HttpStatus")
+      if (crash.reason._tag === "HttpStatus") assert.include(crash.reason.body, "more than 5 redirects")
+      assert.strictEqual(server.requests.filter((r) => r.path === "/loop").length, 6)
+      assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(client.layer)))
+
   it.scopedLive("a server that never answers: bounded by the call's timeout", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer

@@ -1,3 +1,4 @@
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
@@ -6,6 +7,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { McpError } from "@effect-mcp/session"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -259,15 +261,67 @@ export const describeUrl = (url: URL): string => `${url.origin}${url.pathname}`
 export const mediaType = (contentType: string | undefined): string =>
   (contentType ?? "").split(";")[0]!.trim().toLowerCase()
 
+/** How many redirects one request may follow. */
+const maxRedirects = 5
+
+/**
+ * Whether a redirect is followed as the same request: 307 and 308 keep the method and body by definition;
+ * 301, 302 and 303 only for a GET (for a POST they would turn it into a GET, and lose the message).
+ */
+const followable = (method: string, status: number): boolean =>
+  status === 307 || status === 308 || (method === "GET" && (status === 301 || status === 302 || status === 303))
+
+/** Reads a redirect's (small) body so the connection can be reused; bounded, its failure ignored. */
+const discard = (response: HttpClientResponse.HttpClientResponse) =>
+  Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore)
+
 /**
  * Sends a request with these (revealed) headers, their values redacted in logs and traces; a failure is a
  * `TransportFailure` with its reason.
  *
+ * Redirects are followed here, the same whatever the `HttpClient` (`fetch` is told not to follow them
+ * itself): within the request's origin only, at most 5, and a redirect to another origin is refused with
+ * `HttpStatus`, since it would receive our messages and headers. A server mounted at `/mcp/` that
+ * redirects `/mcp` there (307) works as configured.
+ *
  * @internal
  */
 export const executeWith = (client: HttpClient.HttpClient) =>
-(request: HttpClientRequest.HttpClientRequest, headers: Record<string, string>) =>
-  client.execute(HttpClientRequest.setHeaders(request, headers)).pipe(
-    withRedactedHeaders(Object.keys(headers)),
-    Effect.mapError((error) => new TransportFailure(requestFailed(request.method, error), error))
-  )
+(request: HttpClientRequest.HttpClientRequest, headers: Record<string, string>) => {
+  const origin = new URL(request.url).origin
+  const refuse = (status: number, body: string) =>
+    Effect.fail(new TransportFailure(new McpError.HttpStatus({ status, method: request.method, body })))
+  const send = (
+    current: HttpClientRequest.HttpClientRequest,
+    redirects: number
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, TransportFailure> =>
+    client.execute(HttpClientRequest.setHeaders(current, headers)).pipe(
+      withRedactedHeaders(Object.keys(headers)),
+      Effect.mapError((error) => new TransportFailure(requestFailed(request.method, error), error)),
+      Effect.flatMap((response) => {
+        const location = response.headers["location"]
+        if (location === undefined || !followable(current.method, response.status)) return Effect.succeed(response)
+        let target: URL
+        try {
+          target = new URL(location, current.url)
+        } catch {
+          return Effect.zipRight(discard(response), refuse(response.status, `redirected to an invalid location`))
+        }
+        if (target.origin !== origin) {
+          return Effect.zipRight(
+            discard(response),
+            refuse(response.status, `redirected to another origin (${target.origin}), not followed: it would receive our messages and headers`)
+          )
+        }
+        if (redirects >= maxRedirects) {
+          return Effect.zipRight(discard(response), refuse(response.status, `more than ${maxRedirects} redirects`))
+        }
+        return Effect.zipRight(discard(response), send(HttpClientRequest.setUrl(current, target), redirects + 1))
+      })
+    )
+  return Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (init) =>
+    Effect.provideService(send(request, 0), FetchHttpClient.RequestInit, {
+      ...Option.getOrElse(init, () => ({})),
+      redirect: "manual"
+    }))
+}
