@@ -49,9 +49,14 @@ export const make = <R = never>(
     // Sessions live in a scope of their own, created before the manager is forked: closing the layer
     // interrupts the manager first, so it never mistakes the shutdown for a crash.
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
-    const sessionOptions: Options<R> = { ...options, keepAlive: options.keepAlive ?? policy.keepAlive }
     const events = yield* PubSub.unbounded<LifecycleEvent>()
     const notifications = yield* PubSub.unbounded<ServerNotification>()
+    // every generation's notifications, as they arrive (a closed generation's transport delivers no more)
+    const sessionOptions: session.InternalOptions<R> = {
+      ...options,
+      keepAlive: options.keepAlive ?? policy.keepAlive,
+      onNotification: (notification) => void notifications.unsafeOffer(notification)
+    }
     const gaveUp = yield* Deferred.make<never, McpError.GaveUp>()
     const tools = new Map<string, Tool>()
     yield* Effect.addFinalizer(() => Effect.andThen(PubSub.shutdown(events), PubSub.shutdown(notifications)))
@@ -65,15 +70,7 @@ export const make = <R = never>(
         for (let attempt = 1;; attempt++) {
           const child = yield* Scope.fork(scope, ExecutionStrategy.sequential)
           const exit = yield* session.make(sessionOptions).pipe(Scope.extend(child), Effect.exit)
-          if (Exit.isSuccess(exit)) {
-            // forward this session's notifications while it lives
-            yield* exit.value.notifications.pipe(
-              Stream.runForEach((n) => PubSub.publish(notifications, n)),
-              Effect.ignore,
-              Effect.forkIn(child)
-            )
-            return { generation, session: exit.value, scope: child }
-          }
+          if (Exit.isSuccess(exit)) return { generation, session: exit.value, scope: child }
           yield* Scope.close(child, exit)
           const failure = Cause.failureOption(exit.cause)
           if (Option.isNone(failure)) return yield* Effect.die(Cause.squash(exit.cause))

@@ -47,9 +47,19 @@ const defaultCloseTimeout = Duration.seconds(2)
 
 let nextCorrelation = 0
 
+/**
+ * What the resilient session adds to a generation's options: a plain callback that receives each server
+ * notification as it arrives, so that forwarding them costs no fiber and no stream per session.
+ *
+ * @internal
+ */
+export interface InternalOptions<R> extends Options<R> {
+  readonly onNotification?: ((notification: ServerNotification) => void) | undefined
+}
+
 /** @internal */
 export const make = <R = never>(
-  options: Options<R>
+  options: InternalOptions<R>
 ): Effect.Effect<Service, McpError.TransportCrashed | McpError.InitializeFailed, Scope.Scope | R> =>
   Effect.gen(function*() {
     const description = options.transport.description
@@ -58,7 +68,6 @@ export const make = <R = never>(
     const maxPages = options.maxPages ?? 1000
     const runtime = yield* Effect.runtime<never>()
     const runFork = Runtime.runFork(runtime)
-    const runSync = Runtime.runSync(runtime)
     const annotations = { module: "McpSession", transport: description }
 
     const died = yield* Deferred.make<never, McpError.TransportCrashed>()
@@ -66,7 +75,8 @@ export const make = <R = never>(
     const supervisor = new Supervisor(description, died, (message, error) => {
       runFork(Effect.logDebug(message, errorMessage(error)).pipe(Effect.annotateLogs(annotations)))
     }, (notification) => {
-      runSync(PubSub.publish(notifications, notification as ServerNotification))
+      notifications.unsafeOffer(notification as ServerNotification)
+      options.onNotification?.(notification as ServerNotification)
     })
 
     // 1. the transport, in this scope (its own finalizers run last)
