@@ -186,6 +186,18 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.strictEqual(resumptions(), 3)
     }).pipe(Effect.provide(client.layer)))
 
+  it.scopedLive("a resumed stream is closed once it has delivered its answer, even if the server holds it open", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      for (let call = 0; call < 3; call++) {
+        const result = yield* session.callTool({ name: "polled", arguments: { retry: 10, close: "cut", hold: true } })
+        assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+      }
+      yield* Effect.sleep("100 millis")
+      assert.strictEqual(server.openResponses(), 0)
+    }).pipe(Effect.provide(client.layer)))
+
   it.scopedLive("a stream cut after setting retry is resumed at once: a cut is not the server's plan", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer

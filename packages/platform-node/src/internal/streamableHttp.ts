@@ -96,8 +96,12 @@ export const streamableHttp = <R = never>(
           }
         }
 
-        /** Reads one SSE response until it ends or breaks; delivers its messages in order. */
-        const consume = (response: HttpClientResponse.HttpClientResponse, state: StreamState) =>
+        /**
+         * Reads one SSE response until it ends or breaks; delivers its messages in order. A resumed POST stream
+         * is read only until it has delivered the answers it owed: the spec has the server close it then, and
+         * one that does not would otherwise hold a connection per resumed call for the session's life.
+         */
+        const consume = (response: HttpClientResponse.HttpClientResponse, state: StreamState, resumed: boolean) =>
           Effect.gen(function*() {
             const startedAt = yield* Clock.currentTimeMillis
             let received = false
@@ -120,6 +124,7 @@ export const streamableHttp = <R = never>(
                 Effect.suspend(() => {
                   parser.push(chunk)
                   if (oversize !== undefined) return Effect.fail("oversize" as const)
+                  if (resumed && state.kind === "post" && state.pending.size === 0) return Effect.fail("answered" as const)
                   if (invalid.length === 0) return Effect.void
                   const lines = invalid
                   invalid = []
@@ -194,10 +199,11 @@ export const streamableHttp = <R = never>(
             // listening. Only an answer (an HTTP error) is followed by the delay.
             let retryAtOnce = false
             let endedCleanly = false
+            let resumed = false
             const label = state.kind === "post" ? "the response stream of a POST" : "the standalone GET stream"
             while (true) {
               if (response !== undefined) {
-                const consumed = yield* consume(response, state)
+                const consumed = yield* consume(response, state, resumed)
                 response = undefined
                 if (state.kind === "post" && state.pending.size === 0) return
                 if (finished()) return
@@ -244,6 +250,7 @@ export const streamableHttp = <R = never>(
               if (attempt._tag === "Right") {
                 response = attempt.right
                 opened = true
+                resumed = true
                 continue
               }
               const reason = attempt.left.reason
