@@ -75,6 +75,9 @@ try {
       check(typeof file === "string" && fs.existsSync(path.join(target, file)), `${name}: export "." → ${file} is not in the tarball`)
     }
     check(!fs.existsSync(path.join(target, "dist/.tsbuildinfo")), `${name}: the tarball carries the build info`)
+    for (const file of ["README.md", "LICENSE"]) {
+      check(fs.existsSync(path.join(target, file)), `${name}: ${file} is not in the tarball`)
+    }
     for (const [dep] of Object.entries({ ...manifest.dependencies, ...manifest.peerDependencies })) {
       if (!dep.startsWith("@effect-mcp/")) dependencies.set(dep, path.join(root, "packages", name, "node_modules", dep))
     }
