@@ -200,7 +200,8 @@ export const stdio: (options: NodeMcpTransport.StdioOptions) => McpTransport.Mcp
  * `SessionExpired`. Closing sends `DELETE`, bounded by `terminateTimeout`.
  *
  * Redirects within the URL's origin are followed (at most 5; 307/308 keep the POST); one to another origin
- * is refused with `HttpStatus`, since it would receive our messages and headers.
+ * is refused with `HttpStatus`, since it would receive our messages and headers. (A `fetch`-based
+ * `HttpClient` follows redirects itself unless its `RequestInit` says `redirect: "manual"`.)
  *
  * @since 0.1.0
  * @category constructors

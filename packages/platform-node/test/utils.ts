@@ -22,16 +22,18 @@ export const clientInfo = { name: "platform-node-test", version: "0.0.0" }
 /**
  * The `HttpClient`s a user may give the HTTP transports: each must see the same typed failures. `ownsPool`:
  * the layer's connection pool is its own and closes with its scope; `fetch` uses the global one, whose idle
- * keep-alive sockets outlive any session.
+ * keep-alive sockets outlive any session. `followsRedirects`: the client follows redirects itself, before
+ * the transport sees them (`fetch`: its `RequestInit` is the user's to set).
  */
 export const httpClients: ReadonlyArray<{
   readonly name: string
   readonly layer: Layer.Layer<HttpClient.HttpClient>
   readonly ownsPool: boolean
+  readonly followsRedirects: boolean
 }> = [
-  { name: "undici", layer: NodeHttpClient.layerUndici, ownsPool: true },
-  { name: "node:http", layer: NodeHttpClient.layer, ownsPool: true },
-  { name: "fetch", layer: FetchHttpClient.layer, ownsPool: false }
+  { name: "undici", layer: NodeHttpClient.layerUndici, ownsPool: true, followsRedirects: false },
+  { name: "node:http", layer: NodeHttpClient.layer, ownsPool: true, followsRedirects: false },
+  { name: "fetch", layer: FetchHttpClient.layer, ownsPool: false, followsRedirects: true }
 ]
 
 /** A port that was free a moment ago, on 127.0.0.1. */

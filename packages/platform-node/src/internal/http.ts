@@ -1,4 +1,3 @@
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
@@ -7,7 +6,6 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { McpError } from "@effect-mcp/session"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -279,10 +277,11 @@ const discard = (response: HttpClientResponse.HttpClientResponse) =>
  * Sends a request with these (revealed) headers, their values redacted in logs and traces; a failure is a
  * `TransportFailure` with its reason.
  *
- * Redirects are followed here, the same whatever the `HttpClient` (`fetch` is told not to follow them
- * itself): within the request's origin only, at most 5, and a redirect to another origin is refused with
- * `HttpStatus`, since it would receive our messages and headers. A server mounted at `/mcp/` that
- * redirects `/mcp` there (307) works as configured.
+ * Redirects that reach us are followed here: within the request's origin only, at most 5, and a redirect
+ * to another origin is refused with `HttpStatus`, since it would receive our messages and headers. A server
+ * mounted at `/mcp/` that redirects `/mcp` there (307) works as configured. An `HttpClient` that follows
+ * redirects itself (`fetch`, and so `FetchHttpClient`) does so before we see them: its `RequestInit` is the
+ * user's, and is not overridden here.
  *
  * @internal
  */
@@ -319,9 +318,5 @@ export const executeWith = (client: HttpClient.HttpClient) =>
         return Effect.zipRight(discard(response), send(HttpClientRequest.setUrl(current, target), redirects + 1))
       })
     )
-  return Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (init) =>
-    Effect.provideService(send(request, 0), FetchHttpClient.RequestInit, {
-      ...Option.getOrElse(init, () => ({})),
-      redirect: "manual"
-    }))
+  return send(request, 0)
 }
