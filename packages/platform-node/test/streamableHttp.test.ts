@@ -2,6 +2,7 @@
  * Streamable HTTP faults, scripted by a server in this process (test/fixtures/scriptedServer.ts).
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
+import { FetchHttpClient } from "@effect/platform"
 import { McpError, McpSession } from "@effect-mcp/session"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -417,4 +418,21 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       const result = yield* session.callTool({ name: "json", arguments: {} })
       assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
     }).pipe(Effect.provide(client.layer)))
+})
+
+describe("NodeMcpTransport.streamableHttp over fetch with redirect: manual", () => {
+  // the documented way to hand a fetch client's redirects to the transport's rules
+  const manual = FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(FetchHttpClient.RequestInit, { redirect: "manual" })))
+
+  it.scopedLive("a 307 within the origin is followed; one to another origin is refused, nothing sent there", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url.replace("/mcp", "/moved"))
+      const result = yield* session.callTool({ name: "ok", arguments: {} })
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+      const crash = crashOf(yield* Effect.exit(open(server.url.replace("/mcp", "/away"))))
+      assert.strictEqual(crash.reason._tag, "HttpStatus")
+      if (crash.reason._tag === "HttpStatus") assert.include(crash.reason.body, "another origin")
+      assert.deepStrictEqual(server.requests.filter((r) => r.headers.host?.startsWith("localhost")), [])
+    }).pipe(Effect.provide(manual)))
 })
