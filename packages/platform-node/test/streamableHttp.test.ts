@@ -5,8 +5,6 @@ import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { FetchHttpClient } from "@effect/platform"
 import { McpError, McpSession } from "@effect-mcp/session"
 import { assert, describe, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -17,7 +15,7 @@ import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { scriptedServer } from "./fixtures/scriptedServer.js"
-import { clientInfo, httpClients, crashOf, failureOf, freePort, timed } from "./utils.js"
+import { clientInfo, crashOf, failureOf, freePort, httpClients, realSleep, sleepingFor, timed, until } from "./utils.js"
 
 
 
@@ -27,27 +25,6 @@ const open = (url: string, options?: Partial<NodeMcpTransport.StreamableHttpOpti
     clientInfo,
     requestTimeout: "10 seconds"
   })
-
-/** Waits in real time, whatever the Clock: sockets and the server's timers do not follow `TestClock`. */
-const realSleep = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
-
-/** Polls (in real time, at most 5 s) until `condition` holds: I/O on a busy machine takes what it takes. */
-const until = (what: string, condition: Effect.Effect<boolean>) =>
-  Effect.gen(function*() {
-    for (let waited = 0; waited < 5000; waited += 10) {
-      if (yield* condition) return
-      yield* realSleep(10)
-    }
-    assert.fail(`still waiting for ${what} after 5 s`)
-  })
-
-/** Until something sleeps on the (test) Clock until `millis` from now: the transport waiting to resume. */
-const sleepingFor = (millis: number) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    until(
-      `a sleep of ${millis} ms on the Clock`,
-      Effect.map(TestClock.sleeps(), Chunk.some((at) => at === now + millis))
-    ))
 
 /** Calls a scripted tool and returns the crash it must end in, with its latency. */
 const crashing = (session: McpSession.McpSession.Service, name: string) =>

@@ -4,10 +4,13 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 import { execFileSync, spawn } from "node:child_process"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
@@ -150,3 +153,24 @@ export const crashOf = <A, E>(exit: Exit.Exit<A, E>): McpError.TransportCrashed 
   assert.isTrue(McpError.isTransportCrashed(error), `expected TransportCrashed, got ${String(error)}`)
   return error as McpError.TransportCrashed
 }
+
+/** Waits in real time, whatever the Clock: sockets and the server's timers do not follow `TestClock`. */
+export const realSleep = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
+
+/** Polls (in real time, at most 5 s) until `condition` holds: I/O on a busy machine takes what it takes. */
+export const until = (what: string, condition: Effect.Effect<boolean>) =>
+  Effect.gen(function*() {
+    for (let waited = 0; waited < 5000; waited += 10) {
+      if (yield* condition) return
+      yield* realSleep(10)
+    }
+    assert.fail(`still waiting for ${what} after 5 s`)
+  })
+
+/** Until something sleeps on the (test) Clock until `millis` from now: a transport waiting on its Clock. */
+export const sleepingFor = (millis: number) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    until(
+      `a sleep of ${millis} ms on the Clock`,
+      Effect.map(TestClock.sleeps(), Chunk.some((at) => at === now + millis))
+    ))
