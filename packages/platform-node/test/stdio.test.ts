@@ -8,11 +8,14 @@ import { assert, describe, it } from "@effect/vitest"
 import type { Progress } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import { clientInfo, crashOf, isAlive, stdioFixture, timed } from "./utils.js"
+import * as TestClock from "effect/TestClock"
+import { clientInfo, crashOf, isAlive, realSleep, sleepingFor, stdioFixture, timed } from "./utils.js"
 
 const fixture = (options?: Partial<NodeMcpTransport.StdioOptions>) =>
   NodeMcpTransport.stdio({ command: process.execPath, args: [stdioFixture], ...options })
@@ -58,6 +61,26 @@ describe("NodeMcpTransport.stdio", () => {
       assert.strictEqual(reason._tag, "ProcessExited")
       if (reason._tag === "ProcessExited") assert.strictEqual(reason.signal, "SIGKILL")
       assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("the drain grace after a first sign of death waits on the Clock", () =>
+    Effect.gen(function*() {
+      const session = yield* open()
+      const pid = yield* pidOf(session)
+      // runs before the session's own finalizers, so that closing never waits on the TestClock for an exit
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          if (isAlive(pid)) process.kill(pid, "SIGKILL")
+        })
+      )
+      const pending = yield* Effect.fork(call(session, "close-stdout"))
+      // stdout ended, the child lives: the transport waits 100 ms for the other signs, on the TestClock
+      yield* sleepingFor(100)
+      yield* realSleep(100)
+      assert.isTrue(Option.isNone(yield* Fiber.poll(pending)), "reported before the grace ended")
+      yield* TestClock.adjust(100)
+      const reason = crashOf(yield* Fiber.await(pending)).reason
+      assert.strictEqual(reason._tag, "ProcessExited")
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("a child that closes stdout but stays alive is dead to us", () =>

@@ -9,10 +9,13 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as LogLevel from "effect/LogLevel"
 import * as Mailbox from "effect/Mailbox"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import { LineSplitter } from "./lines.js"
@@ -127,12 +130,18 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         const outgoing = yield* Mailbox.make<Uint8Array>()
 
         let supervised = true
-        let graceTimer: ReturnType<typeof setTimeout> | undefined = undefined
+        // the drain grace waits on the Clock, in a fiber of its own; the last sign reports without it
+        const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+        let grace: Fiber.RuntimeFiber<void> | undefined = undefined
+        const stopGrace = () => {
+          grace?.unsafeInterruptAsFork(FiberId.none)
+          grace = undefined
+        }
         const awaiting = new Set<"exit" | "stdout" | "stderr">(["exit", "stdout", "stderr"])
         const report = () => {
           if (!supervised) return
           supervised = false
-          if (graceTimer !== undefined) clearTimeout(graceTimer)
+          stopGrace()
           const info: ExitInfo = exitInfo ?? { code: null, signal: null }
           control.crash(
             new McpError.ProcessExited({ code: info.code, signal: info.signal, stderrTail: stderrTail.join("\n") }, true)
@@ -143,8 +152,8 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           if (!supervised) return
           if (kind !== "stdin") awaiting.delete(kind)
           if (awaiting.size === 0) return report()
-          if (kind !== "stderr" && graceTimer === undefined) {
-            graceTimer = setTimeout(report, Duration.toMillis(drainGrace))
+          if (kind !== "stderr" && grace === undefined) {
+            grace = runFork(Effect.sleep(drainGrace).pipe(Effect.zipRight(Effect.sync(report))))
           }
         }
 
@@ -260,7 +269,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             supervised = false
-            if (graceTimer !== undefined) clearTimeout(graceTimer)
+            stopGrace()
           })
         )
 
