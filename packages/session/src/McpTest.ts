@@ -85,6 +85,12 @@ export interface Faults {
    * request is refused (e.g. `HttpStatus` 403 or `SessionExpired`): the request never reaches the server.
    */
   readonly failNextSends: (...reasons: ReadonlyArray<TransportCrashedReason>) => Effect.Effect<void>
+  /**
+   * Fails the requests sent and not yet answered with `TransportCrashed { reason }` while the transport lives
+   * on, as a transport does when the response stream that was to carry their answers ends without them
+   * (`McpTransport.Control.failRequests`). Their answers, if the server still sends them, are dropped.
+   */
+  readonly failPending: (reason: TransportCrashedReason) => Effect.Effect<void>
   /** While on, outgoing messages are accepted and silently discarded: requests never reach the server. */
   readonly blackHole: (on: boolean) => Effect.Effect<void>
   /** Drops the next `count` messages from the server. */

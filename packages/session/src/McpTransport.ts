@@ -36,7 +36,7 @@ export interface McpTransport<out R = never> {
   /**
    * Opens the transport in the current scope. The SDK transport it returns is not yet started: the session
    * starts it. `control.crash` lets the transport report a precise reason of death (exit code, HTTP status)
-   * the moment it knows it.
+   * the moment it knows it; `control.failRequests` fails only some requests, when the transport lives on.
    */
   readonly open: (control: McpTransport.Control) => Effect.Effect<McpTransport.Connection, TransportCrashed, Scope.Scope | R>
 }
@@ -69,6 +69,14 @@ export declare namespace McpTransport {
     readonly crash: (reason: TransportCrashedReason, cause?: unknown) => void
     /** Whether the transport has been declared dead. */
     readonly isCrashed: () => boolean
+    /**
+     * Fails the pending requests with these JSON-RPC ids with `TransportCrashed { reason }`, while the
+     * transport lives on: for when the part of the transport that was to carry their answers failed alone,
+     * e.g. an HTTP response that ended without them, from a server that is still there. The other requests
+     * and the session are untouched. Ids of requests no longer pending are ignored; nothing happens once the
+     * transport is dead.
+     */
+    readonly failRequests: (ids: ReadonlyArray<string | number>, reason: TransportCrashedReason, cause?: unknown) => void
   }
 }
 

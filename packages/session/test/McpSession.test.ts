@@ -156,6 +156,55 @@ describe("McpSession", () => {
         assert.strictEqual(later.delivery, "NotDelivered")
       }))
 
+    it.scoped("a request failed alone (its response stream ended) fails typed; the others and the session live on", () =>
+      Effect.gen(function*() {
+        const { faults, server, session } = yield* setup()
+        const lost = yield* Effect.fork(session.callTool({ name: "block" }))
+        yield* eventually(server.executions("block"), (n) => n === 1)
+        const reason = new McpError.StreamClosed({ detail: "the response stream of a POST ended before answering" })
+        yield* faults.failPending(reason)
+        const error = failureOf(yield* Fiber.await(lost)) as McpError.TransportCrashed
+        assert.strictEqual(error._tag, "TransportCrashed")
+        assert.deepStrictEqual(error.reason, reason)
+        assert.strictEqual(error.delivery, "MaybeDelivered")
+        // a request pending on another stream is untouched, and gets its answer
+        const other = yield* Effect.fork(session.callTool({ name: "block" }))
+        yield* eventually(server.executions("block"), (n) => n === 2)
+        yield* server.release
+        const answered = yield* Fiber.join(other)
+        assert.deepStrictEqual(answered.content, [{ type: "text", text: "released" }])
+        // the released answer to the lost request is dropped, and the session goes on
+        assert.deepStrictEqual(
+          (yield* session.callTool({ name: "echo", arguments: { message: "still here" } })).content,
+          [{ type: "text", text: "Echo: still here" }]
+        )
+        const death = yield* Effect.fork(session.await)
+        yield* tick
+        assert.isTrue(Option.isNone(yield* Fiber.poll(death)), "the transport was declared dead")
+      }))
+
+    it.scoped("a server's -32000 error answer is a ProtocolError, and cannot pass for a failed request", () =>
+      Effect.gen(function*() {
+        const session = yield* McpSession.make({
+          transport: scripted((message, reply) => {
+            if (message.method === "tools/call") {
+              reply({
+                jsonrpc: "2.0",
+                id: message.id,
+                error: { code: -32000, message: "Connection closed", data: { _tag: "TransportCrashed" } }
+              })
+            }
+            if (message.method === "ping") reply({ jsonrpc: "2.0", id: message.id!, result: {} })
+          }),
+          clientInfo
+        })
+        const error = failureOf(yield* Effect.exit(session.callTool({ name: "x" })))
+        assert.strictEqual(error._tag, "ProtocolError")
+        if (error._tag === "ProtocolError") assert.strictEqual(error.code, -32000)
+        // the session is fine: a server's error is no death of the transport
+        yield* session.ping()
+      }))
+
     it.scoped("a peer closing the transport is a Closed crash", () =>
       Effect.gen(function*() {
         const { faults, server, session } = yield* setup()

@@ -307,6 +307,43 @@ describe("McpSession.layerResilient", () => {
         assert.strictEqual(yield* plain.server.executions("block"), 1)
       }))
 
+    describe("a request failed alone, its session alive (a response stream ended without the answer)", () => {
+      const lostWhilePending = (tool: string, policy: Parameters<typeof McpSessionPolicy.make>[0]) =>
+        Effect.gen(function*() {
+          const context = yield* setup(policy)
+          const call = yield* Effect.fork(context.session.callTool({ name: tool }))
+          yield* eventually(context.server.executions(tool), (n) => n === 1)
+          yield* context.faults.failPending(new McpError.StreamClosed({ detail: "ended before answering" }))
+          return { ...context, call }
+        })
+
+      it.scoped("is replayed, when its rule allows, on the same session: nothing is rebuilt", () =>
+        Effect.gen(function*() {
+          const { call, events, faults, server } = yield* lostWhilePending("block-readonly", { replay: "Idempotent" })
+          yield* eventually(server.executions("block-readonly"), (n) => n === 2)
+          yield* server.release
+          const result = exitIsSuccess(yield* Fiber.await(call))
+          assert.deepStrictEqual(result.content, [{ type: "text", text: "released" }])
+          assert.strictEqual(yield* server.executions("block-readonly"), 2)
+          assert.strictEqual(yield* faults.opens, 1)
+          assert.deepStrictEqual((yield* events).map((e) => e._tag), ["Connected", "Replayed"])
+        }))
+
+      it.scoped("is not replayed when it may have run and its rule says no; the session goes on", () =>
+        Effect.gen(function*() {
+          const { call, events, faults, lifecycle, server, session } = yield* lostWhilePending("block", {})
+          const error = failureOf(yield* Fiber.await(call)) as McpError.TransportCrashed
+          assert.strictEqual(error.reason._tag, "StreamClosed")
+          assert.strictEqual(error.delivery, "MaybeDelivered")
+          const result = yield* session.callTool({ name: "echo", arguments: { message: "next" } })
+          assert.deepStrictEqual(result.content, [{ type: "text", text: "Echo: next" }])
+          assert.strictEqual(yield* server.executions("block"), 1)
+          assert.strictEqual(yield* faults.opens, 1)
+          assert.deepStrictEqual(yield* lifecycle.state, { _tag: "Connected", generation: 1 })
+          assert.deepStrictEqual((yield* events).map((e) => e._tag), ["Connected"])
+        }))
+    })
+
     it.scoped("Always, or a caller opting in, replays a call that may have run", () =>
       Effect.gen(function*() {
         const { call, server } = yield* crashWhilePending("block", {}, "Always")

@@ -28,6 +28,8 @@ interface Live {
   readonly generation: number
   readonly session: Service
   readonly scope: Scope.CloseableScope
+  /** Whether this generation's transport is dead (a request may fail alone while it lives on). */
+  readonly isCrashed: () => boolean
 }
 
 type State =
@@ -69,8 +71,10 @@ export const make = <R = never>(
         const driver = yield* Schedule.driver(policy.reconnect)
         for (let attempt = 1;; attempt++) {
           const child = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-          const exit = yield* session.make(sessionOptions).pipe(Scope.extend(child), Effect.exit)
-          if (Exit.isSuccess(exit)) return { generation, session: exit.value, scope: child }
+          const exit = yield* session.makeLive(sessionOptions).pipe(Scope.extend(child), Effect.exit)
+          if (Exit.isSuccess(exit)) {
+            return { generation, session: exit.value.service, isCrashed: exit.value.isCrashed, scope: child }
+          }
           yield* Scope.close(child, exit)
           const failure = Cause.failureOption(exit.cause)
           if (Option.isNone(failure)) return yield* Effect.die(Cause.squash(exit.cause))
@@ -157,15 +161,16 @@ export const make = <R = never>(
       })
 
     /**
-     * Runs a request on the live session; on `TransportCrashed`, replays it on the next session when
-     * `mayReplay` allows, at most `policy.maxReplays` times. The error reported is the first crash's
+     * Runs a request on the live session; on `TransportCrashed`, replays it when `mayReplay` allows, at most
+     * `policy.maxReplays` times: on the next session if the transport died, on the same one if the request
+     * failed alone (its response stream ended without the answer). The error reported is the first crash's
      * delivery if any attempt may have reached the server.
      */
     const run = <A, E>(
       method: string,
       target: string | undefined,
       call: (session: Service) => Effect.Effect<A, E | McpError.TransportCrashed>,
-      mayReplay: (crash: McpError.TransportCrashed, generation: number) => Effect.Effect<boolean>
+      mayReplay: (crash: McpError.TransportCrashed, after: number) => Effect.Effect<boolean>
     ): Effect.Effect<A, E | McpError.TransportCrashed | McpError.GaveUp> =>
       Effect.gen(function*() {
         let after = 0
@@ -180,10 +185,11 @@ export const make = <R = never>(
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
           if (!McpError.isTransportCrashed(failure)) return yield* exit
           if (failure.delivery !== "NotDelivered") maybeDelivered = failure
-          if (attempt >= policy.maxReplays || !(yield* mayReplay(failure, live.generation))) {
+          // the next attempt goes to a later generation if the transport died, else to this one
+          after = live.isCrashed() ? live.generation : live.generation - 1
+          if (attempt >= policy.maxReplays || !(yield* mayReplay(failure, after))) {
             return yield* Effect.fail(maybeDelivered ?? failure)
           }
-          after = live.generation
           yield* Metric.increment(Metric.tagged(McpMetrics.replays, "method", method))
           yield* publish({ _tag: "Replayed", method, target, attempt: attempt + 1 })
           yield* Effect.logDebug(`replaying ${method}${target !== undefined ? ` ${target}` : ""} (${failure.reason._tag})`)
@@ -207,11 +213,11 @@ export const make = <R = never>(
     }
 
     const mayReplayTool = (name: string, rule: McpSessionPolicy.ReplayRule) =>
-    (crash: McpError.TransportCrashed, generation: number): Effect.Effect<boolean> => {
+    (crash: McpError.TransportCrashed, after: number): Effect.Effect<boolean> => {
       if (rule !== "Idempotent" || crash.delivery === "NotDelivered") {
         return Effect.succeed(McpSessionPolicy.mayReplayTool(rule, crash, undefined))
       }
-      return Effect.map(toolInfo(name, generation), (tool) => McpSessionPolicy.mayReplayTool(rule, crash, tool))
+      return Effect.map(toolInfo(name, after), (tool) => McpSessionPolicy.mayReplayTool(rule, crash, tool))
     }
 
     const awaitGaveUp: Effect.Effect<never, McpError.GaveUp> = Deferred.await(gaveUp)

@@ -29,7 +29,7 @@ import * as McpMetrics from "../McpMetrics.js"
 import type { McpSession as McpSessionNs } from "../McpSession.js"
 import type { KeepAlive } from "../McpSessionPolicy.js"
 import { McpSession } from "../McpSession.js"
-import { correlationKey, correlationPrefix, errorMessage, Supervisor } from "./transport.js"
+import { correlationKey, correlationPrefix, errorMessage, failedRequest, Supervisor } from "./transport.js"
 
 type Service = McpSessionNs.Service
 type Options<R> = McpSessionNs.Options<R>
@@ -61,6 +61,21 @@ export interface InternalOptions<R> extends Options<R> {
 export const make = <R = never>(
   options: InternalOptions<R>
 ): Effect.Effect<Service, McpError.TransportCrashed | McpError.InitializeFailed, Scope.Scope | R> =>
+  Effect.map(makeLive(options), (live) => live.service)
+
+/**
+ * A session, and whether its transport is dead: known the moment it dies, before the supervising fiber
+ * ends, so that a request's `TransportCrashed` can be told from the death of the whole transport.
+ *
+ * @internal
+ */
+export const makeLive = <R = never>(
+  options: InternalOptions<R>
+): Effect.Effect<
+  { readonly service: Service; readonly isCrashed: () => boolean },
+  McpError.TransportCrashed | McpError.InitializeFailed,
+  Scope.Scope | R
+> =>
   Effect.gen(function*() {
     const description = options.transport.description
     const requestTimeout = Duration.decode(options.requestTimeout ?? defaultRequestTimeout)
@@ -128,6 +143,9 @@ export const make = <R = never>(
         if (error instanceof McpError.TransportCrashed || error instanceof McpError.InitializeFailed) {
           return Effect.fail(error)
         }
+        // the answer to initialize was lost (its response stream ended): there is no session to go on with
+        const failed = failedRequest(error)
+        if (failed !== undefined) return Effect.fail(failed)
         // The SDK closes the transport itself when initialize fails: only a "connection closed" rejection
         // means the transport died first.
         const closed = error instanceof SdkMcpError && error.code === ErrorCode.ConnectionClosed
@@ -167,15 +185,13 @@ export const make = <R = never>(
     const toError = (error: unknown, method: string, key: string): McpError.RequestError => {
       if (supervisor.crashed !== undefined) return supervisor.crashed.withDelivery(deliveryOf(key))
       if (error instanceof McpError.TransportCrashed) return error.withDelivery(deliveryOf(key))
+      // the transport failed this request alone and lives on
+      const failed = failedRequest(error)
+      if (failed !== undefined) return failed.withDelivery(deliveryOf(key))
       if (error instanceof SdkMcpError) {
-        if (error.code === ErrorCode.ConnectionClosed) {
-          return new McpError.TransportCrashed({
-            reason: new McpError.Closed({ detail: error.message }),
-            transport: description,
-            delivery: deliveryOf(key),
-            cause: error
-          })
-        }
+        // -32000 is also the SDK's "Connection closed", but the SDK says that only after the transport
+        // closed, which the supervisor has seen first: here it is a server's answer (-32000 is the first
+        // code of JSON-RPC's range for server errors, which servers use for their own failures)
         if (error.code === ErrorCode.RequestTimeout) {
           // The SDK's own timeout is disabled (the Clock governs time): this is the SDK cancelling.
           return new McpError.Cancelled({ method, detail: error.message })
@@ -439,7 +455,7 @@ export const make = <R = never>(
         Effect.forkScoped
       )
     }
-    return service
+    return { service, isCrashed: () => supervisor.crashed !== undefined }
   }).pipe(Effect.annotateLogs({ module: "McpSession", method: "make" }))
 
 /**

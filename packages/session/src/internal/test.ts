@@ -184,6 +184,10 @@ interface FaultState {
   delay: Duration.Duration
   sent: Array<JSONRPCMessage>
   failSends: Array<McpError.TransportCrashedReason>
+  /** Requests sent and not answered yet, by id. */
+  pending: Set<RequestId>
+  /** Requests failed by `failPending`: their answers, if they come, are dropped. */
+  lost: Set<RequestId>
 }
 
 /** The error a send fails with when a fault says so; the wrapper's classifier maps it to its reason. */
@@ -214,6 +218,10 @@ class FaultyTransport implements Transport {
 
   start(): Promise<void> {
     this.inner.onmessage = (message, extra) => {
+      if ("id" in message && !("method" in message) && message.id !== undefined) {
+        this.state.pending.delete(message.id)
+        if (this.state.lost.delete(message.id)) return
+      }
       if (this.state.dropIncoming > 0) {
         this.state.dropIncoming--
         return
@@ -235,6 +243,7 @@ class FaultyTransport implements Transport {
       if (reason !== undefined) return Promise.reject(new InjectedSendFailure(reason))
     }
     this.state.sent.push(message)
+    if ("id" in message && "method" in message) this.state.pending.add(message.id)
     if (this.state.blackHole) return Promise.resolve()
     return this.inner.send(message, options)
   }
@@ -259,7 +268,9 @@ export const faulty = <R>(
       dropIncoming: 0,
       delay: Duration.zero,
       sent: [],
-      failSends: []
+      failSends: [],
+      pending: new Set(),
+      lost: new Set()
     }
     const wrapped = transport.make<R>({
       description: inner.description,
@@ -270,6 +281,8 @@ export const faulty = <R>(
           if (failure !== undefined) {
             return yield* new McpError.TransportCrashed({ reason: failure, transport: inner.description })
           }
+          state.pending.clear()
+          state.lost.clear()
           const connection = yield* inner.open(control)
           const faultyTransport = new FaultyTransport(connection.transport, state, runFork)
           state.current = { control, transport: faultyTransport }
@@ -286,6 +299,13 @@ export const faulty = <R>(
       close: Effect.promise(() => state.current?.transport.inner.close() ?? Promise.resolve()),
       failNextOpens: (...reasons) => Effect.sync(() => void state.failOpens.push(...reasons)),
       failNextSends: (...reasons) => Effect.sync(() => void state.failSends.push(...reasons)),
+      failPending: (reason) =>
+        Effect.sync(() => {
+          const ids = [...state.pending]
+          state.pending.clear()
+          for (const id of ids) state.lost.add(id)
+          state.current?.control.failRequests(ids, reason)
+        }),
       blackHole: (on) => Effect.sync(() => void (state.blackHole = on)),
       dropIncoming: (count) => Effect.sync(() => void (state.dropIncoming = count)),
       delayIncoming: (delay) => Effect.sync(() => void (state.delay = Duration.decode(delay))),

@@ -1,7 +1,8 @@
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
-import type { JSONRPCMessage, MessageExtraInfo, Progress } from "@modelcontextprotocol/sdk/types.js"
+import type { JSONRPCMessage, MessageExtraInfo, Progress, RequestId } from "@modelcontextprotocol/sdk/types.js"
+import { ErrorCode, McpError as SdkMcpError } from "@modelcontextprotocol/sdk/types.js"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -122,7 +123,30 @@ export class Supervisor implements Transport {
 
   readonly control: McpTransport.Control = {
     crash: (reason, cause) => this.crash(reason, cause),
-    isCrashed: () => this.crashed !== undefined
+    isCrashed: () => this.crashed !== undefined,
+    failRequests: (ids, reason, cause) => this.failRequests(ids, reason, cause)
+  }
+
+  /**
+   * Answers each request with a JSON-RPC error that carries the typed failure as its `data`: the SDK settles
+   * the request with it (and forgets its handlers), and the session hands the typed failure to the caller.
+   * A server cannot forge it: what comes over the wire is JSON, never a `TransportCrashed` instance.
+   */
+  failRequests(ids: ReadonlyArray<RequestId>, reason: McpError.TransportCrashedReason, cause?: unknown): void {
+    if (this.crashed !== undefined || ids.length === 0) return
+    const failure = new McpError.TransportCrashed({
+      reason,
+      transport: this.description,
+      delivery: "MaybeDelivered",
+      ...(cause !== undefined ? { cause } : {})
+    }, true)
+    for (const id of ids) {
+      this.onmessage?.({
+        jsonrpc: "2.0",
+        id,
+        error: { code: ErrorCode.ConnectionClosed, message: failure.message, data: failure }
+      })
+    }
   }
 
   crash(reason: McpError.TransportCrashedReason, cause?: unknown): void {
@@ -224,3 +248,11 @@ export class Supervisor implements Transport {
 
 /** @internal */
 export const correlationPrefix = "effect-mcp-"
+
+/**
+ * The typed failure a request was settled with by `Control.failRequests`, if that is how it ended.
+ *
+ * @internal
+ */
+export const failedRequest = (error: unknown): McpError.TransportCrashed | undefined =>
+  error instanceof SdkMcpError && error.data instanceof McpError.TransportCrashed ? error.data : undefined
