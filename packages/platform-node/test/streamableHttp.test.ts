@@ -11,6 +11,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
@@ -25,6 +26,23 @@ const open = (url: string, options?: Partial<NodeMcpTransport.StreamableHttpOpti
     clientInfo,
     requestTimeout: "10 seconds"
   })
+
+/** The session's transport was not declared dead, and it still carries calls. */
+const livesOn = (session: McpSession.McpSession.Service) =>
+  Effect.gen(function*() {
+    const death = yield* Effect.fork(session.await)
+    const result = yield* session.callTool({ name: "ok", arguments: {} })
+    assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+    assert.isTrue(Option.isNone(yield* Fiber.poll(death)), "the transport was declared dead")
+    yield* Fiber.interrupt(death)
+  })
+
+/** The session's transport was declared dead: how. */
+const deathOf = (session: McpSession.McpSession.Service) =>
+  Effect.exit(session.await).pipe(
+    Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error("still alive") }),
+    Effect.map(crashOf)
+  )
 
 /** Calls a scripted tool and returns the crash it must end in, with its latency. */
 const crashing = (session: McpSession.McpSession.Service, name: string) =>
@@ -55,13 +73,49 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
         assert.include(crash.reason.detail, "exceeded the limit of 16384 bytes (content-length")
       }
       assert.isBelow(millis, 1000)
-      const chunked = yield* open(server.url, { maxMessageBytes: 16 * 1024 })
-      const endless = yield* crashing(chunked, "json-large-chunked")
+      // the call fails alone: the server is there, and the session goes on
+      yield* livesOn(session)
+      const endless = yield* crashing(session, "json-large-chunked")
       assert.strictEqual(endless.crash.reason._tag, "StreamClosed")
       if (endless.crash.reason._tag === "StreamClosed") {
         assert.include(endless.crash.reason.detail, "exceeded the limit of 16384 bytes (more than 16384 read)")
       }
       assert.isBelow(endless.millis, 1000)
+      yield* livesOn(session)
+      yield* until("the endless answer to be dropped", Effect.sync(() => server.openResponses() === 0))
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("an SSE event larger than maxMessageBytes fails the call of its stream alone", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { maxMessageBytes: 16 * 1024 })
+      const { crash, millis } = yield* crashing(session, "sse-large")
+      assert.strictEqual(crash.reason._tag, "StreamClosed")
+      if (crash.reason._tag === "StreamClosed") {
+        assert.include(crash.reason.detail, "an SSE event exceeded the limit of 16384 bytes, before the answer to request(s)")
+      }
+      assert.isBelow(millis, 1000)
+      yield* livesOn(session)
+      yield* until("the stream to be dropped", Effect.sync(() => server.openResponses() === 0))
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a JSON answer that is invalid, or lacks the answer, fails that call alone", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const invalid = yield* crashing(session, "json-invalid")
+      assert.strictEqual(invalid.crash.reason._tag, "StreamClosed")
+      if (invalid.crash.reason._tag === "StreamClosed") {
+        assert.include(invalid.crash.reason.detail, "POST answered with an invalid message: not JSON")
+      }
+      assert.strictEqual(invalid.crash.delivery, "MaybeDelivered")
+      yield* livesOn(session)
+      const unanswered = yield* crashing(session, "json-unanswered")
+      assert.strictEqual(unanswered.crash.reason._tag, "StreamClosed")
+      if (unanswered.crash.reason._tag === "StreamClosed") {
+        assert.include(unanswered.crash.reason.detail, "the JSON answer to a POST did not answer request(s)")
+      }
+      yield* livesOn(session)
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("403: HttpStatus with the body excerpt, not delivered", () =>
@@ -116,16 +170,24 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.strictEqual(crash.reason._tag, "StreamClosed")
       assert.strictEqual(crash.delivery, "MaybeDelivered")
       assert.isBelow(millis, 1000)
+      // a cut cannot be told from a dead server: the whole transport is declared dead
+      assert.strictEqual((yield* deathOf(session)).reason._tag, "StreamClosed")
     }).pipe(Effect.provide(client.layer)))
 
-  it.scopedLive("an SSE answer that ends cleanly without the answer: StreamClosed at once", () =>
+  it.scopedLive("an SSE answer that ends cleanly without the answer: that call fails at once, alone", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer
       const session = yield* open(server.url)
+      const other = yield* Effect.fork(session.callTool({ name: "slow", arguments: { after: 300 } }))
       const { crash, millis } = yield* crashing(session, "sse-end")
       assert.strictEqual(crash.reason._tag, "StreamClosed")
       if (crash.reason._tag === "StreamClosed") assert.include(crash.reason.detail, "ended before answering")
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
       assert.isBelow(millis, 1000)
+      // the server ended the stream itself: it is there, and the call on another stream gets its answer
+      const answered = yield* Fiber.join(other)
+      assert.deepStrictEqual(answered.content[0], { type: "text", text: "ok" })
+      yield* livesOn(session)
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a resumable stream cut mid-answer is resumed with Last-Event-ID and the call succeeds", () =>
@@ -235,6 +297,19 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.strictEqual(server.requests.filter((r) => r.method === "GET" && r.headers["last-event-id"]).length, 3)
       // 0 + 20 + 40 ms of delays
       assert.isBelow(millis, 1000)
+      // the server answered every resumption: it is there, only this call is lost
+      yield* livesOn(session)
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a resumable stream whose server does not offer GET (405): that call fails at once, alone", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { resumption: { delay: "30 seconds" } })
+      const { crash, millis } = yield* crashing(session, "resumable-cut-405")
+      assert.strictEqual(crash.reason._tag, "StreamClosed")
+      if (crash.reason._tag === "StreamClosed") assert.include(crash.reason.detail, "the server does not offer GET (405)")
+      assert.isBelow(millis, 1000)
+      yield* livesOn(session)
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("resumption answered 404: SessionExpired", () =>

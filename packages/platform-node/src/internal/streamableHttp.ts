@@ -74,6 +74,18 @@ export const streamableHttp = <R = never>(
         const crash = (reason: McpError.TransportCrashedReason, cause?: unknown) =>
           Effect.sync(() => control.crash(reason, cause))
         const finished = () => closing || control.isCrashed()
+        const pendingIds = (state: StreamState) => [...state.pending].map((id) => JSON.stringify(id)).join(", ")
+        /**
+         * The requests a POST carried lose their answers, while the server is still there: they fail alone,
+         * with `StreamClosed`, and the transport lives on for the others.
+         */
+        const failCarried = (state: StreamState, detail: string) =>
+          Effect.sync(() => {
+            const ids = [...state.pending]
+            state.pending.clear()
+            for (const id of ids) owners.delete(id)
+            control.failRequests(ids, new McpError.StreamClosed({ detail }))
+          })
 
         const headersFor = (accept: string) =>
           Effect.map(Http.resolveHeaders(headersInput), (user) => {
@@ -136,9 +148,13 @@ export const streamableHttp = <R = never>(
               Effect.exit
             )
             if (oversize !== undefined) {
-              yield* crash(
-                new McpError.StreamClosed({ detail: `an SSE event exceeded the limit of ${maxMessageBytes} bytes` })
-              )
+              // the stream cannot be read past it (a resumption would replay it): what it owes is lost
+              const detail = `an SSE event exceeded the limit of ${maxMessageBytes} bytes`
+              if (state.kind === "post") {
+                yield* failCarried(state, `${detail}, before the answer to request(s) ${pendingIds(state)}`)
+              } else {
+                yield* crash(new McpError.StreamClosed({ detail: `${detail} on the standalone GET stream` }))
+              }
             }
             const lived = (yield* Clock.currentTimeMillis) - startedAt
             const problem = exit._tag === "Success"
@@ -181,12 +197,12 @@ export const streamableHttp = <R = never>(
             return response
           })
 
-        const pendingIds = (state: StreamState) => [...state.pending].map((id) => JSON.stringify(id)).join(", ")
-
         /**
          * Follows a stream to its end, resuming it at once with `Last-Event-ID` when it breaks while it still
          * owes answers (or, for the standalone stream, whenever it breaks). A POST stream that cannot be
-         * resumed kills the transport: the requests it carried would otherwise wait for their timeout.
+         * resumed fails the requests it carried at once, which would otherwise wait for their timeout: alone
+         * when the server is demonstrably there (it ended the stream itself, or answered the resumptions),
+         * with the whole transport when it may not be (the stream was cut, a resumption found nobody).
          */
         const follow = (state: StreamState, first: HttpClientResponse.HttpClientResponse | undefined) =>
           Effect.gen(function*() {
@@ -199,6 +215,8 @@ export const streamableHttp = <R = never>(
             // listening. Only an answer (an HTTP error) is followed by the delay.
             let retryAtOnce = false
             let endedCleanly = false
+            // whether the server itself took the last step: ended the stream, or answered the resumption
+            let serverAnswered = false
             let resumed = false
             const label = state.kind === "post" ? "the response stream of a POST" : "the standalone GET stream"
             while (true) {
@@ -210,12 +228,10 @@ export const streamableHttp = <R = never>(
                 if (consumed.progressed) failures = 0
                 lastProblem = consumed.problem
                 endedCleanly = consumed.clean
+                serverAnswered = consumed.clean
                 if (state.kind === "post" && state.lastEventId === undefined) {
-                  return yield* crash(
-                    new McpError.StreamClosed({
-                      detail: `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}`
-                    })
-                  )
+                  const detail = `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}`
+                  return yield* endedCleanly ? failCarried(state, detail) : crash(new McpError.StreamClosed({ detail }))
                 }
               }
               failures++
@@ -223,12 +239,9 @@ export const streamableHttp = <R = never>(
                 if (state.kind === "standalone") {
                   return yield* Effect.logWarning(`${label} ${lastProblem}; not reopening it after ${resumeAttempts} attempts`)
                 }
-                return yield* crash(
-                  new McpError.StreamClosed({
-                    detail: `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}; ` +
-                      `gave up resuming it after ${resumeAttempts} attempt(s)`
-                  })
-                )
+                const detail = `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}; ` +
+                  `gave up resuming it after ${resumeAttempts} attempt(s)`
+                return yield* serverAnswered ? failCarried(state, detail) : crash(new McpError.StreamClosed({ detail }))
               }
               // A server that ends a stream itself asks to be polled (MCP 2025-11-25, SEP-1699), after the
               // reconnection time it set with the SSE `retry` field, which the client must wait, or else after
@@ -272,10 +285,11 @@ export const streamableHttp = <R = never>(
               if (reason._tag === "SessionExpired") return yield* crash(reason)
               if (reason._tag === "HttpStatus" && reason.status === 405) {
                 if (state.kind === "standalone") return
-                return yield* crash(new McpError.StreamClosed({ detail: `${what}: the server does not offer GET (405)` }))
+                return yield* failCarried(state, `${what}: the server does not offer GET (405)`)
               }
               lastProblem = `${lastProblem}, then ${reason.description}`
               retryAtOnce = reason._tag === "ConnectionFailed"
+              serverAnswered = reason._tag !== "ConnectionFailed"
             }
           }).pipe(annotate)
 
@@ -322,20 +336,22 @@ export const streamableHttp = <R = never>(
               return
             }
             if (type === "application/json") {
-              const text = yield* Http.boundedText(response, maxMessageBytes, "the JSON answer to a POST")
+              // A JSON answer that cannot give the answers it owes fails those requests alone: the server is
+              // there, it answered. A body cut while it was read is another matter (a ConnectionFailed).
+              const text = yield* Http.boundedText(response, maxMessageBytes, "the JSON answer to a POST").pipe(
+                Effect.catchIf(
+                  (failure) => failure.reason._tag === "StreamClosed",
+                  (failure) => Effect.as(failCarried(state, (failure.reason as McpError.StreamClosed).detail), undefined)
+                )
+              )
+              if (text === undefined) return
               const parsed = parseMessages(text)
               if (parsed._tag === "Left") {
-                return yield* Effect.fail(
-                  new Http.TransportFailure(new McpError.StreamClosed({ detail: `POST answered with an invalid message: ${parsed.left}` }))
-                )
+                return yield* failCarried(state, `POST answered with an invalid message: ${parsed.left}: ${excerpt(text)}`)
               }
               deliver(parsed.right)
               if (state.pending.size > 0) {
-                return yield* Effect.fail(
-                  new Http.TransportFailure(
-                    new McpError.StreamClosed({ detail: `the JSON answer to a POST did not answer request(s) ${pendingIds(state)}` })
-                  )
-                )
+                return yield* failCarried(state, `the JSON answer to a POST did not answer request(s) ${pendingIds(state)}`)
               }
               return
             }
