@@ -17,6 +17,8 @@ interface LegacyServer {
   readonly openSockets: () => number
   /** Responses begun and neither finished nor cut: streams a client still holds open. */
   readonly openResponses: () => number
+  /** How many times the transport asked whether the server is there (`OPTIONS`). */
+  readonly probes: () => number
 }
 
 /**
@@ -25,16 +27,29 @@ interface LegacyServer {
  */
 const legacyServer = (endpoint = "/message?sessionId=1") =>
   Effect.acquireRelease(
-    Effect.async<{ server: http.Server; sockets: Set<net.Socket>; responses: Set<http.ServerResponse>; url: string }>((resume) => {
+    Effect.async<{
+      server: http.Server
+      sockets: Set<net.Socket>
+      responses: Set<http.ServerResponse>
+      probes: () => number
+      url: string
+    }>((resume) => {
       const sockets = new Set<net.Socket>()
       const responses = new Set<http.ServerResponse>()
       let stream: http.ServerResponse | undefined
+      let options = 0
       const server = http.createServer((req, res) => {
         responses.add(res)
         res.on("close", () => responses.delete(res))
         if (req.url === "/moved") {
           // where the event stream used to be
           res.writeHead(301, { location: "/sse" }).end()
+          return
+        }
+        if (req.method === "OPTIONS") {
+          // what the transport asks to learn whether the server is there
+          options++
+          res.writeHead(204, { allow: "GET, POST" }).end()
           return
         }
         if (req.method === "GET") {
@@ -64,6 +79,15 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
             case "gone":
               res.writeHead(404).end("Session not found")
               return
+            case "reset":
+              // the POST's connection dies before any answer; the server lives on
+              req.socket.resetAndDestroy()
+              return
+            case "reset-stop":
+              // the server dies while the POST is open
+              server.close()
+              for (const socket of sockets) socket.destroy()
+              return
             case "cut":
               res.writeHead(202).end("Accepted")
               setTimeout(() => stream?.socket?.destroy(), 20)
@@ -80,7 +104,7 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
       })
       server.listen(0, "127.0.0.1", () => {
         const { port } = server.address() as net.AddressInfo
-        resume(Effect.succeed({ server, sockets, responses, url: `http://127.0.0.1:${port}/sse` }))
+        resume(Effect.succeed({ server, sockets, responses, probes: () => options, url: `http://127.0.0.1:${port}/sse` }))
       })
     }),
     ({ server, sockets }) =>
@@ -88,10 +112,11 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
         server.close()
         for (const socket of sockets) socket.destroy()
       })
-  ).pipe(Effect.map(({ responses, sockets, url }): LegacyServer => ({
+  ).pipe(Effect.map(({ probes, responses, sockets, url }): LegacyServer => ({
     url,
     openSockets: () => sockets.size,
-    openResponses: () => responses.size
+    openResponses: () => responses.size,
+    probes
   })))
 
 
@@ -132,6 +157,32 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
       const server = yield* legacyServer()
       const { crash } = yield* crashing(yield* open(server.url), "gone")
       assert.strictEqual(crash.reason._tag, "SessionExpired")
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a POST's connection reset, server still there: ConnectionFailed for that call alone", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "reset")
+      assert.strictEqual(crash.reason._tag, "ConnectionFailed")
+      if (crash.reason._tag === "ConnectionFailed") assert.isFalse(crash.reason.beforeSend)
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
+      assert.isBelow(millis, 1000)
+      assert.strictEqual(server.probes(), 1)
+      const result = yield* session.callTool({ name: "ok", arguments: {} })
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a POST's connection closed, server gone: the transport is dead", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "reset-stop")
+      // the event stream's cut and the POST's failure race: either tells of the death
+      assert.include(["ConnectionFailed", "StreamClosed"], crash.reason._tag)
+      assert.isBelow(millis, 1000)
+      const death = crashOf(yield* Effect.exit(session.await))
+      assert.include(["ConnectionFailed", "StreamClosed"], death.reason._tag)
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("the event stream cut mid-call: StreamClosed at once", () =>

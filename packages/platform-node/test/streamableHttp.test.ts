@@ -138,7 +138,7 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.isBelow(millis, 1000)
     }).pipe(Effect.provide(client.layer)))
 
-  it.scopedLive("connection reset while the POST is open: ConnectionFailed after send", () =>
+  it.scopedLive("connection reset while the POST is open, server still there: ConnectionFailed after send, that call alone", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer
       const session = yield* open(server.url)
@@ -147,6 +147,55 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       if (crash.reason._tag === "ConnectionFailed") assert.isFalse(crash.reason.beforeSend)
       assert.strictEqual(crash.delivery, "MaybeDelivered")
       assert.isBelow(millis, 1000)
+      // the transport asked whether the server is there (no credentials, no session id), and it was
+      const probe = server.requests.find((r) => r.method === "OPTIONS")
+      assert.isDefined(probe)
+      assert.isUndefined(probe?.headers["mcp-session-id"])
+      yield* livesOn(session)
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("many POSTs reset at once (a live server closing idle connections): each call alone, one probe for all", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const results = yield* Effect.forEach(
+        Array.from({ length: 5 }),
+        () => crashing(session, "reset"),
+        { concurrency: "unbounded" }
+      )
+      for (const { crash, millis } of results) {
+        assert.strictEqual(crash.reason._tag, "ConnectionFailed")
+        assert.isBelow(millis, 1000)
+      }
+      assert.strictEqual(server.requests.filter((r) => r.method === "OPTIONS").length, 1)
+      yield* livesOn(session)
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scoped("a probe that gets no answer (a hung server) is bounded by resumption.timeout, on the Clock: the transport is dead", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { resumption: { timeout: "2 seconds" } })
+      const call = yield* Effect.fork(session.callTool({ name: "reset-hung", arguments: {} }))
+      yield* until("the probe", Effect.sync(() => server.requests.some((r) => r.method === "OPTIONS")))
+      yield* sleepingFor(2000)
+      yield* TestClock.adjust(1999)
+      yield* realSleep(50)
+      assert.isNull(call.unsafePoll(), "the call failed before the probe's bound")
+      yield* TestClock.adjust(1)
+      const crash = crashOf(yield* Fiber.await(call))
+      assert.strictEqual(crash.reason._tag, "ConnectionFailed")
+      assert.strictEqual((yield* deathOf(session)).reason._tag, "ConnectionFailed")
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("connection closed while the POST is open, server gone: the transport is dead", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "reset-stop")
+      assert.strictEqual(crash.reason._tag, "ConnectionFailed")
+      if (crash.reason._tag === "ConnectionFailed") assert.isFalse(crash.reason.beforeSend)
+      assert.isBelow(millis, 1000)
+      assert.strictEqual((yield* deathOf(session)).reason._tag, "ConnectionFailed")
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("connection refused: the session fails to open with ConnectionFailed before send", () =>
@@ -162,15 +211,28 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.isBelow(millis, 1000)
     }).pipe(Effect.provide(client.layer)))
 
-  it.scopedLive("an SSE answer cut before the answer (no event id): StreamClosed at once", () =>
+  it.scopedLive("an SSE answer cut before the answer (no event id), server still there: StreamClosed at once, that call alone", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer
       const session = yield* open(server.url)
       const { crash, millis } = yield* crashing(session, "sse-cut")
       assert.strictEqual(crash.reason._tag, "StreamClosed")
+      if (crash.reason._tag === "StreamClosed") assert.include(crash.reason.detail, "was cut")
       assert.strictEqual(crash.delivery, "MaybeDelivered")
       assert.isBelow(millis, 1000)
-      // a cut cannot be told from a dead server: the whole transport is declared dead
+      // a proxy cutting a long answer looks like this: the server answers the probe, the session goes on
+      assert.isDefined(server.requests.find((r) => r.method === "OPTIONS"))
+      yield* livesOn(session)
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("an SSE answer cut before the answer (no event id), server gone: StreamClosed at once, the transport is dead", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "sse-cut-stop")
+      assert.strictEqual(crash.reason._tag, "StreamClosed")
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
+      assert.isBelow(millis, 1000)
       assert.strictEqual((yield* deathOf(session)).reason._tag, "StreamClosed")
     }).pipe(Effect.provide(client.layer)))
 

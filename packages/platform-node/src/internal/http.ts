@@ -4,8 +4,14 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { McpError } from "@effect-mcp/session"
+import type { McpTransport } from "@effect-mcp/session"
+import type { RequestId } from "@modelcontextprotocol/sdk/types.js"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -320,3 +326,85 @@ export const executeWith = (client: HttpClient.HttpClient) =>
     )
   return send(request, 0)
 }
+
+/** How many times a probe is sent again after its connection broke (the pool may hold other stale ones). */
+const probeRetries = 2
+
+/**
+ * Whether the server is there: something at its origin answers an `OPTIONS` to `url`, any status, within
+ * `timeout`. Asked when a connection broke in a way that a live server can cause as well as a dead one (a
+ * live server closing an idle keep-alive connection just as we reuse it, a proxy cutting a long answer):
+ * only the requests on that connection are lost then, not the session. A refused connection answers "no"
+ * at once; a broken one is tried again at once, at most twice; no answer within `timeout` is a "no" (the
+ * answer's body is then read, for at most 1 s, so the connection can be reused). It
+ * carries no headers, so no credential and no session id: it asks nothing of the server's MCP endpoint,
+ * and any answer, 404 or 405 included, is a "yes".
+ *
+ * @internal
+ */
+export const serverAnswers = (
+  execute: ReturnType<typeof executeWith>,
+  url: URL,
+  timeout: Duration.Duration
+): Effect.Effect<boolean> => {
+  const attempt = (retries: number): Effect.Effect<boolean> =>
+    execute(HttpClientRequest.options(url), {}).pipe(
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () => new TransportFailure(new McpError.ConnectionFailed({ detail: "no answer", beforeSend: false }))
+      }),
+      // its (small) body is read so the connection can be reused, bounded; the answer is in already
+      Effect.flatMap(discard),
+      Effect.as(true),
+      Effect.catchAll((failure) => {
+        // a refused redirect is an answer too
+        if (failure.reason._tag !== "ConnectionFailed") return Effect.succeed(true)
+        if (failure.reason.beforeSend || retries === 0 || failure.reason.detail === "no answer") return Effect.succeed(false)
+        return attempt(retries - 1)
+      })
+    )
+  // One probe at a time: a live server that closed many idle connections at once fails many requests
+  // together, and they share one answer instead of sending a probe each.
+  let inFlight: Deferred.Deferred<boolean> | undefined
+  return Effect.suspend(() => {
+    if (inFlight !== undefined) return Deferred.await(inFlight)
+    const answer = Deferred.unsafeMake<boolean>(FiberId.none)
+    inFlight = answer
+    return attempt(probeRetries).pipe(
+      Effect.onExit((exit) =>
+        Effect.sync(() => {
+          inFlight = undefined
+          Deferred.unsafeDone(answer, Exit.succeed(Exit.isSuccess(exit) && exit.value))
+        })
+      )
+    )
+  })
+}
+
+/**
+ * Whether a failure is a connection that broke after the request left (reset, closed, cut mid-body): the
+ * failures that `serverAnswers` must judge.
+ *
+ * @internal
+ */
+export const isBrokenConnection = (failure: TransportFailure): boolean =>
+  failure.reason._tag === "ConnectionFailed" && !failure.reason.beforeSend
+
+/**
+ * What a POST whose connection broke after it left costs. If the server is there, only the requests it
+ * carried: they fail alone, and the session goes on (a lost notification is logged). Otherwise the failure
+ * stands, and kills the transport.
+ *
+ * @internal
+ */
+export const brokenPost = (
+  serverIsThere: Effect.Effect<boolean>,
+  control: McpTransport.McpTransport.Control,
+  requestIds: ReadonlyArray<RequestId>
+) =>
+(failure: TransportFailure): Effect.Effect<void, TransportFailure> =>
+  Effect.flatMap(serverIsThere, (there) => {
+    if (!there) return Effect.fail(failure)
+    if (requestIds.length > 0) return Effect.sync(() => control.failRequests(requestIds, failure.reason, failure.original))
+    return Effect.logWarning(`a notification was lost: ${failure.reason.description}`)
+  })

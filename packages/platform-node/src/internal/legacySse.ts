@@ -10,7 +10,7 @@ import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import * as Http from "./http.js"
-import { defaultMaxMessageBytes, excerpt, parseMessages } from "./messages.js"
+import { defaultMaxMessageBytes, excerpt, parseMessages, requestIdsOf } from "./messages.js"
 import { SseParser } from "./sseParser.js"
 
 /**
@@ -44,6 +44,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           new McpError.TransportCrashed({ reason, transport: description, ...(cause !== undefined ? { cause } : {}) })
 
         const execute = Http.executeWith(client)
+        const serverIsThere = Http.serverAnswers(execute, url, connectTimeout)
 
         const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
           for (const message of messages) {
@@ -154,7 +155,13 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
               return yield* Effect.fail(new Http.TransportFailure(Http.statusFailed("POST", response.status, body, true)))
             }
             yield* Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore)
-          }).pipe(annotate)
+          }).pipe(
+            // The connection broke after the POST left. A live server does that too, closing an idle
+            // keep-alive connection just as we reuse it: if it is there, only what this POST carried is
+            // lost (its answer would have come on the event stream), and the session goes on.
+            Effect.catchIf(Http.isBrokenConnection, Http.brokenPost(serverIsThere, control, requestIdsOf(message))),
+            annotate
+          )
 
         const transport: Transport = {
           start: () =>

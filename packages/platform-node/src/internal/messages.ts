@@ -29,6 +29,13 @@ export const parseMessages = (text: string): Either.Either<ReadonlyArray<JSONRPC
 export const requestIdOf = (message: JSONRPCMessage): RequestId | undefined =>
   "method" in message && "id" in message ? (message.id as RequestId) : undefined
 
+/** The ids of the requests among messages. @internal */
+export const requestIdsOf = (messages: JSONRPCMessage | ReadonlyArray<JSONRPCMessage>): Array<RequestId> =>
+  (Array.isArray(messages) ? messages : [messages]).flatMap((message: JSONRPCMessage) => {
+    const id = requestIdOf(message)
+    return id === undefined ? [] : [id]
+  })
+
 /** The id of a response (result or error), if the message is one. @internal */
 export const responseIdOf = (message: JSONRPCMessage): RequestId | undefined =>
   !("method" in message) && "id" in message && ("result" in message || "error" in message)

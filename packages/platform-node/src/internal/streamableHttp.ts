@@ -11,7 +11,7 @@ import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import * as Http from "./http.js"
-import { defaultMaxMessageBytes, excerpt, parseMessages, requestIdOf, responseIdOf } from "./messages.js"
+import { defaultMaxMessageBytes, excerpt, parseMessages, requestIdsOf, responseIdOf } from "./messages.js"
 import { SseParser } from "./sseParser.js"
 
 /** Which stream we are reading, and what it still owes us. */
@@ -96,6 +96,7 @@ export const streamableHttp = <R = never>(
           })
 
         const execute = Http.executeWith(client)
+        const serverIsThere = Http.serverAnswers(execute, url, resumeTimeout)
 
         const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
           for (const message of messages) {
@@ -198,11 +199,23 @@ export const streamableHttp = <R = never>(
           })
 
         /**
+         * A POST stream that cannot deliver what it owes: the requests it carried fail alone if the server is
+         * there (it took the last step itself, or answers now), else the transport is declared dead.
+         */
+        const lost = (state: StreamState, detail: string, serverTookLastStep: boolean) =>
+          Effect.flatMap(serverTookLastStep ? Effect.succeed(true) : serverIsThere, (there) =>
+            finished()
+              ? Effect.void
+              : there
+              ? failCarried(state, detail)
+              : crash(new McpError.StreamClosed({ detail })))
+
+        /**
          * Follows a stream to its end, resuming it at once with `Last-Event-ID` when it breaks while it still
          * owes answers (or, for the standalone stream, whenever it breaks). A POST stream that cannot be
          * resumed fails the requests it carried at once, which would otherwise wait for their timeout: alone
-         * when the server is demonstrably there (it ended the stream itself, or answered the resumptions),
-         * with the whole transport when it may not be (the stream was cut, a resumption found nobody).
+         * when the server is there (it ended the stream itself, answered the resumptions, or answers a probe
+         * now), with the whole transport when it is not (a resumption or the probe found nobody).
          */
         const follow = (state: StreamState, first: HttpClientResponse.HttpClientResponse | undefined) =>
           Effect.gen(function*() {
@@ -230,8 +243,7 @@ export const streamableHttp = <R = never>(
                 endedCleanly = consumed.clean
                 serverAnswered = consumed.clean
                 if (state.kind === "post" && state.lastEventId === undefined) {
-                  const detail = `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}`
-                  return yield* endedCleanly ? failCarried(state, detail) : crash(new McpError.StreamClosed({ detail }))
+                  return yield* lost(state, `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}`, endedCleanly)
                 }
               }
               failures++
@@ -239,9 +251,12 @@ export const streamableHttp = <R = never>(
                 if (state.kind === "standalone") {
                   return yield* Effect.logWarning(`${label} ${lastProblem}; not reopening it after ${resumeAttempts} attempts`)
                 }
-                const detail = `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}; ` +
-                  `gave up resuming it after ${resumeAttempts} attempt(s)`
-                return yield* serverAnswered ? failCarried(state, detail) : crash(new McpError.StreamClosed({ detail }))
+                return yield* lost(
+                  state,
+                  `${label} ${lastProblem} before answering request(s) ${pendingIds(state)}; ` +
+                    `gave up resuming it after ${resumeAttempts} attempt(s)`,
+                  serverAnswered
+                )
               }
               // A server that ends a stream itself asks to be polled (MCP 2025-11-25, SEP-1699), after the
               // reconnection time it set with the SSE `retry` field, which the client must wait, or else after
@@ -297,13 +312,9 @@ export const streamableHttp = <R = never>(
           runStream(follow(state, response))
         }
 
-        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>) =>
-          Effect.gen(function*() {
-            const messages = Array.isArray(message) ? message : [message]
-            const requestIds = messages.flatMap((m) => {
-              const id = requestIdOf(m)
-              return id === undefined ? [] : [id]
-            })
+        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>) => {
+          const requestIds = requestIdsOf(message)
+          return Effect.gen(function*() {
             const headers = yield* headersFor("application/json, text/event-stream")
             headers["content-type"] = "application/json"
             const sentSession = sessionId !== undefined
@@ -361,7 +372,17 @@ export const streamableHttp = <R = never>(
                 new McpError.HttpStatus({ status: response.status, method: "POST", body: `unexpected content type ${type || "(none)"}` })
               )
             )
-          }).pipe(annotate)
+          }).pipe(
+            // The connection broke after the POST left (reset, closed before or while answering). A live
+            // server does that too, closing an idle keep-alive connection just as we reuse it: if it is
+            // there, only what this POST carried is lost, and the session goes on.
+            Effect.catchIf(Http.isBrokenConnection, (failure) => {
+              for (const id of requestIds) owners.delete(id)
+              return Http.brokenPost(serverIsThere, control, requestIds)(failure)
+            }),
+            annotate
+          )
+        }
 
         const terminate = Effect.suspend(() => {
           if (sessionId === undefined) return Effect.void
