@@ -236,6 +236,11 @@ export const scriptedHttp: Effect.Effect<ScriptedServer, never, Scope.Scope> = E
         res.writeHead(405, { allow: "POST, DELETE" }).end()
         return
       }
+      if (req.method === "OPTIONS") {
+        // this library asks whether the server is there when a connection breaks
+        res.writeHead(204, { allow: "POST, DELETE" }).end()
+        return
+      }
       const session = req.headers["mcp-session-id"]
       if (req.method === "DELETE") {
         if (typeof session === "string") sessions.delete(session)

@@ -160,7 +160,7 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       const session = yield* open(server.url)
       const results = yield* Effect.forEach(
         Array.from({ length: 5 }),
-        () => crashing(session, "reset"),
+        () => crashing(session, "reset-slow-probe"),
         { concurrency: "unbounded" }
       )
       for (const { crash, millis } of results) {
