@@ -86,8 +86,10 @@ export declare namespace NodeMcpTransport {
     /** Shown in errors and logs. Default: `<kind>: <origin><path>` (no credentials, no query). */
     readonly description?: string | undefined
     /**
-     * Largest message accepted: an SSE event, or a JSON answer to a POST. Larger: the transport dies
-     * (`StreamClosed`), having read no more than that. Default: 16 MiB.
+     * Largest message accepted: an SSE event, or a JSON answer to a POST. Nothing beyond it is read. Larger,
+     * on a POST's answer (Streamable HTTP): the requests it carried fail with `StreamClosed`, and the
+     * transport lives on; on a stream that carries everything (the legacy SSE stream, the standalone GET
+     * stream): the transport dies (`StreamClosed`). Default: 16 MiB.
      */
     readonly maxMessageBytes?: number | undefined
   }
@@ -107,7 +109,10 @@ export declare namespace NodeMcpTransport {
     readonly resumption?: {
       /** Attempts in a row without progress before giving up. Default: 3. */
       readonly attempts?: number | undefined
-      /** Bound on each attempt's wait for the answer headers. Default: 5 seconds. */
+      /**
+       * Bound on each attempt's wait for the answer headers, and on the probe that asks whether the server
+       * is still there after a connection broke (its requests then fail alone if it is). Default: 5 seconds.
+       */
       readonly timeout?: Duration.DurationInput | undefined
       /**
        * Delay before the second attempt, doubled for each further one, and before the first one after the
@@ -133,7 +138,11 @@ export declare namespace NodeMcpTransport {
    * @category models
    */
   export interface SseOptions<R = never> extends HttpOptions<R> {
-    /** Bound on the wait for the server's `endpoint` event. Default: 10 seconds. */
+    /**
+     * Bound on the wait for the server's `endpoint` event, and on the probe that asks whether the server is
+     * still there after a POST's connection broke (that POST's requests then fail alone if it is). Default:
+     * 10 seconds.
+     */
     readonly connectTimeout?: Duration.DurationInput | undefined
   }
 }
@@ -199,6 +208,12 @@ export const stdio: (options: NodeMcpTransport.StdioOptions) => McpTransport.Mcp
  * `ConnectionFailed` at once); a session the server no longer knows (404, or 400 "No valid session ID") ⇒
  * `SessionExpired`. Closing sends `DELETE`, bounded by `terminateTimeout`.
  *
+ * Requests that fail alone: when the server is still there, a POST's answer that cannot deliver what it
+ * owes (the server ended the stream without it, an oversize or invalid answer, resumptions that the server
+ * answered without it) or a broken connection (a POST reset, a stream cut without event ids: the transport
+ * then asks with an `OPTIONS` whether the server still answers) fails only the requests it carried, with
+ * the same typed reason; the other calls and the session go on.
+ *
  * Redirects within the URL's origin are followed (at most 5; 307/308 keep the POST); one to another origin
  * is refused with `HttpStatus`, since it would receive our messages and headers. (A `fetch`-based
  * `HttpClient` follows redirects itself unless its `RequestInit` says `redirect: "manual"`.)
@@ -216,7 +231,8 @@ export const streamableHttp: <R = never>(
  *
  * Deaths: the event stream ends or breaks (server killed or restarted) ⇒ `StreamClosed` at once, never a
  * silent reconnection to a new, uninitialized session; a non-2xx answer to a POST ⇒ `HttpStatus`, or
- * `SessionExpired` for 404 / 400 "session"; refused ⇒ `ConnectionFailed`.
+ * `SessionExpired` for 404 / 400 "session"; refused ⇒ `ConnectionFailed`. A POST whose connection broke
+ * while the server still answers (asked with an `OPTIONS`) fails its own requests alone.
  *
  * @since 0.1.0
  * @category constructors
