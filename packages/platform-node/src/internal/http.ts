@@ -12,6 +12,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -335,8 +336,8 @@ const probeRetries = 2
  * `timeout`. Asked when a connection broke in a way that a live server can cause as well as a dead one (a
  * live server closing an idle keep-alive connection just as we reuse it, a proxy cutting a long answer):
  * only the requests on that connection are lost then, not the session. A refused connection answers "no"
- * at once; a broken one is tried again at once, at most twice; no answer within `timeout` is a "no" (the
- * answer's body is then read, for at most 1 s, so the connection can be reused). It
+ * at once; a broken one is tried again at once, at most twice; no answer within `timeout` is a "no". The
+ * answer's body is read by a fiber of `background` (the transport's, closed with it), for at most 1 s. It
  * carries no headers, so no credential and no session id: it asks nothing of the server's MCP endpoint,
  * and any answer, 404 or 405 included, is a "yes".
  *
@@ -345,7 +346,8 @@ const probeRetries = 2
 export const serverAnswers = (
   execute: ReturnType<typeof executeWith>,
   url: URL,
-  timeout: Duration.Duration
+  timeout: Duration.Duration,
+  background: FiberSet.FiberSet<void, never>
 ): Effect.Effect<boolean> => {
   const attempt = (retries: number): Effect.Effect<boolean> =>
     execute(HttpClientRequest.options(url), {}).pipe(
@@ -353,8 +355,8 @@ export const serverAnswers = (
         duration: timeout,
         onTimeout: () => new TransportFailure(new McpError.ConnectionFailed({ detail: "no answer", beforeSend: false }))
       }),
-      // its (small) body is read so the connection can be reused, bounded; the answer is in already
-      Effect.flatMap(discard),
+      // the answer is in: its (small) body is read in the background, bounded, so the connection can be reused
+      Effect.flatMap((response) => FiberSet.run(background, discard(response))),
       Effect.as(true),
       Effect.catchAll((failure) => {
         // a refused redirect is an answer too

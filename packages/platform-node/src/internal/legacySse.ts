@@ -44,7 +44,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           new McpError.TransportCrashed({ reason, transport: description, ...(cause !== undefined ? { cause } : {}) })
 
         const execute = Http.executeWith(client)
-        const serverIsThere = Http.serverAnswers(execute, url, connectTimeout)
+        const serverIsThere = Http.serverAnswers(execute, url, connectTimeout, streams)
 
         const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
           for (const message of messages) {

@@ -96,7 +96,7 @@ export const streamableHttp = <R = never>(
           })
 
         const execute = Http.executeWith(client)
-        const serverIsThere = Http.serverAnswers(execute, url, resumeTimeout)
+        const serverIsThere = Http.serverAnswers(execute, url, resumeTimeout, streams)
 
         const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
           for (const message of messages) {
