@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
+import { identity } from "effect/Function"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -336,7 +337,8 @@ const probeRetries = 2
  * `timeout`. Asked when a connection broke in a way that a live server can cause as well as a dead one (a
  * live server closing an idle keep-alive connection just as we reuse it, a proxy cutting a long answer):
  * only the requests on that connection are lost then, not the session. A refused connection answers "no"
- * at once; a broken one is tried again at once, at most twice; no answer within `timeout` is a "no". The
+ * at once; a broken one is tried again at once, at most twice; no answer within `timeout` (all attempts
+ * together) is a "no". The
  * answer's body is read by a fiber of `background` (the transport's, closed with it), for at most 1 s. It
  * carries no headers, so no credential and no session id: it asks nothing of the server's MCP endpoint,
  * and any answer, 404 or 405 included, is a "yes".
@@ -351,20 +353,17 @@ export const serverAnswers = (
 ): Effect.Effect<boolean> => {
   const attempt = (retries: number): Effect.Effect<boolean> =>
     execute(HttpClientRequest.options(url), {}).pipe(
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () => new TransportFailure(new McpError.ConnectionFailed({ detail: "no answer", beforeSend: false }))
-      }),
       // the answer is in: its (small) body is read in the background, bounded, so the connection can be reused
       Effect.flatMap((response) => FiberSet.run(background, discard(response))),
       Effect.as(true),
       Effect.catchAll((failure) => {
         // a refused redirect is an answer too
         if (failure.reason._tag !== "ConnectionFailed") return Effect.succeed(true)
-        if (failure.reason.beforeSend || retries === 0 || failure.reason.detail === "no answer") return Effect.succeed(false)
+        if (failure.reason.beforeSend || retries === 0) return Effect.succeed(false)
         return attempt(retries - 1)
       })
     )
+  const probe = Effect.timeoutTo(attempt(probeRetries), { duration: timeout, onTimeout: () => false, onSuccess: identity })
   // One probe at a time: a live server that closed many idle connections at once fails many requests
   // together, and they share one answer instead of sending a probe each.
   let inFlight: Deferred.Deferred<boolean> | undefined
@@ -372,7 +371,7 @@ export const serverAnswers = (
     if (inFlight !== undefined) return Deferred.await(inFlight)
     const answer = Deferred.unsafeMake<boolean>(FiberId.none)
     inFlight = answer
-    return attempt(probeRetries).pipe(
+    return probe.pipe(
       Effect.onExit((exit) =>
         Effect.sync(() => {
           inFlight = undefined
