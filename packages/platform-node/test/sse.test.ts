@@ -10,7 +10,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type * as net from "node:net"
-import { clientInfo, httpClients, crashOf, freePort, timed } from "./utils.js"
+import { clientInfo, crashing, crashOf, freePort, httpClients, timed } from "./utils.js"
 
 interface LegacyServer {
   readonly url: string
@@ -122,9 +122,6 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
 
 const open = (url: string) =>
   McpSession.make({ transport: NodeMcpTransport.sse({ url }), clientInfo, requestTimeout: "10 seconds" })
-
-const crashing = (session: McpSession.McpSession.Service, name: string) =>
-  Effect.map(timed(session.callTool({ name, arguments: {} })), ({ exit, millis }) => ({ crash: crashOf(exit), millis }))
 
 describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
   it.scopedLive("the happy path", () =>

@@ -16,7 +16,7 @@ import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { scriptedServer } from "./fixtures/scriptedServer.js"
-import { clientInfo, crashOf, failureOf, freePort, httpClients, realSleep, sleepingFor, timed, until } from "./utils.js"
+import { clientInfo, crashing, crashOf, failureOf, freePort, httpClients, realSleep, sleepingFor, timed, until } from "./utils.js"
 
 
 
@@ -43,10 +43,6 @@ const deathOf = (session: McpSession.McpSession.Service) =>
     Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error("still alive") }),
     Effect.map(crashOf)
   )
-
-/** Calls a scripted tool and returns the crash it must end in, with its latency. */
-const crashing = (session: McpSession.McpSession.Service, name: string) =>
-  Effect.map(timed(session.callTool({ name, arguments: {} })), ({ exit, millis }) => ({ crash: crashOf(exit), millis }))
 
 describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client) => {
   it.scopedLive("the happy path: SSE and JSON answers", () =>

@@ -139,6 +139,10 @@ export const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 export type Session = McpSession.McpSession.Service
 
+/** Calls a (scripted) tool and returns the crash it must end in, with its latency. */
+export const crashing = (session: Session, name: string) =>
+  Effect.map(timed(session.callTool({ name, arguments: {} })), ({ exit, millis }) => ({ crash: crashOf(exit), millis }))
+
 /** The typed failure of an exit, asserting there is one. */
 export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   assert.isTrue(Exit.isFailure(exit), "expected a failure")
