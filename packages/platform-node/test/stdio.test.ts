@@ -160,14 +160,47 @@ describe("NodeMcpTransport.stdio", () => {
       assert.strictEqual(reason._tag, "StreamClosed")
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None), Effect.provide(NodeContext.layer)))
 
-  it.scopedLive("an oversize message is a typed StreamClosed, not a crash of the host", () =>
+  for (const tool of ["oversize-answer", "oversize-answer-id-first"]) {
+    it.scopedLive(`an oversize answer (${tool}) fails its call alone with StreamClosed; the child and the session go on`, () =>
+      Effect.gen(function*() {
+        const session = yield* open({ maxMessageBytes: 1024 * 1024 })
+        const pid = yield* pidOf(session)
+        const { exit, millis } = yield* timed(call(session, tool))
+        const crash = crashOf(exit)
+        assert.strictEqual(crash.reason._tag, "StreamClosed")
+        if (crash.reason._tag === "StreamClosed") {
+          assert.match(crash.reason.detail, /^the answer to request \d+: a message of 2\d{6} bytes on stdout exceeded the limit of 1048576 bytes$/)
+        }
+        assert.strictEqual(crash.delivery, "MaybeDelivered")
+        assert.isBelow(millis, 2000)
+        // not a crash of the host, nor of the child: the same child answers the next call
+        assert.strictEqual(yield* pidOf(session), pid)
+      }).pipe(Effect.provide(NodeContext.layer)))
+  }
+
+  it.scopedLive("an oversize message that is no answer is an invalid line: logged and counted, or fatal with invalidLines: \"crash\"", () =>
     Effect.gen(function*() {
-      const session = yield* open({ maxMessageBytes: 1024 * 1024 })
-      const { exit, millis } = yield* timed(call(session, "oversize"))
-      const reason = crashOf(exit).reason
+      const logged: Array<string> = []
+      const logger = Logger.make(({ message }) => void logged.push(String(message)))
+      const session = yield* open({ maxMessageBytes: 1024 * 1024 }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      const result = yield* call(session, "oversize").pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok after oversize" })
+      assert.isTrue(logged.some((m) => m.includes("exceeded the limit of 1048576 bytes, and was dropped")), logged.join("\n"))
+      const strict = yield* open({ maxMessageBytes: 1024 * 1024, invalidLines: "crash" })
+      const reason = crashOf(yield* Effect.exit(call(strict, "oversize"))).reason
       assert.strictEqual(reason._tag, "StreamClosed")
-      if (reason._tag === "StreamClosed") assert.include(reason.detail, "1048576")
-      assert.isBelow(millis, 2000)
+      if (reason._tag === "StreamClosed") assert.include(reason.detail, "exceeded the limit of 1048576 bytes")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("a stderr line over the limit is dropped whole, and the lines after it are kept", () =>
+    Effect.gen(function*() {
+      const session = yield* open()
+      const reason = crashOf(yield* Effect.exit(call(session, "long-stderr-exit"))).reason
+      assert.strictEqual(reason._tag, "ProcessExited")
+      if (reason._tag !== "ProcessExited") return
+      assert.include(reason.stderrTail, "[a stderr line of 102400 bytes was dropped]")
+      assert.include(reason.stderrTail, "the line after")
+      assert.notInclude(reason.stderrTail, "zzz")
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("the environment is not inherited unless asked", () =>

@@ -1,33 +1,85 @@
 /**
+ * A line over the limit, dropped as it streamed by: its length and its edges, enough to tell what it was.
+ *
+ * @internal
+ */
+export interface SkippedLine {
+  readonly bytes: number
+  /** Its first bytes (at most `edgeBytes`). */
+  readonly head: Uint8Array
+  /** Its last bytes (at most `edgeBytes`), without the line's `\r`. */
+  readonly tail: Uint8Array
+}
+
+/** How many bytes of each edge of a skipped line are kept. @internal */
+export const edgeBytes = 256
+
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  if (parts.length === 1) return parts[0]!
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.length
+  }
+  return out
+}
+
+/** The last `edgeBytes` of `tail` followed by `piece`. */
+const lastBytes = (tail: Uint8Array, piece: Uint8Array): Uint8Array =>
+  piece.length >= edgeBytes ? piece.slice(piece.length - edgeBytes) : concat([tail, piece]).slice(-edgeBytes)
+
+/**
  * Byte-level line splitting shared by the stdio framing and the SSE parser: bytes are kept until a line
  * is complete, so a UTF-8 character split across chunks is decoded whole, and a line that grows past the
  * limit is reported instead of buffered without bound.
+ *
+ * With `onSkipped`, a line over the limit is dropped as it streams by (never more than the limit is held)
+ * and reported with its edges when it ends; the lines after it are read as usual. Without it, the first
+ * line over the limit is reported to `onOversize` and the splitter is unusable from then on.
  *
  * @internal
  */
 export class LineSplitter {
   private chunks: Array<Uint8Array> = []
   private size = 0
+  private skipping: { bytes: number; head: Uint8Array; tail: Uint8Array } | undefined = undefined
   private readonly decoder = new TextDecoder("utf-8")
 
   constructor(
     readonly maxLineBytes: number,
     readonly onLine: (line: string) => void,
-    readonly onOversize: (bytes: number) => void
+    readonly onOversize: (bytes: number) => void,
+    readonly onSkipped?: ((line: SkippedLine) => void) | undefined
   ) {}
 
-  /** Returns `false` once a line exceeded the limit: the splitter is then unusable. */
+  /** Returns `false` once a line exceeded the limit without `onSkipped`: the splitter is then unusable. */
   push(chunk: Uint8Array): boolean {
     let start = 0
     while (start < chunk.length) {
       const newline = chunk.indexOf(10, start)
       const end = newline === -1 ? chunk.length : newline
       const piece = chunk.subarray(start, end)
-      if (this.size + piece.length > this.maxLineBytes) {
-        this.onOversize(this.size + piece.length)
+      if (this.skipping === undefined && this.size + piece.length > this.maxLineBytes) {
+        if (this.onSkipped === undefined) {
+          this.onOversize(this.size + piece.length)
+          this.chunks = []
+          this.size = 0
+          return false
+        }
+        const held = concat([...this.chunks, piece])
+        this.skipping = { bytes: held.length, head: held.slice(0, edgeBytes), tail: held.slice(-edgeBytes) }
         this.chunks = []
         this.size = 0
-        return false
+      } else if (this.skipping !== undefined) {
+        this.skipping.bytes += piece.length
+        this.skipping.tail = lastBytes(this.skipping.tail, piece)
+      }
+      if (this.skipping !== undefined) {
+        if (newline === -1) return true
+        this.skipped()
+        start = newline + 1
+        continue
       }
       if (newline === -1) {
         // keep a copy: the producer may reuse its buffer
@@ -43,7 +95,14 @@ export class LineSplitter {
 
   /** Flushes a last line that had no newline (end of stream). */
   end(): void {
-    if (this.size > 0) this.emit(new Uint8Array(0))
+    if (this.skipping !== undefined) this.skipped()
+    else if (this.size > 0) this.emit(new Uint8Array(0))
+  }
+
+  private skipped(): void {
+    const { bytes, head, tail } = this.skipping!
+    this.skipping = undefined
+    this.onSkipped!({ bytes, head, tail: tail[tail.length - 1] === 13 ? tail.slice(0, -1) : tail })
   }
 
   private emit(last: Uint8Array): void {

@@ -48,3 +48,32 @@ export const excerpt = (text: string, max = 200): string =>
 
 /** @internal */
 export const defaultMaxMessageBytes = 16 * 1024 * 1024
+
+const idToken = String.raw`(-?\d+|"(?:[^"\\]|\\.)*")`
+/** `{"jsonrpc":"2.0","id":1,"result":…` or `{"id":1,"jsonrpc":"2.0","error":…`: the id first. */
+const idFirst = [
+  new RegExp(String.raw`^\s*\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*${idToken}\s*,\s*"(?:result|error)"\s*:`),
+  new RegExp(String.raw`^\s*\{\s*"id"\s*:\s*${idToken}\s*,\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"(?:result|error)"\s*:`)
+]
+/** `{"result":…,"jsonrpc":"2.0","id":1}`, as the TypeScript SDK writes its answers: the id last. */
+const resultFirst = /^\s*\{\s*"(?:result|error)"\s*:/
+const idLast = new RegExp(String.raw`"id"\s*:\s*${idToken}\s*\}\s*$`)
+
+/**
+ * The id of the answer that a line too large to read carried, from its first and last bytes. A server
+ * writes the id before the result, or after it (the TypeScript SDK). In the second case the id found at
+ * the end, just before the last brace, is the top-level one: inside a JSON string its quotes would be
+ * escaped. `undefined` when the line is not recognisably an answer (a server's request or notification,
+ * or a shape that cannot be read without the whole line).
+ *
+ * @internal
+ */
+export const oversizeAnswerId = (head: string, tail: string): RequestId | undefined => {
+  for (const pattern of idFirst) {
+    const match = pattern.exec(head)
+    if (match !== null) return JSON.parse(match[1]!) as RequestId
+  }
+  if (!resultFirst.test(head)) return undefined
+  const match = idLast.exec(tail)
+  return match === null ? undefined : (JSON.parse(match[1]!) as RequestId)
+}

@@ -19,7 +19,7 @@ import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import { LineSplitter } from "./lines.js"
-import { defaultMaxMessageBytes, excerpt, parseMessages } from "./messages.js"
+import { defaultMaxMessageBytes, excerpt, oversizeAnswerId, parseMessages } from "./messages.js"
 
 /** @internal */
 export const invalidLines = Metric.counter("effect_mcp_stdio_invalid_lines", {
@@ -178,28 +178,25 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           Effect.forkScoped
         )
 
-        // stdout: our own newline-delimited framing, bounded
-        let oversize: number | undefined = undefined
+        // stdout: our own newline-delimited framing, bounded. A message over the limit is dropped as it
+        // streams by: if it was an answer, that request alone fails; anything else is an invalid line.
         let pendingInvalid: Array<string> = []
+        const decoder = new TextDecoder()
         const splitter = new LineSplitter(maxMessageBytes, (line) => {
           if (line.trim() === "") return
           const parsed = parseMessages(line)
           if (parsed._tag === "Left") pendingInvalid.push(`${parsed.left}: ${excerpt(line)}`)
           else for (const message of parsed.right) deliver(message)
-        }, (bytes) => {
-          oversize = bytes
+        }, () => {}, ({ bytes, head, tail }) => {
+          const tooLarge = `a message of ${bytes} bytes on stdout exceeded the limit of ${maxMessageBytes} bytes`
+          const id = oversizeAnswerId(decoder.decode(head), decoder.decode(tail))
+          if (id === undefined) pendingInvalid.push(`${tooLarge}, and was dropped: ${excerpt(decoder.decode(head), 80)}`)
+          else control.failRequests([id], new McpError.StreamClosed({ detail: `the answer to request ${JSON.stringify(id)}: ${tooLarge}` }))
         })
         yield* proc.stdout.pipe(
           Stream.runForEach((chunk) =>
             Effect.suspend(() => {
-              if (oversize !== undefined) return Effect.void
               splitter.push(chunk)
-              if (oversize !== undefined) {
-                control.crash(
-                  new McpError.StreamClosed({ detail: `a message on stdout exceeded the limit of ${maxMessageBytes} bytes` })
-                )
-                return Effect.void
-              }
               if (pendingInvalid.length === 0) return Effect.void
               const lines = pendingInvalid
               pendingInvalid = []
@@ -233,7 +230,9 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         const stderrLines = new LineSplitter(
           maxStderrLineBytes,
           (line) => keep(line.length > maxStderrLineChars ? `${line.slice(0, maxStderrLineChars)}…` : line),
-          (bytes) => keep(`[a stderr line of more than ${bytes} bytes was dropped]`)
+          () => {},
+          // dropped whole, as it streams by: the lines after it are kept as usual
+          ({ bytes }) => keep(`[a stderr line of ${bytes} bytes was dropped]`)
         )
         const logStderr = Effect.suspend(() => {
           const lines = newStderr
