@@ -57,7 +57,11 @@ export declare namespace NodeMcpTransport {
      * Shown in errors and logs. Default: `stdio: <command> <args>`; set it if the arguments hold secrets.
      */
     readonly description?: string | undefined
-    /** Largest message accepted on the child's stdout. Larger: the transport dies (`StreamClosed`). Default: 16 MiB. */
+    /**
+     * Largest message accepted on the child's stdout; a larger one is dropped as it streams by. If it was an
+     * answer, its request fails alone with `StreamClosed`; anything else counts as an invalid line (see
+     * `invalidLines`). Default: 16 MiB.
+     */
     readonly maxMessageBytes?: number | undefined
     /** What to do with a stdout line that is not a JSON-RPC message. Default: `"log"` (logged and counted). */
     readonly invalidLines?: "log" | "crash" | undefined
