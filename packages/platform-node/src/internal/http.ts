@@ -17,6 +17,7 @@ import { identity } from "effect/Function"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import { concat } from "./lines.js"
 
 /** @internal */
 export type HeaderValue = string | Redacted.Redacted<string>
@@ -128,17 +129,6 @@ export const statusFailed = (
     return new McpError.SessionExpired({ status, detail: body.length > 0 ? body : `${method} answered ${status}` })
   }
   return new McpError.HttpStatus({ status, method, body })
-}
-
-/** The chunks of a body, in one array. */
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
-  let offset = 0
-  for (const chunk of chunks) {
-    all.set(chunk, offset)
-    offset += chunk.length
-  }
-  return all
 }
 
 const excerptBytes = 4096

@@ -14,7 +14,8 @@ export interface SkippedLine {
 /** How many bytes of each edge of a skipped line are kept. @internal */
 export const edgeBytes = 256
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+/** Byte arrays, in one (the only one as it is). @internal */
+export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
   if (parts.length === 1) return parts[0]!
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
   let offset = 0
@@ -110,13 +111,7 @@ export class LineSplitter {
     if (this.chunks.length === 0) {
       bytes = last
     } else {
-      bytes = new Uint8Array(this.size + last.length)
-      let offset = 0
-      for (const c of this.chunks) {
-        bytes.set(c, offset)
-        offset += c.length
-      }
-      bytes.set(last, offset)
+      bytes = concat([...this.chunks, last])
       this.chunks = []
       this.size = 0
     }
