@@ -88,6 +88,11 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
               server.close()
               for (const socket of sockets) socket.destroy()
               return
+            case "large":
+              // the answer above the client's limit, written as the TypeScript SDK does (the id last)
+              res.writeHead(202).end("Accepted")
+              stream?.write(`event: message\ndata: {"result":${JSON.stringify({ content: [{ type: "text", text: "x".repeat(64 * 1024) }] })},"jsonrpc":"2.0","id":${JSON.stringify(rpc.id)}}\n\n`)
+              return
             case "cut":
               res.writeHead(202).end("Accepted")
               setTimeout(() => stream?.socket?.destroy(), 20)
@@ -120,8 +125,8 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
   })))
 
 
-const open = (url: string) =>
-  McpSession.make({ transport: NodeMcpTransport.sse({ url }), clientInfo, requestTimeout: "10 seconds" })
+const open = (url: string, options?: Partial<NodeMcpTransport.SseOptions>) =>
+  McpSession.make({ transport: NodeMcpTransport.sse({ url, ...options }), clientInfo, requestTimeout: "10 seconds" })
 
 describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
   it.scopedLive("the happy path", () =>
@@ -180,6 +185,20 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
       assert.isBelow(millis, 1000)
       const death = crashOf(yield* Effect.exit(session.await))
       assert.include(["ConnectionFailed", "StreamClosed"], death.reason._tag)
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("an answer larger than maxMessageBytes fails its call alone; the event stream goes on", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const session = yield* open(server.url, { maxMessageBytes: 16 * 1024 })
+      const { crash, millis } = yield* crashing(session, "large")
+      assert.strictEqual(crash.reason._tag, "StreamClosed")
+      if (crash.reason._tag === "StreamClosed") {
+        assert.match(crash.reason.detail, /^the answer to request \d+: an SSE event of 6\d{4} bytes exceeded the limit of 16384 bytes$/)
+      }
+      assert.isBelow(millis, 1000)
+      const result = yield* session.callTool({ name: "ok", arguments: {} })
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("the event stream cut mid-call: StreamClosed at once", () =>

@@ -81,18 +81,32 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       yield* until("the endless answer to be dropped", Effect.sync(() => server.openResponses() === 0))
     }).pipe(Effect.provide(client.layer)))
 
-  it.scopedLive("an SSE event larger than maxMessageBytes fails the call of its stream alone", () =>
+  it.scopedLive("an SSE answer larger than maxMessageBytes fails its call alone; the session goes on", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer
       const session = yield* open(server.url, { maxMessageBytes: 16 * 1024 })
-      const { crash, millis } = yield* crashing(session, "sse-large")
+      const { crash, millis } = yield* crashing(session, "sse-large-answer")
       assert.strictEqual(crash.reason._tag, "StreamClosed")
       if (crash.reason._tag === "StreamClosed") {
-        assert.include(crash.reason.detail, "an SSE event exceeded the limit of 16384 bytes, before the answer to request(s)")
+        assert.match(crash.reason.detail, /^the answer to request \d+: an SSE event of 6\d{4} bytes exceeded the limit of 16384 bytes$/)
       }
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
       assert.isBelow(millis, 1000)
       yield* livesOn(session)
       yield* until("the stream to be dropped", Effect.sync(() => server.openResponses() === 0))
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("an SSE event larger than maxMessageBytes that is no answer is dropped and logged; the answer after it arrives", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const logged: Array<string> = []
+      const logger = Logger.make(({ message }) => void logged.push(String(message)))
+      const session = yield* open(server.url, { maxMessageBytes: 16 * 1024 }).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      const result = yield* session.callTool({ name: "sse-large", arguments: {} })
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+      assert.isTrue(logged.some((m) => m.includes("exceeded the limit of 16384 bytes, and was dropped")), logged.join("\n"))
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a JSON answer that is invalid, or lacks the answer, fails that call alone", () =>

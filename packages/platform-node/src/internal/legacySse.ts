@@ -10,7 +10,7 @@ import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import * as Http from "./http.js"
-import { defaultMaxMessageBytes, excerpt, parseMessages, requestIdsOf } from "./messages.js"
+import { defaultMaxMessageBytes, droppedMessage, excerpt, parseMessages, requestIdsOf } from "./messages.js"
 import { SseParser } from "./sseParser.js"
 
 /**
@@ -74,7 +74,6 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
 
         // 2. its reader: the endpoint first, then every message; its end is the transport's death
         let invalid: Array<string> = []
-        let oversize = false
         const parser = new SseParser(maxMessageBytes, (event) => {
           if (event.event === "endpoint") {
             let target: URL
@@ -99,15 +98,21 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           const parsed = parseMessages(event.data)
           if (parsed._tag === "Left") invalid.push(`${parsed.left}: ${excerpt(event.data)}`)
           else deliver(parsed.right)
-        }, () => {
-          oversize = true
+        }, (dropped) => {
+          // dropped as it streamed by, and the stream goes on: if it was an answer, that request fails alone
+          const { detail, id } = droppedMessage(
+            `an SSE event of ${dropped.bytes} bytes exceeded the limit of ${maxMessageBytes} bytes`,
+            dropped.head,
+            dropped.tail
+          )
+          if (id === undefined) invalid.push(detail)
+          else control.failRequests([id], new McpError.StreamClosed({ detail }))
         })
 
         yield* response.stream.pipe(
           Stream.runForEach((chunk) =>
             Effect.suspend(() => {
               parser.push(chunk)
-              if (oversize) return Effect.fail("oversize" as const)
               if (invalid.length === 0) return Effect.void
               const lines = invalid
               invalid = []
@@ -120,13 +125,11 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           Effect.flatMap((exit) =>
             Effect.sync(() => {
               if (closing) return
-              const reason = oversize
-                ? new McpError.StreamClosed({ detail: `an SSE event exceeded the limit of ${maxMessageBytes} bytes` })
-                : new McpError.StreamClosed({
-                  detail: exit._tag === "Success"
-                    ? "the SSE stream ended"
-                    : `the SSE stream was cut (${Http.describeError(exit.cause._tag === "Fail" ? exit.cause.error : exit.cause)})`
-                })
+              const reason = new McpError.StreamClosed({
+                detail: exit._tag === "Success"
+                  ? "the SSE stream ended"
+                  : `the SSE stream was cut (${Http.describeError(exit.cause._tag === "Fail" ? exit.cause.error : exit.cause)})`
+              })
               Deferred.unsafeDone(endpoint, Effect.fail(reason))
               control.crash(reason)
             })

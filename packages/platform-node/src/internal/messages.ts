@@ -77,3 +77,20 @@ export const oversizeAnswerId = (head: string, tail: string): RequestId | undefi
   const match = idLast.exec(tail)
   return match === null ? undefined : (JSON.parse(match[1]!) as RequestId)
 }
+
+/**
+ * What a message over the limit, dropped as it streamed by, was: the answer to request `id` (which is to
+ * fail alone, with `detail`), or, without an id, nothing we can use (`detail` is for the log).
+ *
+ * @internal
+ */
+export const droppedMessage = (
+  tooLarge: string,
+  head: string,
+  tail: string
+): { readonly id: RequestId | undefined; readonly detail: string } => {
+  const id = oversizeAnswerId(head, tail)
+  return id === undefined
+    ? { id, detail: `${tooLarge}, and was dropped: ${excerpt(head, 80)}` }
+    : { id, detail: `the answer to request ${JSON.stringify(id)}: ${tooLarge}` }
+}

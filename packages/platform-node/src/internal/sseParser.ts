@@ -1,4 +1,4 @@
-import { LineSplitter } from "./lines.js"
+import { edgeBytes, LineSplitter } from "./lines.js"
 
 /**
  * One Server-Sent Event.
@@ -13,8 +13,27 @@ export interface SseEvent {
 }
 
 /**
+ * An event whose data was over the limit: dropped as it streamed by, with what is needed to tell what it
+ * was (the first and last characters of its data) and its `id` field, which the stream has moved past.
+ *
+ * @internal
+ */
+export interface OversizeEvent {
+  /** At least how many bytes its data had when it was dropped. */
+  readonly bytes: number
+  readonly head: string
+  readonly tail: string
+  readonly id: string | undefined
+}
+
+const decoder = new TextDecoder()
+
+/**
  * A minimal Server-Sent Events parser (WHATWG "event stream interpretation"), over bytes. It exists so the
  * transports see every event id and the exact end of a stream, which the SDK's parser keeps to itself.
+ *
+ * An event whose data grows past `maxEventBytes` is never held whole: it is reported to `onOversize` when
+ * it ends, and the events after it are read as usual.
  *
  * @internal
  */
@@ -25,27 +44,43 @@ export class SseParser {
   private event = ""
   private id: string | undefined = undefined
   private hasFields = false
-  oversize = false
+  /** The current event's data went over the limit: its edges, kept instead of its data. */
+  private dropped: { bytes: number; head: string; tail: string } | undefined = undefined
 
   constructor(
     readonly maxEventBytes: number,
     readonly onEvent: (event: SseEvent) => void,
-    readonly onOversize: (bytes: number) => void,
+    readonly onOversize: (event: OversizeEvent) => void,
     /** The stream's reconnection time, each time a `retry` field sets it (ASCII digits only, in ms). */
     readonly onRetry: (millis: number) => void = () => {}
   ) {
-    this.lines = new LineSplitter(maxEventBytes, (line) => this.line(line), (bytes) => {
-      this.oversize = true
-      onOversize(bytes)
+    this.lines = new LineSplitter(maxEventBytes, (line) => this.line(line), () => {}, ({ bytes, head, tail }) => {
+      // a single line over the limit: only a `data` line matters (the others carry nothing we use)
+      const text = decoder.decode(head)
+      if (!text.startsWith("data:")) return
+      const value = text.slice(text.startsWith("data: ") ? 6 : 5)
+      this.drop(bytes, value, decoder.decode(tail))
     })
   }
 
-  push(chunk: Uint8Array): boolean {
-    return !this.oversize && this.lines.push(chunk)
+  push(chunk: Uint8Array): void {
+    this.lines.push(chunk)
+  }
+
+  /** The current event's data is over the limit: keep its edges only. */
+  private drop(bytes: number, head: string, tail: string): void {
+    if (this.dropped === undefined) {
+      const held = this.data.join("\n")
+      this.dropped = { bytes: this.dataBytes + bytes, head: (held === "" ? head : held).slice(0, edgeBytes), tail }
+      this.data = []
+    } else {
+      this.dropped.bytes += bytes
+      this.dropped.tail = tail
+    }
+    this.hasFields = true
   }
 
   private line(line: string): void {
-    if (this.oversize) return
     if (line === "") return this.dispatch()
     if (line.startsWith(":")) return
     const colon = line.indexOf(":")
@@ -54,12 +89,11 @@ export class SseParser {
     if (value.startsWith(" ")) value = value.slice(1)
     switch (field) {
       case "data": {
-        this.dataBytes += value.length
-        if (this.dataBytes > this.maxEventBytes) {
-          this.oversize = true
-          this.onOversize(this.dataBytes)
+        if (this.dropped !== undefined || this.dataBytes + value.length > this.maxEventBytes) {
+          this.drop(value.length, value, value.slice(-edgeBytes))
           return
         }
+        this.dataBytes += value.length
         this.data.push(value)
         this.hasFields = true
         break
@@ -84,12 +118,15 @@ export class SseParser {
 
   private dispatch(): void {
     if (!this.hasFields) return
+    const dropped = this.dropped
     const event: SseEvent = { event: this.event === "" ? "message" : this.event, data: this.data.join("\n"), id: this.id }
     this.data = []
     this.dataBytes = 0
     this.event = ""
     this.id = undefined
     this.hasFields = false
-    this.onEvent(event)
+    this.dropped = undefined
+    if (dropped !== undefined) this.onOversize({ ...dropped, id: event.id })
+    else this.onEvent(event)
   }
 }

@@ -19,7 +19,7 @@ import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import { LineSplitter } from "./lines.js"
-import { defaultMaxMessageBytes, excerpt, oversizeAnswerId, parseMessages } from "./messages.js"
+import { defaultMaxMessageBytes, droppedMessage, excerpt, parseMessages } from "./messages.js"
 
 /** @internal */
 export const invalidLines = Metric.counter("effect_mcp_stdio_invalid_lines", {
@@ -188,10 +188,13 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           if (parsed._tag === "Left") pendingInvalid.push(`${parsed.left}: ${excerpt(line)}`)
           else for (const message of parsed.right) deliver(message)
         }, () => {}, ({ bytes, head, tail }) => {
-          const tooLarge = `a message of ${bytes} bytes on stdout exceeded the limit of ${maxMessageBytes} bytes`
-          const id = oversizeAnswerId(decoder.decode(head), decoder.decode(tail))
-          if (id === undefined) pendingInvalid.push(`${tooLarge}, and was dropped: ${excerpt(decoder.decode(head), 80)}`)
-          else control.failRequests([id], new McpError.StreamClosed({ detail: `the answer to request ${JSON.stringify(id)}: ${tooLarge}` }))
+          const { detail, id } = droppedMessage(
+            `a message of ${bytes} bytes on stdout exceeded the limit of ${maxMessageBytes} bytes`,
+            decoder.decode(head),
+            decoder.decode(tail)
+          )
+          if (id === undefined) pendingInvalid.push(detail)
+          else control.failRequests([id], new McpError.StreamClosed({ detail }))
         })
         yield* proc.stdout.pipe(
           Stream.runForEach((chunk) =>

@@ -11,7 +11,7 @@ import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import * as Http from "./http.js"
-import { defaultMaxMessageBytes, excerpt, parseMessages, requestIdsOf, responseIdOf } from "./messages.js"
+import { defaultMaxMessageBytes, droppedMessage, excerpt, parseMessages, requestIdsOf, responseIdOf } from "./messages.js"
 import { SseParser } from "./sseParser.js"
 
 /** Which stream we are reading, and what it still owes us. */
@@ -119,7 +119,6 @@ export const streamableHttp = <R = never>(
             const startedAt = yield* Clock.currentTimeMillis
             let received = false
             let invalid: Array<string> = []
-            let oversize: number | undefined = undefined
             const parser = new SseParser(maxMessageBytes, (event) => {
               received = true
               if (event.id !== undefined && event.id !== "") state.lastEventId = event.id
@@ -127,8 +126,23 @@ export const streamableHttp = <R = never>(
               const parsed = parseMessages(event.data)
               if (parsed._tag === "Left") invalid.push(`${parsed.left}: ${excerpt(event.data)}`)
               else deliver(parsed.right)
-            }, (bytes) => {
-              oversize = bytes
+            }, (dropped) => {
+              // dropped as it streamed by, and the stream goes on: a resumption must not replay it
+              received = true
+              if (dropped.id !== undefined && dropped.id !== "") state.lastEventId = dropped.id
+              const { detail, id } = droppedMessage(
+                `an SSE event of ${dropped.bytes} bytes exceeded the limit of ${maxMessageBytes} bytes`,
+                dropped.head,
+                dropped.tail
+              )
+              const owner = id === undefined ? undefined : owners.get(id)
+              if (id === undefined || owner === undefined) {
+                invalid.push(detail)
+                return
+              }
+              owner.pending.delete(id)
+              owners.delete(id)
+              control.failRequests([id], new McpError.StreamClosed({ detail }))
             }, (millis) => {
               state.retryMillis = millis
             })
@@ -136,7 +150,6 @@ export const streamableHttp = <R = never>(
               Stream.runForEach((chunk) =>
                 Effect.suspend(() => {
                   parser.push(chunk)
-                  if (oversize !== undefined) return Effect.fail("oversize" as const)
                   if (resumed && state.kind === "post" && state.pending.size === 0) return Effect.fail("answered" as const)
                   if (invalid.length === 0) return Effect.void
                   const lines = invalid
@@ -148,15 +161,6 @@ export const streamableHttp = <R = never>(
               ),
               Effect.exit
             )
-            if (oversize !== undefined) {
-              // the stream cannot be read past it (a resumption would replay it): what it owes is lost
-              const detail = `an SSE event exceeded the limit of ${maxMessageBytes} bytes`
-              if (state.kind === "post") {
-                yield* failCarried(state, `${detail}, before the answer to request(s) ${pendingIds(state)}`)
-              } else {
-                yield* crash(new McpError.StreamClosed({ detail: `${detail} on the standalone GET stream` }))
-              }
-            }
             const lived = (yield* Clock.currentTimeMillis) - startedAt
             const problem = exit._tag === "Success"
               ? "ended"
