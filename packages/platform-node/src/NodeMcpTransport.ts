@@ -90,10 +90,10 @@ export declare namespace NodeMcpTransport {
     /** Shown in errors and logs. Default: `<kind>: <origin><path>` (no credentials, no query). */
     readonly description?: string | undefined
     /**
-     * Largest message accepted: an SSE event, or a JSON answer to a POST. Nothing beyond it is read. Larger,
-     * on a POST's answer (Streamable HTTP): the requests it carried fail with `StreamClosed`, and the
-     * transport lives on; on a stream that carries everything (the legacy SSE stream, the standalone GET
-     * stream): the transport dies (`StreamClosed`). Default: 16 MiB.
+     * Largest message accepted: an SSE event, or a JSON answer to a POST. Never more is held. A larger SSE
+     * event is dropped as it streams by, and the stream goes on: if it was an answer, its request fails
+     * alone with `StreamClosed`; anything else is logged. A larger JSON answer fails the requests of its
+     * POST with `StreamClosed`. The transport lives on either way. Default: 16 MiB.
      */
     readonly maxMessageBytes?: number | undefined
   }
@@ -179,7 +179,8 @@ export type SseOptions<R = never> = NodeMcpTransport.SseOptions<R>
  *
  * Deaths: the child exits, is killed, or closes its stdout ⇒ `ProcessExited { code, signal, stderrTail }`
  * within milliseconds; the command cannot start ⇒ the session fails to open with
- * `SpawnFailed { command, error }`; a message larger than `maxMessageBytes` ⇒ `StreamClosed`.
+ * `SpawnFailed { command, error }`. An answer larger than `maxMessageBytes` fails its request alone with
+ * `StreamClosed`; the child and the session go on.
  *
  * @example
  * ```ts
