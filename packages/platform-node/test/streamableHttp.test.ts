@@ -14,6 +14,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { scriptedServer } from "./fixtures/scriptedServer.js"
 import { clientInfo, crashing, crashOf, failureOf, freePort, httpClients, realSleep, sleepingFor, timed, until } from "./utils.js"
@@ -531,6 +532,15 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.isDefined(server.requests.find((r) => r.rpc === "notifications/cancelled"))
       // the transport lives on
       yield* session.callTool({ name: "json", arguments: {} })
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("an event over maxMessageBytes on the standalone stream is dropped; the stream and the session go on", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { maxMessageBytes: 16 * 1024, headers: { "x-standalone": "oversize" } })
+      const next = yield* session.notifications.pipe(Stream.runHead, Effect.timeout("5 seconds"))
+      assert.deepStrictEqual(Option.map(next, (n) => (n.params as { data?: unknown }).data), Option.some("after the large one"))
+      yield* livesOn(session)
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a server that answers the standalone GET with 404 (unrouted) is not an expired session", () =>
