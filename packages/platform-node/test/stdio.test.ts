@@ -186,7 +186,7 @@ describe("NodeMcpTransport.stdio", () => {
       const result = yield* call(session, "oversize").pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
       assert.deepStrictEqual(result.content[0], { type: "text", text: "ok after oversize" })
       assert.isTrue(logged.some((m) => m.includes("exceeded the limit of 1048576 bytes, and was dropped")), logged.join("\n"))
-      const strict = yield* open({ maxMessageBytes: 1024 * 1024, invalidLines: "crash" })
+      const strict = yield* open({ maxMessageBytes: 1024 * 1024, invalidLines: "crash" }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
       const reason = crashOf(yield* Effect.exit(call(strict, "oversize"))).reason
       assert.strictEqual(reason._tag, "StreamClosed")
       if (reason._tag === "StreamClosed") assert.include(reason.detail, "exceeded the limit of 1048576 bytes")
