@@ -534,6 +534,20 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       yield* session.callTool({ name: "json", arguments: {} })
     }).pipe(Effect.provide(client.layer)))
 
+  it.scopedLive("a notification whose POST broke while the server is there is sent once more", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { headers: { "x-lose-first-cancel": "1" } })
+      const fiber = yield* Effect.fork(session.callTool({ name: "hang", arguments: {} }))
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(fiber)
+      const cancels = () => server.requests.filter((r) => r.rpc === "notifications/cancelled").length
+      yield* until("the cancellation to be sent again", Effect.sync(() => cancels() === 2))
+      assert.isDefined(server.requests.find((r) => r.method === "OPTIONS"))
+      yield* livesOn(session)
+      assert.strictEqual(cancels(), 2)
+    }).pipe(Effect.provide(client.layer)))
+
   it.scopedLive("an event over maxMessageBytes on the standalone stream is dropped; the stream and the session go on", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer

@@ -383,19 +383,24 @@ export const isBrokenConnection = (failure: TransportFailure): boolean =>
 
 /**
  * What a POST whose connection broke after it left costs. If the server is there, only the requests it
- * carried: they fail alone, and the session goes on (a lost notification is logged). Otherwise the failure
- * stands, and kills the transport.
+ * carried: they fail alone, and the session goes on. A POST of notifications only is sent once more
+ * instead (`resend`): a notification may safely arrive twice (`initialized`, `cancelled`), and a lost one
+ * would leave the server uninitialized, or running a cancelled call; if that fails too, it is logged.
+ * Otherwise the failure stands, and kills the transport.
  *
  * @internal
  */
-export const brokenPost = (
+export const brokenPost = <R>(
   serverIsThere: Effect.Effect<boolean>,
   control: McpTransport.McpTransport.Control,
-  requestIds: ReadonlyArray<RequestId>
+  requestIds: ReadonlyArray<RequestId>,
+  resend: Effect.Effect<void, TransportFailure, R> | undefined
 ) =>
-(failure: TransportFailure): Effect.Effect<void, TransportFailure> =>
+(failure: TransportFailure): Effect.Effect<void, TransportFailure, R> =>
   Effect.flatMap(serverIsThere, (there) => {
     if (!there) return Effect.fail(failure)
     if (requestIds.length > 0) return Effect.sync(() => control.failRequests(requestIds, failure.reason, failure.original))
-    return Effect.logWarning(`a notification was lost: ${failure.reason.description}`)
+    const lost = (reason: McpError.TransportCrashedReason) => Effect.logWarning(`a notification was lost: ${reason.description}`)
+    if (resend === undefined) return lost(failure.reason)
+    return Effect.catchAll(resend, (again) => lost(again.reason))
   })

@@ -146,7 +146,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           Effect.mapError((reason) => fail(reason))
         )
 
-        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>) =>
+        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>, resent = false): Effect.Effect<void, Http.TransportFailure, R> =>
           Effect.gen(function*() {
             const headers = yield* Http.resolveHeaders(headersInput)
             const response = yield* execute(
@@ -162,7 +162,8 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
             // The connection broke after the POST left. A live server does that too, closing an idle
             // keep-alive connection just as we reuse it: if it is there, only what this POST carried is
             // lost (its answer would have come on the event stream), and the session goes on.
-            Effect.catchIf(Http.isBrokenConnection, Http.brokenPost(serverIsThere, control, requestIdsOf(message))),
+            Effect.catchIf(Http.isBrokenConnection, (failure) =>
+              Http.brokenPost(serverIsThere, control, requestIdsOf(message), resent ? undefined : post(message, true))(failure)),
             annotate
           )
 

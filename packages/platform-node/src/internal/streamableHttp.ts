@@ -316,7 +316,7 @@ export const streamableHttp = <R = never>(
           runStream(follow(state, response))
         }
 
-        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>) => {
+        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>, resent = false): Effect.Effect<void, Http.TransportFailure, R> => {
           const requestIds = requestIdsOf(message)
           return Effect.gen(function*() {
             const headers = yield* headersFor("application/json, text/event-stream")
@@ -382,7 +382,7 @@ export const streamableHttp = <R = never>(
             // there, only what this POST carried is lost, and the session goes on.
             Effect.catchIf(Http.isBrokenConnection, (failure) => {
               for (const id of requestIds) owners.delete(id)
-              return Http.brokenPost(serverIsThere, control, requestIds)(failure)
+              return Http.brokenPost(serverIsThere, control, requestIds, resent ? undefined : post(message, true))(failure)
             }),
             annotate
           )
