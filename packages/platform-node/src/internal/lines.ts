@@ -33,11 +33,8 @@ const lastBytes = (tail: Uint8Array, piece: Uint8Array): Uint8Array =>
 /**
  * Byte-level line splitting shared by the stdio framing and the SSE parser: bytes are kept until a line
  * is complete, so a UTF-8 character split across chunks is decoded whole, and a line that grows past the
- * limit is reported instead of buffered without bound.
- *
- * With `onSkipped`, a line over the limit is dropped as it streams by (never more than the limit is held)
- * and reported with its edges when it ends; the lines after it are read as usual. Without it, the first
- * line over the limit is reported to `onOversize` and the splitter is unusable from then on.
+ * limit is never buffered without bound: it is dropped as it streams by (never more than the limit is
+ * held) and reported to `onSkipped` with its edges when it ends; the lines after it are read as usual.
  *
  * @internal
  */
@@ -50,24 +47,16 @@ export class LineSplitter {
   constructor(
     readonly maxLineBytes: number,
     readonly onLine: (line: string) => void,
-    readonly onOversize: (bytes: number) => void,
-    readonly onSkipped?: ((line: SkippedLine) => void) | undefined
+    readonly onSkipped: (line: SkippedLine) => void
   ) {}
 
-  /** Returns `false` once a line exceeded the limit without `onSkipped`: the splitter is then unusable. */
-  push(chunk: Uint8Array): boolean {
+  push(chunk: Uint8Array): void {
     let start = 0
     while (start < chunk.length) {
       const newline = chunk.indexOf(10, start)
       const end = newline === -1 ? chunk.length : newline
       const piece = chunk.subarray(start, end)
       if (this.skipping === undefined && this.size + piece.length > this.maxLineBytes) {
-        if (this.onSkipped === undefined) {
-          this.onOversize(this.size + piece.length)
-          this.chunks = []
-          this.size = 0
-          return false
-        }
         const held = concat([...this.chunks, piece])
         this.skipping = { bytes: held.length, head: held.slice(0, edgeBytes), tail: held.slice(-edgeBytes) }
         this.chunks = []
@@ -77,7 +66,7 @@ export class LineSplitter {
         this.skipping.tail = lastBytes(this.skipping.tail, piece)
       }
       if (this.skipping !== undefined) {
-        if (newline === -1) return true
+        if (newline === -1) return
         this.skipped()
         start = newline + 1
         continue
@@ -86,12 +75,11 @@ export class LineSplitter {
         // keep a copy: the producer may reuse its buffer
         this.chunks.push(piece.slice())
         this.size += piece.length
-        return true
+        return
       }
       this.emit(piece)
       start = newline + 1
     }
-    return true
   }
 
   /** Flushes a last line that had no newline (end of stream). */
@@ -103,7 +91,7 @@ export class LineSplitter {
   private skipped(): void {
     const { bytes, head, tail } = this.skipping!
     this.skipping = undefined
-    this.onSkipped!({ bytes, head, tail: tail[tail.length - 1] === 13 ? tail.slice(0, -1) : tail })
+    this.onSkipped({ bytes, head, tail: tail[tail.length - 1] === 13 ? tail.slice(0, -1) : tail })
   }
 
   private emit(last: Uint8Array): void {

@@ -54,7 +54,7 @@ export class SseParser {
     /** The stream's reconnection time, each time a `retry` field sets it (ASCII digits only, in ms). */
     readonly onRetry: (millis: number) => void = () => {}
   ) {
-    this.lines = new LineSplitter(maxEventBytes, (line) => this.line(line), () => {}, ({ bytes, head, tail }) => {
+    this.lines = new LineSplitter(maxEventBytes, (line) => this.line(line), ({ bytes, head, tail }) => {
       // a single line over the limit: only a `data` line matters (the others carry nothing we use)
       const text = decoder.decode(head)
       if (!text.startsWith("data:")) return

@@ -187,7 +187,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           const parsed = parseMessages(line)
           if (parsed._tag === "Left") pendingInvalid.push(`${parsed.left}: ${excerpt(line)}`)
           else for (const message of parsed.right) deliver(message)
-        }, () => {}, ({ bytes, head, tail }) => {
+        }, ({ bytes, head, tail }) => {
           const { detail, id } = droppedMessage(
             `a message of ${bytes} bytes on stdout exceeded the limit of ${maxMessageBytes} bytes`,
             decoder.decode(head),
@@ -233,7 +233,6 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         const stderrLines = new LineSplitter(
           maxStderrLineBytes,
           (line) => keep(line.length > maxStderrLineChars ? `${line.slice(0, maxStderrLineChars)}…` : line),
-          () => {},
           // dropped whole, as it streams by: the lines after it are kept as usual
           ({ bytes }) => keep(`[a stderr line of ${bytes} bytes was dropped]`)
         )

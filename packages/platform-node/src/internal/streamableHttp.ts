@@ -75,6 +75,11 @@ export const streamableHttp = <R = never>(
           Effect.sync(() => control.crash(reason, cause))
         const finished = () => closing || control.isCrashed()
         const pendingIds = (state: StreamState) => [...state.pending].map((id) => JSON.stringify(id)).join(", ")
+        /** A request no longer owed by its stream: answered, or failed. */
+        const settle = (id: RequestId) => {
+          owners.get(id)?.pending.delete(id)
+          owners.delete(id)
+        }
         /**
          * The requests a POST carried lose their answers, while the server is still there: they fail alone,
          * with `StreamClosed`, and the transport lives on for the others.
@@ -82,8 +87,7 @@ export const streamableHttp = <R = never>(
         const failCarried = (state: StreamState, detail: string) =>
           Effect.sync(() => {
             const ids = [...state.pending]
-            state.pending.clear()
-            for (const id of ids) owners.delete(id)
+            for (const id of ids) settle(id)
             control.failRequests(ids, new McpError.StreamClosed({ detail }))
           })
 
@@ -101,10 +105,7 @@ export const streamableHttp = <R = never>(
         const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
           for (const message of messages) {
             const answered = responseIdOf(message)
-            if (answered !== undefined) {
-              owners.get(answered)?.pending.delete(answered)
-              owners.delete(answered)
-            }
+            if (answered !== undefined) settle(answered)
             transport.onmessage?.(message)
           }
         }
@@ -135,13 +136,11 @@ export const streamableHttp = <R = never>(
                 dropped.head,
                 dropped.tail
               )
-              const owner = id === undefined ? undefined : owners.get(id)
-              if (id === undefined || owner === undefined) {
+              if (id === undefined || !owners.has(id)) {
                 invalid.push(detail)
                 return
               }
-              owner.pending.delete(id)
-              owners.delete(id)
+              settle(id)
               control.failRequests([id], new McpError.StreamClosed({ detail }))
             }, (millis) => {
               state.retryMillis = millis
@@ -381,7 +380,7 @@ export const streamableHttp = <R = never>(
             // server does that too, closing an idle keep-alive connection just as we reuse it: if it is
             // there, only what this POST carried is lost, and the session goes on.
             Effect.catchIf(Http.isBrokenConnection, (failure) => {
-              for (const id of requestIds) owners.delete(id)
+              for (const id of requestIds) settle(id)
               return Http.brokenPost(serverIsThere, control, requestIds, resent ? undefined : post(message, true))(failure)
             }),
             annotate
