@@ -267,8 +267,13 @@ const maxRedirects = 5
 const followable = (method: string, status: number): boolean =>
   status === 307 || status === 308 || (method === "GET" && (status === 301 || status === 302 || status === 303))
 
-/** Reads a redirect's (small) body so the connection can be reused; bounded, its failure ignored. */
-const discard = (response: HttpClientResponse.HttpClientResponse) =>
+/**
+ * Reads a body we do not need (a redirect's, a 202's, an unexpected one) so the connection can be reused;
+ * bounded to 1 s, its failure ignored.
+ *
+ * @internal
+ */
+export const discard = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
   Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore)
 
 /**
@@ -328,9 +333,8 @@ const probeRetries = 2
  * live server closing an idle keep-alive connection just as we reuse it, a proxy cutting a long answer):
  * only the requests on that connection are lost then, not the session. A refused connection answers "no"
  * at once; a broken one is tried again at once, at most twice; no answer within `timeout` (all attempts
- * together) is a "no". The
- * answer's body is read by a fiber of `background` (the transport's, closed with it), for at most 1 s. It
- * carries no headers, so no credential and no session id: it asks nothing of the server's MCP endpoint,
+ * together) is a "no". The answer's body is read by a fiber of `background` (the transport's, closed with
+ * it), for at most 1 s. It carries no headers, so no credential and no session id: it asks nothing of the server's MCP endpoint,
  * and any answer, 404 or 405 included, is a "yes".
  *
  * @internal

@@ -157,7 +157,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
               const body = yield* Http.bodyExcerpt(response)
               return yield* Effect.fail(new Http.TransportFailure(Http.statusFailed("POST", response.status, body, true)))
             }
-            yield* Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore)
+            yield* Http.discard(response)
           }).pipe(
             // The connection broke after the POST left. A live server does that too, closing an idle
             // keep-alive connection just as we reuse it: if it is there, only what this POST carried is

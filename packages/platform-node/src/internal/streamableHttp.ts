@@ -193,7 +193,7 @@ export const streamableHttp = <R = never>(
             }
             const type = Http.mediaType(response.headers["content-type"])
             if (type !== "text/event-stream") {
-              yield* Effect.fork(Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore))
+              yield* Effect.fork(Http.discard(response))
               return yield* Effect.fail(
                 new Http.TransportFailure(new McpError.StreamClosed({ detail: `GET answered ${type || "no content type"}, not an event stream` }))
               )
@@ -335,7 +335,7 @@ export const streamableHttp = <R = never>(
             }
             if (requestIds.length === 0) {
               // 202 and no body, by the spec; read whatever there is so the connection can be reused
-              yield* Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore)
+              yield* Http.discard(response)
               if (standaloneEnabled && !standaloneStarted && isInitializedNotification(message)) {
                 standaloneStarted = true
                 startStream({ kind: "standalone", pending: new Set(), lastEventId: undefined, retryMillis: undefined }, undefined)
@@ -369,7 +369,7 @@ export const streamableHttp = <R = never>(
               }
               return
             }
-            yield* Effect.fork(Stream.runDrain(response.stream).pipe(Effect.timeout("1 second"), Effect.ignore))
+            yield* Effect.fork(Http.discard(response))
             return yield* Effect.fail(
               new Http.TransportFailure(
                 new McpError.HttpStatus({ status: response.status, method: "POST", body: `unexpected content type ${type || "(none)"}` })
