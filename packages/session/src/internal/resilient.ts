@@ -96,37 +96,43 @@ export const make = <R = never>(
     yield* publish({ _tag: "Connected", generation: 1, serverInfo: first.session.serverInfo })
 
     // The manager: the one fiber that notices crashes and rebuilds. A loop, not a recursion: a recursive
-    // Effect.gen would keep every earlier generation reachable.
-    const manage = (first: Live): Effect.Effect<void, never, R> =>
-      Effect.gen(function*() {
-        let live = first
-        while (true) {
-          const crash = yield* Effect.flip(live.session.await)
-          if (crash._tag !== "TransportCrashed") return
-          const crashedAt = yield* Clock.currentTimeMillis
-          yield* Effect.logWarning(`transport crashed: ${crash.message}`)
-          yield* SubscriptionRef.set(state, { _tag: "Reconnecting", generation: live.generation, error: crash })
-          yield* publish({ _tag: "Crashed", generation: live.generation, error: crash })
-          yield* Scope.close(live.scope, Exit.void)
-          const next = yield* Effect.either(connect(live.generation + 1))
-          if (next._tag === "Left") {
-            yield* SubscriptionRef.set(state, { _tag: "GaveUp", error: next.left })
-            yield* Metric.increment(McpMetrics.gaveUp)
-            yield* publish({ _tag: "GaveUp", error: next.left })
-            yield* Effect.logError(next.left.message)
-            yield* Deferred.fail(gaveUp, next.left)
-            return
-          }
-          live = next.right
-          latest = live.session
-          yield* SubscriptionRef.set(state, { _tag: "Connected", live })
-          yield* Metric.increment(McpMetrics.rebuilds)
-          const millis = (yield* Clock.currentTimeMillis) - crashedAt
-          yield* publish({ _tag: "Rebuilt", generation: live.generation, serverInfo: live.session.serverInfo, millis })
-          yield* Effect.logInfo(`session rebuilt in ${millis} ms`)
+    // Effect.gen would keep every earlier generation reachable. For the same reason it holds no dead
+    // generation in a variable of its own while it waits: not the first one (a parameter would keep it for
+    // the session's life) nor the last crash, whose captured stack trace references the objects of the
+    // generation it ended.
+    let handover: Live | undefined = first
+    const manage: Effect.Effect<void, never, R> = Effect.gen(function*() {
+      let live = handover!
+      handover = undefined
+      let crash: McpError.TransportCrashed | McpError.GaveUp | undefined
+      while (true) {
+        crash = undefined
+        crash = yield* Effect.flip(live.session.await)
+        if (crash._tag !== "TransportCrashed") return
+        const crashedAt = yield* Clock.currentTimeMillis
+        yield* Effect.logWarning(`transport crashed: ${crash.message}`)
+        yield* SubscriptionRef.set(state, { _tag: "Reconnecting", generation: live.generation, error: crash })
+        yield* publish({ _tag: "Crashed", generation: live.generation, error: crash })
+        yield* Scope.close(live.scope, Exit.void)
+        const next = yield* Effect.either(connect(live.generation + 1))
+        if (next._tag === "Left") {
+          yield* SubscriptionRef.set(state, { _tag: "GaveUp", error: next.left })
+          yield* Metric.increment(McpMetrics.gaveUp)
+          yield* publish({ _tag: "GaveUp", error: next.left })
+          yield* Effect.logError(next.left.message)
+          yield* Deferred.fail(gaveUp, next.left)
+          return
         }
-      }).pipe(Effect.annotateLogs({ module: "McpSession", method: "manage", transport: description }))
-    yield* Effect.forkScoped(manage(first))
+        live = next.right
+        latest = live.session
+        yield* SubscriptionRef.set(state, { _tag: "Connected", live })
+        yield* Metric.increment(McpMetrics.rebuilds)
+        const millis = (yield* Clock.currentTimeMillis) - crashedAt
+        yield* publish({ _tag: "Rebuilt", generation: live.generation, serverInfo: live.session.serverInfo, millis })
+        yield* Effect.logInfo(`session rebuilt in ${millis} ms`)
+      }
+    }).pipe(Effect.annotateLogs({ module: "McpSession", method: "manage", transport: description }))
+    yield* Effect.forkScoped(manage)
 
     /**
      * The live session of a generation above `after`: at once if there is one, else wait for the manager
