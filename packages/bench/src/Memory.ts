@@ -7,7 +7,8 @@
  * - cycles: one session crashed and rebuilt `n` times (the library's resilient session rebuilds by itself;
  *   the raw SDK client is rebuilt by hand); a sample is the growth of the heap (after forced GC), of the
  *   open handles (`process.getActiveResourcesInfo()`) and of the child processes between the end of a
- *   warm-up and the end of the cycles, and again after closing everything against before opening it.
+ *   warm-up and the end of the cycles, and again after closing everything against before opening it; and
+ *   how many SDK transports of dead generations are still reachable after forced GC.
  *
  * `runInChild` runs a sample in a fresh Node process, so that no other measure's garbage or caches blur it.
  *
@@ -153,6 +154,12 @@ export interface CyclesResult {
   readonly handlesGrowth: number
   readonly handlesGrowthDetail: string
   readonly childrenGrowth: number
+  /**
+   * SDK transports of earlier generations (each crash ends one) still reachable at the end of the cycles,
+   * after forced GC. A session that kept its dead generations alive would leak one per cycle, whatever the
+   * heap figure says: that figure also holds the code V8 compiles as these paths warm up.
+   */
+  readonly retained: number
   /** After closing everything, against before opening anything. */
   readonly afterClose: {
     readonly heap: number
@@ -175,6 +182,38 @@ const soleChild = Effect.gen(function*() {
 })
 
 /**
+ * Counts the SDK transports opened, and those the garbage collector has reclaimed.
+ */
+const makeTracker = () => {
+  let opened = 0
+  let collected = 0
+  const seen = new WeakSet<object>()
+  const registry = new FinalizationRegistry<void>(() => {
+    collected++
+  })
+  return {
+    track: (transport: object): void => {
+      if (seen.has(transport)) return
+      seen.add(transport)
+      opened++
+      registry.register(transport, undefined)
+    },
+    /** Still reachable after forced GC, the current one included (finalizers run after GC, in their own tasks). */
+    reachable: Effect.gen(function*() {
+      for (let i = 0; i < 10 && opened - collected > 1; i++) yield* settle(20)
+      return opened - collected
+    })
+  }
+}
+
+/** `transport`, with each opened SDK transport handed to `track`. */
+const tracked = <R>(transport: McpTransport.McpTransport<R>, track: (transport: object) => void) =>
+  McpTransport.make<R>({
+    description: transport.description,
+    acquire: (control) => Effect.tap(transport.open(control), (connection) => Effect.sync(() => track(connection.transport)))
+  })
+
+/**
  * Crashes and rebuilds one session `cycles` times (after `warmup` cycles), each cycle ending with a
  * successful `echo` on the rebuilt session.
  *
@@ -188,11 +227,12 @@ export const cycles = (
   warmup: number
 ): Effect.Effect<CyclesResult, never, Env> =>
   Effect.gen(function*() {
-    const setup = (scope: Scope.Scope) =>
+    const tracker = makeTracker()
+    const setup = (scope: Scope.Scope, track: (transport: object) => void) =>
       Effect.gen(function*() {
         if (side === "library") {
           const closable = kind === "in-memory" ? closableInMemory() : undefined
-          const transport = closable?.transport ?? libraryTransport("stdio")
+          const transport = tracked(closable?.transport ?? libraryTransport("stdio"), track)
           const { session } = yield* McpSession.makeResilient({ transport, clientInfo }, policy).pipe(
             Effect.orDie,
             Scope.extend(scope)
@@ -214,25 +254,28 @@ export const cycles = (
           yield* Scope.addFinalizer(scope, Effect.promise(() => raw.close()).pipe(Effect.timeoutOption("5 seconds")))
           return Effect.promise(async () => {
             const { transport } = await raw.current
+            track(transport)
             if (kind === "in-memory") await transport.close()
             else process.kill(pidOf(transport)!, "SIGKILL")
             await raw.call()
+            track((await raw.current).transport)
           })
         }
       })
     // a first session opened and closed, so that what loads lazily is loaded before the baseline
     const first = yield* Scope.make()
-    yield* Effect.flatMap(setup(first), (cycle) => Effect.zipRight(cycle, cycle))
+    yield* Effect.flatMap(setup(first, () => {}), (cycle) => Effect.zipRight(cycle, cycle))
     yield* Scope.close(first, Exit.void)
     const start = yield* snapshot(100)
     const scope = yield* Scope.make()
-    const cycle = yield* setup(scope)
+    const cycle = yield* setup(scope, tracker.track)
     for (let i = 0; i < warmup; i++) yield* cycle
     const baseline = yield* snapshot(200)
     const began = performance.now()
     for (let i = 0; i < count; i++) yield* cycle
     const millisPerCycle = (performance.now() - began) / count
     const end = yield* snapshot(200)
+    const retained = (yield* tracker.reachable) - 1
     yield* Scope.close(scope, Exit.void)
     const closed = yield* snapshot(300)
     return {
@@ -242,6 +285,7 @@ export const cycles = (
       handlesGrowth: end.handles.length - baseline.handles.length,
       handlesGrowthDetail: handleDiff(baseline.handles, end.handles),
       childrenGrowth: end.children - baseline.children,
+      retained,
       afterClose: {
         heap: (closed.heapUsed - start.heapUsed) / 1024,
         handles: closed.handles.length - start.handles.length,
@@ -382,24 +426,24 @@ export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
 
     const cycleRows = (kind: "in-memory" | "stdio", count: number) =>
       Effect.gen(function*() {
-        const spec = (side: "library" | "raw"): Spec => ({
-          _tag: "cycles",
-          side,
-          kind,
-          count,
-          warmup: Math.max(1, Math.min(100, Math.floor(count / 10)))
-        })
+        // the first cycles compile the crash and rebuild paths, which the heap counts: at least 10 before the baseline
+        const warmup = Math.max(10, Math.min(100, Math.floor(count / 10)))
+        const spec = (side: "library" | "raw"): Spec => ({ _tag: "cycles", side, kind, count, warmup })
         const lib = yield* sample<CyclesResult>(spec("library"))
         const rawResult = yield* sample<CyclesResult>(spec("raw"))
         const label = `after ${count.toLocaleString("en-US")} crash/rebuild cycles`
         const close = (r: CyclesResult) =>
           `after close vs before open: heap ${fmtKiB(r.afterClose.heap)}, handles ${r.afterClose.handles} (${r.afterClose.handlesDetail}), children ${r.afterClose.children}`
-        // "back to baseline": under 0.5 KiB per cycle and under 2 MiB in all (GC noise, code caches)
+        // "back to baseline": no dead generation reachable, and the heap under 0.5 KiB per cycle and under
+        // 2 MiB in all (GC noise, the code V8 compiles as the paths warm up)
         const verdict = (r: CyclesResult) =>
-          r.heapGrowth < Math.max(2048, 0.5 * r.cycles) && r.handlesGrowth <= 0 && r.childrenGrowth <= 0
+          r.retained > 0
+            ? `RETAINS ${r.retained} dead transports`
+            : r.heapGrowth < Math.max(2048, 0.5 * r.cycles) && r.handlesGrowth <= 0 && r.childrenGrowth <= 0
             ? "flat"
             : `GROWS (${(r.heapGrowth / r.cycles).toFixed(1)} KiB per cycle)`
         const note = `verdict: library ${verdict(lib)}, raw ${verdict(rawResult)} · ` +
+          `dead transports still reachable after GC: ${lib.retained} of ${warmup + count} (library), ${rawResult.retained} of ${warmup + count} (raw) · ` +
           `${lib.millisPerCycle.toFixed(2)} ms/cycle (library) vs ${rawResult.millisPerCycle.toFixed(2)} ms/cycle (raw, rebuilt by hand) · ` +
           `library ${close(lib)} · raw ${close(rawResult)}`
         rows.push(
