@@ -95,20 +95,20 @@ export const make = <R = never>(
     const state = yield* SubscriptionRef.make<State>({ _tag: "Connected", live: first })
     yield* publish({ _tag: "Connected", generation: 1, serverInfo: first.session.serverInfo })
 
-    // The manager: the one fiber that notices crashes and rebuilds. A loop, not a recursion: a recursive
-    // Effect.gen would keep every earlier generation reachable. For the same reason it holds no dead
-    // generation in a variable of its own while it waits: not the first one (a parameter would keep it for
-    // the session's life) nor the last crash, whose captured stack trace references the objects of the
-    // generation it ended.
+    // The manager: the one fiber that notices crashes and rebuilds. It holds nothing but the live generation
+    // while it waits, or every dead one would stay reachable (a dead generation holds its transport, and a
+    // stdio one its child's buffers): the first generation comes by a handover it clears (a parameter would
+    // keep it for the session's life); each crash and rebuild runs in a generator of its own that ends with
+    // it (a suspended generator keeps its temporaries, and a crash's captured stack trace references the
+    // objects of the generation it ended); and the steps chain by `flatMap` in tail position, not a loop in
+    // an `Effect.gen` (whose registers kept the previous generation) nor a recursion inside one (which kept
+    // them all).
     let handover: Live | undefined = first
-    const manage: Effect.Effect<void, never, R> = Effect.gen(function*() {
-      let live = handover!
-      handover = undefined
-      let crash: McpError.TransportCrashed | McpError.GaveUp | undefined
-      while (true) {
-        crash = undefined
-        crash = yield* Effect.flip(live.session.await)
-        if (crash._tag !== "TransportCrashed") return
+    /** The crash of `live`, awaited, and the rebuild after it: the next generation, or none when done. */
+    const crashAndRebuild = (live: Live): Effect.Effect<Live | undefined, never, R> =>
+      Effect.gen(function*() {
+        const crash = yield* Effect.flip(live.session.await)
+        if (crash._tag !== "TransportCrashed") return undefined
         const crashedAt = yield* Clock.currentTimeMillis
         yield* Effect.logWarning(`transport crashed: ${crash.message}`)
         yield* SubscriptionRef.set(state, { _tag: "Reconnecting", generation: live.generation, error: crash })
@@ -121,16 +121,23 @@ export const make = <R = never>(
           yield* publish({ _tag: "GaveUp", error: next.left })
           yield* Effect.logError(next.left.message)
           yield* Deferred.fail(gaveUp, next.left)
-          return
+          return undefined
         }
-        live = next.right
-        latest = live.session
-        yield* SubscriptionRef.set(state, { _tag: "Connected", live })
+        const rebuilt = next.right
+        latest = rebuilt.session
+        yield* SubscriptionRef.set(state, { _tag: "Connected", live: rebuilt })
         yield* Metric.increment(McpMetrics.rebuilds)
         const millis = (yield* Clock.currentTimeMillis) - crashedAt
-        yield* publish({ _tag: "Rebuilt", generation: live.generation, serverInfo: live.session.serverInfo, millis })
+        yield* publish({ _tag: "Rebuilt", generation: rebuilt.generation, serverInfo: rebuilt.session.serverInfo, millis })
         yield* Effect.logInfo(`session rebuilt in ${millis} ms`)
-      }
+        return rebuilt
+      })
+    const loop = (live: Live): Effect.Effect<void, never, R> =>
+      Effect.flatMap(crashAndRebuild(live), (next) => next === undefined ? Effect.void : loop(next))
+    const manage: Effect.Effect<void, never, R> = Effect.suspend(() => {
+      const live = handover!
+      handover = undefined
+      return loop(live)
     }).pipe(Effect.annotateLogs({ module: "McpSession", method: "manage", transport: description }))
     yield* Effect.forkScoped(manage)
 
