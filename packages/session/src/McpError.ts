@@ -6,6 +6,7 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import { releaseFrames } from "./internal/frames.js"
 
 /**
  * @since 0.1.0
@@ -286,12 +287,14 @@ export class TransportCrashed extends Schema.TaggedError<TransportCrashed>("@eff
       copies = {}
       deliveryCopies.set(this, copies)
     }
-    return copies[delivery] ??= new TransportCrashed({
-      reason: this.reason,
-      transport: this.transport,
-      delivery,
-      ...(this.cause !== undefined ? { cause: this.cause } : {})
-    }, true)
+    return copies[delivery] ??= releaseFrames(
+      new TransportCrashed({
+        reason: this.reason,
+        transport: this.transport,
+        delivery,
+        ...(this.cause !== undefined ? { cause: this.cause } : {})
+      }, true)
+    )
   }
 }
 

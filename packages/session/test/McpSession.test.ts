@@ -9,7 +9,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { McpError, McpSession, McpTest, McpTransport } from "../src/index.js"
 import { correlationKey } from "../src/internal/transport.js"
-import { eventually, failureOf, scripted, tick } from "./utils.js"
+import { eventually, failureOf, scripted, tick, tracking } from "./utils.js"
 
 const clientInfo = { name: "test-client", version: "1.0.0" }
 
@@ -134,6 +134,37 @@ describe("McpSession", () => {
   })
 
   describe("transport death", () => {
+    it.live("the crash a caller keeps does not keep the dead transport reachable", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        // a transport whose peer the test can hang up on without holding it
+        let peer: WeakRef<{ onclose?: (() => void) | undefined }> | undefined
+        const tracked = tracking(McpTransport.make({
+          description: "hangs up on request",
+          acquire: (control) =>
+            Effect.tap(server.transport.open(control), (connection) =>
+              Effect.sync(() => {
+                peer = new WeakRef(connection.transport)
+              }))
+        }))
+        const kept = yield* Effect.scoped(Effect.gen(function*() {
+          const session = yield* McpSession.make({ transport: tracked.transport, clientInfo })
+          yield* session.callTool({ name: "echo", arguments: { message: "before" } })
+          // as the peer closing: the SDK transport's own onclose, which the supervisor owns
+          peer?.deref()?.onclose?.()
+          // kept as they come (not rendered: rendering reads the stack)
+          const death = yield* Effect.flip(session.await)
+          const call = yield* Effect.flip(session.callTool({ name: "echo", arguments: { message: "after" } }))
+          return [death, call]
+        }))
+        // an error's captured stack trace holds the receivers of its frames (the dead transport's supervisor)
+        // until its stack is read
+        const reachable = yield* tracked.reachable(0)
+        assert.strictEqual(tracked.opened(), 1)
+        assert.strictEqual(reachable, 0, "the dead transport is still reachable")
+        assert.deepStrictEqual(kept.map((error) => error._tag), ["TransportCrashed", "TransportCrashed"])
+      }))
+
     it.scoped("a crash fails every pending call at once with the reason", () =>
       Effect.gen(function*() {
         const { faults, server, session } = yield* setup()

@@ -6,6 +6,8 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
 import { McpTransport } from "../src/index.js"
 
 /** Lets pending promise callbacks and I/O run (real event-loop turns, no Clock involved). */
@@ -78,4 +80,42 @@ export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   const failure = Cause.failureOption((exit as Exit.Failure<A, E>).cause)
   assert.isTrue(Option.isSome(failure), `expected a typed failure, got ${Cause.pretty((exit as Exit.Failure<A, E>).cause)}`)
   return (failure as Option.Some<E>).value
+}
+
+/** A full garbage collection, whether or not Node runs with `--expose-gc`. */
+export const gc: () => void = (globalThis as { gc?: () => void }).gc ?? (() => {
+  v8.setFlagsFromString("--expose-gc")
+  return vm.runInNewContext("gc") as () => void
+})()
+
+/**
+ * `transport`, counting the SDK transports it opens and those the garbage collector has reclaimed: how leak
+ * tests see what a session keeps reachable.
+ */
+export const tracking = <R>(transport: McpTransport.McpTransport<R>) => {
+  let opened = 0
+  let collected = 0
+  const registry = new FinalizationRegistry<void>(() => void collected++)
+  return {
+    transport: McpTransport.make<R>({
+      description: transport.description,
+      acquire: (control) =>
+        Effect.tap(transport.open(control), (connection) =>
+          Effect.sync(() => {
+            opened++
+            registry.register(connection.transport, undefined)
+          }))
+    }),
+    opened: () => opened,
+    /** How many are still reachable, after forced collections until at most `expected` are (bounded). */
+    reachable: (expected: number) =>
+      Effect.gen(function*() {
+        // finalizers run in tasks of their own after a collection
+        for (let round = 0; round < 20 && opened - collected > expected; round++) {
+          gc()
+          yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 1)))
+        }
+        return opened - collected
+      })
+  }
 }

@@ -11,6 +11,7 @@ import type * as Scope from "effect/Scope"
 import * as McpError from "../McpError.js"
 import type * as Api from "../McpTransport.js"
 import type { McpTransport } from "../McpTransport.js"
+import { releaseFrames } from "./frames.js"
 
 /** @internal */
 export const TypeId: Api.TypeId = Symbol.for("@effect-mcp/session/McpTransport") as Api.TypeId
@@ -161,10 +162,12 @@ export class Supervisor implements Transport {
     // crash is the only one that gets here, so the SDK hears of the death once. It goes first: a request
     // that ends by its own rejection costs less than one interrupted by the supervising fiber (which aborts
     // its signal).
+    const crashed = this.crashed
     try {
       this.onclose?.()
     } finally {
-      Deferred.unsafeDone(this.died, Exit.fail(this.crashed))
+      Deferred.unsafeDone(this.died, Exit.fail(crashed))
+      releaseFrames(crashed)
     }
   }
 
