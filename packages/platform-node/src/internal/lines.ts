@@ -30,6 +30,16 @@ export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
 const lastBytes = (tail: Uint8Array, piece: Uint8Array): Uint8Array =>
   piece.length >= edgeBytes ? piece.slice(piece.length - edgeBytes) : concat([tail, piece]).slice(-edgeBytes)
 
+/** The first `edgeBytes` of parts, copying no more of them than that takes. */
+const firstBytes = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const taken: Array<Uint8Array> = []
+  for (let size = 0, i = 0; i < parts.length && size < edgeBytes; i++) {
+    taken.push(parts[i]!)
+    size += parts[i]!.length
+  }
+  return concat(taken).slice(0, edgeBytes)
+}
+
 /**
  * Byte-level line splitting shared by the stdio framing and the SSE parser: bytes are kept until a line
  * is complete, so a UTF-8 character split across chunks is decoded whole, and a line that grows past the
@@ -57,8 +67,9 @@ export class LineSplitter {
       const end = newline === -1 ? chunk.length : newline
       const piece = chunk.subarray(start, end)
       if (this.skipping === undefined && this.size + piece.length > this.maxLineBytes) {
-        const held = concat([...this.chunks, piece])
-        this.skipping = { bytes: held.length, head: held.slice(0, edgeBytes), tail: held.slice(-edgeBytes) }
+        // only its edges are kept: never a copy of what is held (up to the limit) to cut them from
+        const held = [...this.chunks, piece]
+        this.skipping = { bytes: this.size + piece.length, head: firstBytes(held), tail: held.reduce(lastBytes, new Uint8Array(0)) }
         this.chunks = []
         this.size = 0
       } else if (this.skipping !== undefined) {
