@@ -117,7 +117,10 @@ export declare namespace McpSession {
     readonly transport: McpTransport<R>
     readonly clientInfo: { readonly name: string; readonly version: string }
     readonly capabilities?: ClientCapabilities | undefined
-    /** Default timeout of every request, initialize included. Default: 60 seconds. */
+    /**
+     * Default timeout of every request, initialize included, on the Clock of the effect that makes the
+     * session (`TestClock` in tests). Default: 60 seconds.
+     */
     readonly requestTimeout?: Duration.DurationInput | undefined
     /** Bound on closing the transport when the scope closes. Default: 2 seconds. */
     readonly closeTimeout?: Duration.DurationInput | undefined

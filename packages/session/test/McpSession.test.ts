@@ -3,11 +3,12 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { McpError, McpSession, McpTest, McpTransport } from "../src/index.js"
+import { McpError, McpMetrics, McpSession, McpTest, McpTransport } from "../src/index.js"
 import { correlationKey } from "../src/internal/transport.js"
 import { eventually, failureOf, scripted, tick, tracking } from "./utils.js"
 
@@ -102,6 +103,28 @@ describe("McpSession", () => {
         const endless = yield* McpSession.make({ transport: pages(true), clientInfo, maxPages: 5 })
         const error = failureOf(yield* Effect.exit(endless.listTools()))
         assert.isTrue(McpError.isProtocolError(error))
+      }))
+
+    it.scoped("every request is counted and timed under the caller's metric tags", () =>
+      Effect.gen(function*() {
+        const { faults, session } = yield* setup()
+        // the session's own tags first, then the caller's
+        const requests = Metric.tagged(Metric.tagged(McpMetrics.requests, "method", "tools/call"), "tenant", "t1")
+        const latency = Metric.tagged(Metric.tagged(McpMetrics.latency, "method", "tools/call"), "tenant", "t1")
+        const failures = Metric.tagged(
+          Metric.tagged(Metric.tagged(McpMetrics.failures, "method", "tools/call"), "error", "HttpStatus"),
+          "tenant",
+          "t1"
+        )
+        yield* session.callTool({ name: "echo", arguments: { message: "a" } }).pipe(Effect.tagMetrics("tenant", "t1"))
+        yield* faults.failNextSends(new McpError.HttpStatus({ status: 403, method: "POST", body: "" }))
+        yield* Effect.exit(session.callTool({ name: "echo", arguments: { message: "b" } })).pipe(
+          Effect.tagMetrics("tenant", "t1")
+        )
+        assert.strictEqual((yield* Metric.value(requests)).count, 2)
+        // latency is of answered requests
+        assert.strictEqual((yield* Metric.value(latency)).count, 1)
+        assert.strictEqual((yield* Metric.value(failures)).count, 1)
       }))
 
     it.scoped("maps JSON-RPC errors and invalid results to ProtocolError", () =>
@@ -326,6 +349,65 @@ describe("McpSession", () => {
         assert.isTrue(McpError.isRequestTimeout(error))
         assert.strictEqual((error as McpError.RequestTimeout).timeoutMillis, 5000)
         assert.strictEqual((error as McpError.RequestTimeout).target, "echo")
+      }))
+
+    it.scoped("pending requests share one timer on the Clock, and each times out at its own deadline", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const { faults, transport } = yield* McpTest.faulty(server.transport)
+        const session = yield* McpSession.make({ transport, clientInfo, requestTimeout: "10 seconds" })
+        yield* faults.blackHole(true)
+        // TestClock lists every sleep until its time has passed, interrupted ones included
+        const sleeps = Effect.map(TestClock.sleeps(), Chunk.size)
+        const before = yield* sleeps
+        const calls = yield* Effect.forEach(Array.from({ length: 20 }), () => Effect.fork(session.ping()))
+        yield* tick
+        assert.strictEqual((yield* sleeps) - before, 1, "one sleep for twenty requests")
+        // a shorter timeout moves the timer, a longer one leaves it
+        const short = yield* Effect.fork(session.ping({ timeout: "2 seconds" }))
+        const long = yield* Effect.fork(session.ping({ timeout: "30 seconds" }))
+        yield* tick
+        assert.strictEqual((yield* sleeps) - before, 2)
+        yield* TestClock.adjust("1999 millis")
+        assert.isNull(short.unsafePoll())
+        yield* TestClock.adjust("1 milli")
+        const shortError = failureOf(yield* Fiber.await(short)) as McpError.RequestTimeout
+        assert.strictEqual(shortError._tag, "RequestTimeout")
+        assert.strictEqual(shortError.timeoutMillis, 2000)
+        assert.isTrue(calls.every((call) => call.unsafePoll() === null))
+        yield* TestClock.adjust("7999 millis")
+        assert.isTrue(calls.every((call) => call.unsafePoll() === null))
+        yield* TestClock.adjust("1 milli")
+        for (const call of calls) {
+          const error = failureOf(yield* Fiber.await(call)) as McpError.RequestTimeout
+          assert.strictEqual(error._tag, "RequestTimeout")
+          assert.strictEqual(error.timeoutMillis, 10_000)
+        }
+        assert.isNull(long.unsafePoll())
+        yield* TestClock.adjust("20 seconds")
+        assert.strictEqual((failureOf(yield* Fiber.await(long)) as McpError.RequestTimeout).timeoutMillis, 30_000)
+        // each timeout cancelled its request
+        const sent = (yield* faults.sent) as ReadonlyArray<{ readonly method?: string }>
+        assert.strictEqual(sent.filter((m) => m.method === "notifications/cancelled").length, 22)
+      }))
+
+    it.scoped("a request that settles before its deadline leaves no timeout behind", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const { faults, transport } = yield* McpTest.faulty(server.transport)
+        const session = yield* McpSession.make({ transport, clientInfo, requestTimeout: "5 seconds" })
+        yield* session.ping()
+        yield* faults.blackHole(true)
+        const interrupted = yield* Effect.fork(session.ping())
+        yield* tick
+        yield* Fiber.interrupt(interrupted)
+        const waiting = yield* Effect.fork(session.ping({ timeout: "10 seconds" }))
+        yield* tick
+        // the answered ping's and the interrupted one's deadlines pass: only the waiting call is still owed
+        yield* TestClock.adjust("6 seconds")
+        assert.isNull(waiting.unsafePoll())
+        yield* TestClock.adjust("4 seconds")
+        assert.strictEqual(failureOf(yield* Fiber.await(waiting))._tag, "RequestTimeout")
       }))
 
     it.scoped("the session's requestTimeout is the default, and delayed answers still arrive in time", () =>

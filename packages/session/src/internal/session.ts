@@ -12,7 +12,10 @@ import {
   ReadResourceResultSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import type { CallToolResult, Progress, ServerNotification } from "@modelcontextprotocol/sdk/types.js"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -29,6 +32,7 @@ import * as McpMetrics from "../McpMetrics.js"
 import type { McpSession as McpSessionNs } from "../McpSession.js"
 import type { KeepAlive } from "../McpSessionPolicy.js"
 import { McpSession } from "../McpSession.js"
+import * as Deadlines from "./deadlines.js"
 import { correlationKey, correlationPrefix, errorMessage, failedRequest, Supervisor } from "./transport.js"
 
 type Service = McpSessionNs.Service
@@ -111,6 +115,8 @@ export const makeLive = <R = never>(
     // the fiber's await, as its failure; not `Fiber.join`, which would also merge the supervising fiber's
     // FiberRefs into every caller, for nothing, on the path a dying transport's callers wait on
     const awaitDeath: Effect.Effect<never, McpError.TransportCrashed> = Effect.flatten(Fiber.await(fiber))
+    const deadlines = yield* Deadlines.make
+    const clock = yield* Effect.clock
 
     // 3. the SDK client over the supervised transport; closing closes the transport, bounded
     const client = new Client(
@@ -246,53 +252,96 @@ export const makeLive = <R = never>(
           meta.progressToken = key
           supervisor.progress.set(key, options.onProgress)
         }
-        return Effect.tryPromise({
-          try: (signal) => run(meta, { signal, timeout: sdkTimeoutMillis }),
-          catch: (error) => toError(error, method, key)
+        return Effect.async<A, McpError.RequestError>((resume) => {
+          // aborting makes the SDK send `notifications/cancelled`: on timeout, and on interruption
+          const controller = new AbortController()
+          let settled = false
+          const settle = (effect: Effect.Effect<A, McpError.RequestError>) => {
+            if (settled) return
+            settled = true
+            cancelDeadline()
+            resume(effect)
+          }
+          const cancelDeadline = deadlines.add(Duration.toMillis(timeout), () => {
+            const timedOut = new McpError.RequestTimeout({
+              method,
+              ...(target !== undefined ? { target } : {}),
+              timeoutMillis: Duration.toMillis(timeout)
+            })
+            settle(Effect.fail(timedOut))
+            controller.abort(timedOut)
+          })
+          let pending: Promise<A>
+          try {
+            pending = run(meta, { signal: controller.signal, timeout: sdkTimeoutMillis })
+          } catch (error) {
+            pending = Promise.reject(error)
+          }
+          pending.then(
+            (value) => settle(Effect.succeed(value)),
+            (error) => {
+              if (!settled) settle(Effect.fail(toError(error, method, key)))
+            }
+          )
+          return Effect.sync(() => {
+            if (settled) return
+            settled = true
+            cancelDeadline()
+            controller.abort()
+          })
         }).pipe(
           Effect.raceFirst(Effect.catchAll(awaitDeath, (crashed) => Effect.fail(crashed.withDelivery(deliveryOf(key))))),
-          Effect.timeoutFail({
-            duration: timeout,
-            onTimeout: () =>
-              new McpError.RequestTimeout({
-                method,
-                ...(target !== undefined ? { target } : {}),
-                timeoutMillis: Duration.toMillis(timeout)
-              })
-          }),
+          // after the race: the losing side may still read the request's delivery
           Effect.ensuring(Effect.sync(() => {
             supervisor.sends.delete(key)
             supervisor.progress.delete(key)
           }))
         )
-      }).pipe(
-        Metric.trackDuration(metricsOf(method).latency),
-        Effect.tapError((error) =>
-          Metric.increment(
-            failuresOf(method)(error._tag === "TransportCrashed" ? error.reason._tag : error._tag)
-          )
-        ),
-        (self) => Effect.zipRight(Metric.increment(metricsOf(method).requests), self),
-        Effect.tapBoth({
-          onFailure: (error) =>
-            Effect.annotateCurrentSpan(
-              "mcp.outcome",
-              error._tag === "TransportCrashed" ? `TransportCrashed.${error.reason._tag}` : error._tag
-            ),
-          onSuccess: () => Effect.annotateCurrentSpan("mcp.outcome", "ok")
-        }),
-        Effect.withSpan(`McpSession.${method}`, {
-          kind: "client",
-          // a stack trace per request costs more than the request itself; the span names the call
-          captureStackTrace: false,
-          attributes: {
-            "mcp.method": method,
-            "mcp.transport": description,
-            "mcp.server": serverInfo.name,
-            ...(target !== undefined ? { "mcp.target": target } : {})
-          }
-        })
-      )
+      }).pipe((self) => instrument(method, target, self))
+    }
+
+    /**
+     * The span and the metrics of a request, read and written directly: the metric labels are read once,
+     * and the outcome is set on the span itself (it is not made the current span: nothing inside a request
+     * logs or starts a span).
+     */
+    const instrument = <A>(
+      method: string,
+      target: string | undefined,
+      self: Effect.Effect<A, McpError.RequestError>
+    ): Effect.Effect<A, McpError.RequestError> => {
+      const { latency, requests } = metricsOf(method)
+      return Effect.useSpan(`McpSession.${method}`, {
+        kind: "client",
+        // a stack trace per request costs more than the request itself; the span names the call
+        captureStackTrace: false,
+        attributes: {
+          "mcp.method": method,
+          "mcp.transport": description,
+          "mcp.server": serverInfo.name,
+          ...(target !== undefined ? { "mcp.target": target } : {})
+        }
+      }, (span) =>
+        Effect.withFiberRuntime<A, McpError.RequestError>((fiber) => {
+          const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+          requests.unsafeUpdate(1, labels)
+          const start = clock.unsafeCurrentTimeNanos()
+          return Effect.onExit(self, (exit) => {
+            if (Exit.isSuccess(exit)) {
+              latency.unsafeUpdate(Duration.nanos(clock.unsafeCurrentTimeNanos() - start), labels)
+              span.attribute("mcp.outcome", "ok")
+            } else {
+              const failure = Cause.failureOption(exit.cause)
+              if (Option.isSome(failure)) {
+                const error = failure.value
+                const tag = error._tag === "TransportCrashed" ? error.reason._tag : error._tag
+                failuresOf(method)(tag).unsafeUpdate(1, labels)
+                span.attribute("mcp.outcome", error._tag === "TransportCrashed" ? `TransportCrashed.${tag}` : tag)
+              }
+            }
+            return Effect.void
+          })
+        }))
     }
 
     const withMeta = <P extends object | undefined>(params: P, meta: Record<string, unknown>) => {

@@ -1,0 +1,77 @@
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberHandle from "effect/FiberHandle"
+import type * as Scope from "effect/Scope"
+
+/**
+ * The request deadlines of one session, on Effect's Clock, kept by a single timer fiber.
+ *
+ * `Effect.timeoutFail` forks two fibers per request (the request and a sleep), each with its own copy of the
+ * caller's FiberRefs: with the race against the supervising fiber that is four fibers per call, most of a
+ * request's cost. Here a request adds an entry and removes it when it settles; one fiber sleeps until the
+ * earliest deadline. With a session's usual single timeout, deadlines come in the order of the requests, so
+ * the timer is set once and moved only when a shorter timeout comes in.
+ *
+ * @internal
+ */
+export interface Deadlines {
+  /**
+   * Calls `onExpire` once `millis` have passed on the Clock, unless the returned function runs first.
+   * `Infinity` never expires.
+   */
+  readonly add: (millis: number, onExpire: () => void) => () => void
+}
+
+interface Entry {
+  readonly at: number
+  readonly onExpire: () => void
+}
+
+/**
+ * The timer fiber lives in the scope, and closing it interrupts the sleep.
+ *
+ * @internal
+ */
+export const make: Effect.Effect<Deadlines, never, Scope.Scope> = Effect.gen(function*() {
+  const clock = yield* Effect.clock
+  const run = yield* FiberHandle.makeRuntime<never, never, void>()
+  // monotonic on the live Clock (Date.now() may jump); the test instant on TestClock
+  const now = () => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
+  const entries = new Set<Entry>()
+  // when the timer fiber wakes next; Infinity: no timer
+  let wakeAt = Infinity
+
+  const sleepUntil = (at: number, from: number): Effect.Effect<void> =>
+    Effect.zipRight(clock.sleep(Duration.millis(at - from)), sweep)
+
+  // expires what is due, then sleeps until the earliest deadline left
+  const sweep: Effect.Effect<void> = Effect.suspend(() => {
+    const t = now()
+    let next = Infinity
+    for (const entry of entries) {
+      if (entry.at <= t) {
+        entries.delete(entry)
+        entry.onExpire()
+      } else if (entry.at < next) {
+        next = entry.at
+      }
+    }
+    wakeAt = next
+    return next === Infinity ? Effect.void : sleepUntil(next, t)
+  })
+
+  return {
+    add: (millis, onExpire) => {
+      if (millis === Infinity) return () => {}
+      const t = now()
+      const entry: Entry = { at: t + millis, onExpire }
+      entries.add(entry)
+      if (entry.at < wakeAt) {
+        wakeAt = entry.at
+        // replaces (interrupts) the timer that slept until a later deadline
+        run(sleepUntil(entry.at, t))
+      }
+      return () => void entries.delete(entry)
+    }
+  }
+})
