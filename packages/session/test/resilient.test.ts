@@ -4,6 +4,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as HashMap from "effect/HashMap"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
@@ -440,6 +441,31 @@ describe("McpSession.layerResilient", () => {
           crashesBefore + 1
         )
         assert.strictEqual((yield* Metric.value(failures)).count, failuresBefore + 1)
+      }))
+  })
+
+  describe("logs", () => {
+    it.scoped("a replay is logged with the session's annotations", () =>
+      Effect.gen(function*() {
+        const logs: Array<{ readonly message: string; readonly annotations: Record<string, unknown> }> = []
+        const logger = Logger.make(({ annotations, message }) =>
+          void logs.push({ message: String(message), annotations: Object.fromEntries(HashMap.toEntries(annotations)) })
+        )
+        const { faults, session } = yield* setup()
+        yield* faults.failNextSends(new McpError.HttpStatus({ status: 403, method: "POST", body: "" }))
+        yield* session.callTool({ name: "echo", arguments: { message: "x" } }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+          Logger.withMinimumLogLevel(LogLevel.Debug)
+        )
+        const replay = logs.find((log) => log.message.includes("replaying tools/call echo (HttpStatus)"))
+        assert.isDefined(replay)
+        assert.deepStrictEqual(replay!.annotations, {
+          module: "McpSession",
+          method: "tools/call",
+          transport: "in-memory test server",
+          server: "effect-mcp-test",
+          generation: 1
+        })
       }))
   })
 

@@ -191,8 +191,7 @@ export const make = <R = never>(
         for (let attempt = 0;; attempt++) {
           const live = yield* acquire(after, maybeDelivered)
           const exit = yield* Effect.exit(call(live.session).pipe(
-            Effect.annotateSpans({ "mcp.attempt": attempt + 1, "mcp.generation": live.generation }),
-            Effect.annotateLogs({ generation: live.generation })
+            Effect.annotateSpans({ "mcp.attempt": attempt + 1, "mcp.generation": live.generation })
           ))
           if (Exit.isSuccess(exit)) return exit.value
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
@@ -205,9 +204,18 @@ export const make = <R = never>(
           }
           yield* Metric.increment(Metric.tagged(McpMetrics.replays, "method", method))
           yield* publish({ _tag: "Replayed", method, target, attempt: attempt + 1 })
-          yield* Effect.logDebug(`replaying ${method}${target !== undefined ? ` ${target}` : ""} (${failure.reason._tag})`)
+          // annotated here, not around every call: nothing else in a request logs
+          yield* Effect.logDebug(`replaying ${method}${target !== undefined ? ` ${target}` : ""} (${failure.reason._tag})`).pipe(
+            Effect.annotateLogs({
+              module: "McpSession",
+              method,
+              transport: description,
+              server: live.session.serverInfo.name,
+              generation: live.generation
+            })
+          )
         }
-      }).pipe(Effect.annotateLogs({ module: "McpSession", method, transport: description, server: latest.serverInfo.name }))
+      })
 
     const always = () => Effect.succeed(true)
 
