@@ -1,3 +1,4 @@
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberHandle from "effect/FiberHandle"
@@ -44,20 +45,29 @@ export const make: Effect.Effect<Deadlines, never, Scope.Scope> = Effect.gen(fun
   const sleepUntil = (at: number, from: number): Effect.Effect<void> =>
     Effect.zipRight(clock.sleep(Duration.millis(at - from)), sweep)
 
-  // expires what is due, then sleeps until the earliest deadline left
+  // expires what is due, then sleeps until the earliest deadline left; a callback that throws is logged
+  // and stops neither the others nor the timer
   const sweep: Effect.Effect<void> = Effect.suspend(() => {
     const t = now()
     let next = Infinity
+    const defects: Array<unknown> = []
     for (const entry of entries) {
       if (entry.at <= t) {
         entries.delete(entry)
-        entry.onExpire()
+        try {
+          entry.onExpire()
+        } catch (defect) {
+          defects.push(defect)
+        }
       } else if (entry.at < next) {
         next = entry.at
       }
     }
     wakeAt = next
-    return next === Infinity ? Effect.void : sleepUntil(next, t)
+    const rest = next === Infinity ? Effect.void : sleepUntil(next, t)
+    return defects.length === 0
+      ? rest
+      : Effect.zipRight(Effect.forEach(defects, (defect) => Effect.logError("a deadline's callback failed", Cause.die(defect)), { discard: true }), rest)
   })
 
   return {
