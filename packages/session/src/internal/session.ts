@@ -279,9 +279,8 @@ export const makeLive = <R = never>(
           }
           pending.then(
             (value) => settle(Effect.succeed(value)),
-            (error) => {
-              if (!settled) settle(Effect.fail(toError(error, method, key)))
-            }
+            // mapped in the caller's fiber, so a mapping that throws is a defect there, not a lost call
+            (error) => settle(Effect.failSync(() => toError(error, method, key)))
           )
           return Effect.sync(() => {
             if (settled) return
