@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -81,6 +82,36 @@ describe("McpSession.layerResilient", () => {
         // the first generation and the one the last crash ended used to stay reachable (a parameter of the
         // manager fiber, and the crash's captured stack trace)
         assert.strictEqual(reachable, 1, `${reachable} of 6 transports still reachable`)
+      }))
+
+    it.scopedLive("after giving up, no dead transport is reachable while the session and its GaveUp are kept", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        // not McpTest.faulty, which keeps its last connection for the faults it injects
+        let open = true
+        let current: WeakRef<Transport> | undefined
+        const tracked = tracking(McpTransport.make({
+          description: server.transport.description,
+          acquire: (control) =>
+            open
+              ? Effect.tap(server.transport.open(control), (connection) => void (current = new WeakRef(connection.transport)))
+              : Effect.fail(new McpError.TransportCrashed({ reason: refused, transport: "closable" }))
+        }))
+        const { lifecycle, session } = yield* McpSession.makeResilient(
+          { transport: tracked.transport, clientInfo },
+          McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.recurs(1) })
+        )
+        yield* session.ping()
+        open = false
+        yield* Effect.promise(() => current!.deref()!.close())
+        const gaveUp = yield* Effect.flip(session.await)
+        assert.strictEqual(gaveUp._tag, "GaveUp")
+        assert.strictEqual((yield* lifecycle.state)._tag, "GaveUp")
+        const reachable = yield* tracked.reachable(0)
+        assert.strictEqual(tracked.opened(), 1)
+        // the resilient session kept the dead session for its server info (serverInfo and the like)
+        assert.strictEqual(reachable, 0, `${reachable} dead transport(s) still reachable`)
+        assert.strictEqual(session.serverInfo.name, "effect-mcp-test")
       }))
 
     it.scoped("backoff between attempts follows the schedule exactly", () =>

@@ -91,7 +91,10 @@ export const make = <R = never>(
     const first = yield* connect(1).pipe(
       Effect.tapError((error) => Metric.increment(McpMetrics.gaveUp).pipe(Effect.zipRight(publish({ _tag: "GaveUp", error }))))
     )
-    let latest = first.session
+    // what the latest session said of its server: data only, so that a dead session is not kept by it
+    // (after giving up, it would stay for the resilient session's life)
+    const describe = ({ instructions, serverCapabilities, serverInfo }: Service) => ({ instructions, serverCapabilities, serverInfo })
+    let latest = describe(first.session)
     const state = yield* SubscriptionRef.make<State>({ _tag: "Connected", live: first })
     yield* publish({ _tag: "Connected", generation: 1, serverInfo: first.session.serverInfo })
 
@@ -124,7 +127,7 @@ export const make = <R = never>(
           return undefined
         }
         const rebuilt = next.right
-        latest = rebuilt.session
+        latest = describe(rebuilt.session)
         yield* SubscriptionRef.set(state, { _tag: "Connected", live: rebuilt })
         yield* Metric.increment(McpMetrics.rebuilds)
         const millis = (yield* Clock.currentTimeMillis) - crashedAt
