@@ -361,8 +361,9 @@ describe("McpSession", () => {
         const sleeps = Effect.map(TestClock.sleeps(), Chunk.size)
         const before = yield* sleeps
         const calls = yield* Effect.forEach(Array.from({ length: 20 }), () => Effect.fork(session.ping()))
+        const listing = yield* Effect.fork(Effect.asVoid(session.listTools()))
         yield* tick
-        assert.strictEqual((yield* sleeps) - before, 1, "one sleep for twenty requests")
+        assert.strictEqual((yield* sleeps) - before, 1, "one sleep for twenty-one requests")
         // a shorter timeout moves the timer, a longer one leaves it
         const short = yield* Effect.fork(session.ping({ timeout: "2 seconds" }))
         const long = yield* Effect.fork(session.ping({ timeout: "30 seconds" }))
@@ -374,11 +375,11 @@ describe("McpSession", () => {
         const shortError = failureOf(yield* Fiber.await(short)) as McpError.RequestTimeout
         assert.strictEqual(shortError._tag, "RequestTimeout")
         assert.strictEqual(shortError.timeoutMillis, 2000)
-        assert.isTrue(calls.every((call) => call.unsafePoll() === null))
+        assert.isTrue([...calls, listing].every((call) => call.unsafePoll() === null))
         yield* TestClock.adjust("7999 millis")
-        assert.isTrue(calls.every((call) => call.unsafePoll() === null))
+        assert.isTrue([...calls, listing].every((call) => call.unsafePoll() === null))
         yield* TestClock.adjust("1 milli")
-        for (const call of calls) {
+        for (const call of [...calls, listing]) {
           const error = failureOf(yield* Fiber.await(call)) as McpError.RequestTimeout
           assert.strictEqual(error._tag, "RequestTimeout")
           assert.strictEqual(error.timeoutMillis, 10_000)
@@ -388,7 +389,7 @@ describe("McpSession", () => {
         assert.strictEqual((failureOf(yield* Fiber.await(long)) as McpError.RequestTimeout).timeoutMillis, 30_000)
         // each timeout cancelled its request
         const sent = (yield* faults.sent) as ReadonlyArray<{ readonly method?: string }>
-        assert.strictEqual(sent.filter((m) => m.method === "notifications/cancelled").length, 22)
+        assert.strictEqual(sent.filter((m) => m.method === "notifications/cancelled").length, 23)
       }))
 
     it.scoped("a request that settles before its deadline leaves no timeout behind", () =>
@@ -408,6 +409,36 @@ describe("McpSession", () => {
         assert.isNull(waiting.unsafePoll())
         yield* TestClock.adjust("4 seconds")
         assert.strictEqual(failureOf(yield* Fiber.await(waiting))._tag, "RequestTimeout")
+      }))
+
+    it.scoped("a listing is bounded as a whole: its pages share the timeout", () =>
+      Effect.gen(function*() {
+        const { faults, transport } = yield* McpTest.faulty(scripted((msg, reply) => {
+          if (msg.method !== "tools/list") return
+          const page = Number(msg.params?.cursor ?? 0)
+          reply({
+            jsonrpc: "2.0",
+            id: msg.id!,
+            result: { tools: [{ name: `tool-${page}`, inputSchema: { type: "object" } }], nextCursor: String(page + 1) }
+          })
+        }))
+        const session = yield* McpSession.make({ transport, clientInfo, requestTimeout: "5 seconds" })
+        yield* faults.delayIncoming("2 seconds")
+        const listing = yield* Effect.fork(session.listTools())
+        // two pages answered after 2 s each; the third has 1 s left
+        for (let page = 0; page < 2; page++) {
+          yield* eventually(Effect.map(faults.sent, (sent) => sent.length), (n) => n >= 3 + page)
+          yield* tick
+          yield* TestClock.adjust("2 seconds")
+        }
+        yield* eventually(Effect.map(faults.sent, (sent) => sent.length), (n) => n >= 5)
+        yield* TestClock.adjust("999 millis")
+        assert.isNull(listing.unsafePoll())
+        yield* TestClock.adjust("1 milli")
+        const error = failureOf(yield* Fiber.await(listing)) as McpError.RequestTimeout
+        assert.strictEqual(error._tag, "RequestTimeout")
+        assert.strictEqual(error.method, "tools/list")
+        assert.strictEqual(error.timeoutMillis, 5000)
       }))
 
     it.scoped("the session's requestTimeout is the default, and delayed answers still arrive in time", () =>

@@ -117,6 +117,7 @@ export const makeLive = <R = never>(
     const awaitDeath: Effect.Effect<never, McpError.TransportCrashed> = Effect.flatten(Fiber.await(fiber))
     const deadlines = yield* Deadlines.make
     const clock = yield* Effect.clock
+    const nowMillis = () => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
 
     // 3. the SDK client over the supervised transport; closing closes the transport, bounded
     const client = new Client(
@@ -375,22 +376,27 @@ export const makeLive = <R = never>(
       items: (page: Page) => ReadonlyArray<A>
     ) =>
     (options?: McpSessionNs.RequestOptions) =>
-      paginate(
-        method,
-        (cursor) =>
-          request(method, undefined, (meta, sdkOptions) =>
-            sdk(withMeta(cursor === undefined ? {} : { cursor }, meta), sdkOptions)),
-        items
-      ).pipe(
-        Effect.timeoutFail({
-          duration: options?.timeout ?? requestTimeout,
-          onTimeout: () =>
-            new McpError.RequestTimeout({
+      Effect.suspend(() => {
+        // the listing as a whole is bounded: each page gets what is left of the timeout, so it needs no
+        // timer of its own
+        const timeoutMillis = Duration.toMillis(options?.timeout !== undefined ? Duration.decode(options.timeout) : requestTimeout)
+        const deadline = nowMillis() + timeoutMillis
+        const timedOut = () => new McpError.RequestTimeout({ method, timeoutMillis })
+        return paginate(
+          method,
+          (cursor) => {
+            const left = deadline - nowMillis()
+            if (left <= 0) return Effect.fail(timedOut())
+            return request(
               method,
-              timeoutMillis: Duration.toMillis(Duration.decode(options?.timeout ?? requestTimeout))
-            })
-        })
-      )
+              undefined,
+              (meta, sdkOptions) => sdk(withMeta(cursor === undefined ? {} : { cursor }, meta), sdkOptions),
+              { timeout: left }
+            )
+          },
+          items
+        ).pipe(Effect.mapError((error) => error._tag === "RequestTimeout" ? timedOut() : error))
+      })
 
     const checkToolResult = (name: string, toolErrors: "return" | "fail" | undefined) => (result: CallToolResult) =>
       toolErrors === "fail" && result.isError === true
