@@ -2,7 +2,7 @@
  * The stdio transport against a small child that misbehaves on purpose (test/fixtures/stdio-server.mjs).
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
-import { McpError, McpSession, McpSessionPolicy, McpTransport } from "@effect-mcp/session"
+import { McpError, McpSession, McpSessionPolicy } from "@effect-mcp/session"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import type { Progress } from "@modelcontextprotocol/sdk/types.js"
@@ -16,15 +16,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
-import { clientInfo, crashOf, isAlive, realSleep, sleepingFor, stdioFixture, timed, until } from "./utils.js"
-
-/** A full garbage collection, whether or not Node runs with `--expose-gc`. */
-const gc: () => void = (globalThis as { gc?: () => void }).gc ?? (() => {
-  v8.setFlagsFromString("--expose-gc")
-  return vm.runInNewContext("gc") as () => void
-})()
+import { clientInfo, crashOf, isAlive, realSleep, sleepingFor, stdioFixture, timed, tracking, until } from "./utils.js"
 
 const fixture = (options?: Partial<NodeMcpTransport.StdioOptions>) =>
   NodeMcpTransport.stdio({ command: process.execPath, args: [stdioFixture], ...options })
@@ -267,22 +259,9 @@ describe("NodeMcpTransport.stdio", () => {
 
   it.scopedLive("crash/rebuild cycles of a resilient session leave no dead child's transport reachable", () =>
     Effect.gen(function*() {
-      // every SDK transport the stdio transport opens, and how many of them the garbage collector reclaimed
-      let opened = 0
-      let collected = 0
-      const registry = new FinalizationRegistry<void>(() => void collected++)
-      const inner = fixture()
-      const tracked = McpTransport.make({
-        description: inner.description,
-        acquire: (control) =>
-          Effect.tap(inner.open(control), (connection) =>
-            Effect.sync(() => {
-              opened++
-              registry.register(connection.transport, undefined)
-            }))
-      })
+      const tracked = tracking(fixture())
       const { lifecycle, session } = yield* McpSession.makeResilient(
-        { transport: tracked, clientInfo, requestTimeout: "10 seconds" },
+        { transport: tracked.transport, clientInfo, requestTimeout: "10 seconds" },
         McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("10 millis") })
       )
       for (let generation = 2; generation <= 4; generation++) {
@@ -293,11 +272,8 @@ describe("NodeMcpTransport.stdio", () => {
         )
       }
       yield* pidOf(session)
-      for (let round = 0; round < 20 && opened - collected > 1; round++) {
-        gc()
-        yield* realSleep(10)
-      }
-      assert.strictEqual(opened, 4)
-      assert.strictEqual(opened - collected, 1, `${opened - collected} of ${opened} transports still reachable`)
+      const reachable = yield* tracked.reachable(1)
+      assert.strictEqual(tracked.opened(), 4)
+      assert.strictEqual(reachable, 1, `${reachable} of 4 transports still reachable`)
     }).pipe(Effect.provide(NodeContext.layer), Logger.withMinimumLogLevel(LogLevel.Error)))
 })

@@ -3,7 +3,7 @@
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { FetchHttpClient } from "@effect/platform"
-import { McpError, McpSession } from "@effect-mcp/session"
+import { McpError, McpSession, McpSessionPolicy } from "@effect-mcp/session"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -13,11 +13,12 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { scriptedServer } from "./fixtures/scriptedServer.js"
-import { clientInfo, crashing, crashOf, failureOf, freePort, httpClients, realSleep, sleepingFor, timed, until } from "./utils.js"
+import { clientInfo, crashing, crashOf, failureOf, freePort, httpClients, realSleep, sleepingFor, timed, tracking, until } from "./utils.js"
 
 
 
@@ -410,6 +411,29 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       }
       assert.isBelow(Math.max(notFound.millis, badRequest.millis), 1000)
     }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("crash/rebuild cycles of a resilient session leave no dead transport reachable", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const tracked = tracking(NodeMcpTransport.streamableHttp({ url: server.url }))
+      const { lifecycle, session } = yield* McpSession.makeResilient(
+        { transport: tracked.transport, clientInfo, requestTimeout: "10 seconds" },
+        McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("10 millis") })
+      )
+      for (let generation = 2; generation <= 4; generation++) {
+        // the server forgets the session: SessionExpired, and a new session
+        const error = failureOf(yield* Effect.exit(session.callTool({ name: "stale404", arguments: {} }, { replay: "Never" })))
+        assert.strictEqual((error as McpError.TransportCrashed).reason._tag, "SessionExpired")
+        yield* until(
+          `generation ${generation}`,
+          Effect.map(lifecycle.state, (s) => s._tag === "Connected" && s.generation === generation)
+        )
+        yield* livesOn(session)
+      }
+      const reachable = yield* tracked.reachable(1)
+      assert.strictEqual(tracked.opened(), 4)
+      assert.strictEqual(reachable, 1, `${reachable} of 4 transports still reachable`)
+    }).pipe(Effect.provide(client.layer), Logger.withMinimumLogLevel(LogLevel.Error)))
 
   // the transport's own redirect rules; an HttpClient that follows redirects itself (fetch) never shows it one
   it.scopedLive.skipIf(client.followsRedirects)("a 307 within the origin (a server mounted elsewhere) is followed, method and body kept", () =>
