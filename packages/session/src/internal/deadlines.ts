@@ -16,6 +16,8 @@ import type * as Scope from "effect/Scope"
  * @internal
  */
 export interface Deadlines {
+  /** The time on the Clock, in milliseconds: monotonic on the live Clock, the test instant on `TestClock`. */
+  readonly now: () => number
   /**
    * Calls `onExpire` once `millis` have passed on the Clock, unless the returned function runs first.
    * `Infinity` never expires.
@@ -71,6 +73,7 @@ export const make: Effect.Effect<Deadlines, never, Scope.Scope> = Effect.gen(fun
   })
 
   return {
+    now,
     add: (millis, onExpire) => {
       if (millis === Infinity) return () => {}
       const t = now()

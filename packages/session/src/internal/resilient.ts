@@ -93,8 +93,8 @@ export const make = <R = never>(
     )
     // what the latest session said of its server: data only, so that a dead session is not kept by it
     // (after giving up, it would stay for the resilient session's life)
-    const describe = ({ instructions, serverCapabilities, serverInfo }: Service) => ({ instructions, serverCapabilities, serverInfo })
-    let latest = describe(first.session)
+    const infoOf = ({ instructions, serverCapabilities, serverInfo }: Service) => ({ instructions, serverCapabilities, serverInfo })
+    let latest = infoOf(first.session)
     const state = yield* SubscriptionRef.make<State>({ _tag: "Connected", live: first })
     yield* publish({ _tag: "Connected", generation: 1, serverInfo: first.session.serverInfo })
 
@@ -127,7 +127,7 @@ export const make = <R = never>(
           return undefined
         }
         const rebuilt = next.right
-        latest = describe(rebuilt.session)
+        latest = infoOf(rebuilt.session)
         yield* SubscriptionRef.set(state, { _tag: "Connected", live: rebuilt })
         yield* Metric.increment(McpMetrics.rebuilds)
         const millis = (yield* Clock.currentTimeMillis) - crashedAt

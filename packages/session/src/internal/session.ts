@@ -117,7 +117,6 @@ export const makeLive = <R = never>(
     const awaitDeath: Effect.Effect<never, McpError.TransportCrashed> = Effect.flatten(Fiber.await(fiber))
     const deadlines = yield* Deadlines.make
     const clock = yield* Effect.clock
-    const nowMillis = () => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
 
     // 3. the SDK client over the supervised transport; closing closes the transport, bounded
     const client = new Client(
@@ -244,7 +243,7 @@ export const makeLive = <R = never>(
       run: (meta: Record<string, unknown>, sdkOptions: SdkRequestOptions) => Promise<A>,
       options?: { readonly timeout?: Duration.DurationInput | undefined; readonly onProgress?: ((progress: Progress) => void) | undefined }
     ): Effect.Effect<A, McpError.RequestError> => {
-      const timeout = options?.timeout !== undefined ? Duration.decode(options.timeout) : requestTimeout
+      const timeoutMillis = Duration.toMillis(options?.timeout !== undefined ? Duration.decode(options.timeout) : requestTimeout)
       return Effect.suspend(() => {
         if (supervisor.crashed !== undefined) return Effect.fail(supervisor.crashed.withDelivery("NotDelivered"))
         const key = `${correlationPrefix}${nextCorrelation++}`
@@ -263,11 +262,11 @@ export const makeLive = <R = never>(
             cancelDeadline()
             resume(effect)
           }
-          const cancelDeadline = deadlines.add(Duration.toMillis(timeout), () => {
+          const cancelDeadline = deadlines.add(timeoutMillis, () => {
             const timedOut = new McpError.RequestTimeout({
               method,
               ...(target !== undefined ? { target } : {}),
-              timeoutMillis: Duration.toMillis(timeout)
+              timeoutMillis
             })
             settle(Effect.fail(timedOut))
             controller.abort(timedOut)
@@ -380,12 +379,12 @@ export const makeLive = <R = never>(
         // the listing as a whole is bounded: each page gets what is left of the timeout, so it needs no
         // timer of its own
         const timeoutMillis = Duration.toMillis(options?.timeout !== undefined ? Duration.decode(options.timeout) : requestTimeout)
-        const deadline = nowMillis() + timeoutMillis
+        const deadline = deadlines.now() + timeoutMillis
         const timedOut = () => new McpError.RequestTimeout({ method, timeoutMillis })
         return paginate(
           method,
           (cursor) => {
-            const left = deadline - nowMillis()
+            const left = deadline - deadlines.now()
             if (left <= 0) return Effect.fail(timedOut())
             return request(
               method,
