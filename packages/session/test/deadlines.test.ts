@@ -3,14 +3,18 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as Deadlines from "../src/internal/deadlines.js"
 
+/** Deadlines whose timer fibers run on the runtime of the effect that makes them, as a session's do. */
+const makeDeadlines = Effect.flatMap(Effect.runtime<never>(), (runtime) => Deadlines.make(Runtime.runFork(runtime)))
+
 describe("Deadlines", () => {
   it.scoped("each deadline expires at its own time on the Clock, with one sleep at a time", () =>
     Effect.gen(function*() {
-      const deadlines = yield* Deadlines.make
+      const deadlines = yield* makeDeadlines
       const expired: Array<string> = []
       const sleeps = Effect.map(TestClock.sleeps(), Chunk.size)
       deadlines.add(5000, () => expired.push("5s"))
@@ -39,7 +43,7 @@ describe("Deadlines", () => {
   it.scoped("a callback that throws is logged, and the others and later deadlines still expire", () =>
     Effect.gen(function*() {
       const logged: Array<string> = []
-      const deadlines = yield* Deadlines.make.pipe(
+      const deadlines = yield* makeDeadlines.pipe(
         Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void logged.push(String(message)))))
       )
       const expired: Array<string> = []
@@ -59,7 +63,7 @@ describe("Deadlines", () => {
   it.effect("closing the scope stops the timer: nothing expires after it", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const deadlines = yield* Scope.extend(Deadlines.make, scope)
+      const deadlines = yield* Scope.extend(makeDeadlines, scope)
       const expired: Array<string> = []
       deadlines.add(1000, () => expired.push("1s"))
       yield* Effect.yieldNow()

@@ -1,7 +1,8 @@
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberHandle from "effect/FiberHandle"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 
 /**
@@ -31,13 +32,31 @@ interface Entry {
 }
 
 /**
- * The timer fiber lives in the scope, and closing it interrupts the sleep.
+ * The timer fiber is forked with `runFork` (the session's, which already holds its runtime: a session costs
+ * no more memory for its deadlines than a few fields), at most one at a time; closing the scope interrupts it.
  *
  * @internal
  */
-export const make: Effect.Effect<Deadlines, never, Scope.Scope> = Effect.gen(function*() {
+export const make = (
+  runFork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>
+): Effect.Effect<Deadlines, never, Scope.Scope> => Effect.gen(function*() {
   const clock = yield* Effect.clock
-  const run = yield* FiberHandle.makeRuntime<never, never, void>()
+  let timer: Fiber.RuntimeFiber<void> | undefined = undefined
+  let closed = false
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      closed = true
+      const last = timer
+      timer = undefined
+      return last === undefined ? Effect.void : Fiber.interrupt(last)
+    })
+  )
+  // replaces (interrupts) the timer that slept until a later deadline
+  const run = (effect: Effect.Effect<void>) => {
+    if (closed) return
+    timer?.unsafeInterruptAsFork(FiberId.none)
+    timer = runFork(effect)
+  }
   // monotonic on the live Clock (Date.now() may jump); the test instant on TestClock
   const now = () => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
   const entries = new Set<Entry>()
@@ -81,7 +100,6 @@ export const make: Effect.Effect<Deadlines, never, Scope.Scope> = Effect.gen(fun
       entries.add(entry)
       if (entry.at < wakeAt) {
         wakeAt = entry.at
-        // replaces (interrupts) the timer that slept until a later deadline
         run(sleepUntil(entry.at, t))
       }
       return () => void entries.delete(entry)

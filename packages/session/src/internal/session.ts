@@ -115,7 +115,7 @@ export const makeLive = <R = never>(
     // the fiber's await, as its failure; not `Fiber.join`, which would also merge the supervising fiber's
     // FiberRefs into every caller, for nothing, on the path a dying transport's callers wait on
     const awaitDeath: Effect.Effect<never, McpError.TransportCrashed> = Effect.flatten(Fiber.await(fiber))
-    const deadlines = yield* Deadlines.make
+    const deadlines = yield* Deadlines.make(runFork)
     const clock = yield* Effect.clock
 
     // 3. the SDK client over the supervised transport; closing closes the transport, bounded
