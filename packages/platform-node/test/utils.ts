@@ -1,4 +1,4 @@
-import { McpError, type McpSession, McpTransport } from "@effect-mcp/session"
+import { McpError, type McpSession } from "@effect-mcp/session"
 import { FetchHttpClient } from "@effect/platform"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -13,8 +13,6 @@ import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { execFileSync, spawn } from "node:child_process"
 import * as net from "node:net"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
 import { fileURLToPath } from "node:url"
 
 export const serverEverything = fileURLToPath(
@@ -181,40 +179,5 @@ export const sleepingFor = (millis: number) =>
       Effect.map(TestClock.sleeps(), Chunk.some((at) => at === now + millis))
     ))
 
-/** A full garbage collection, whether or not Node runs with `--expose-gc`. */
-const gc: () => void = (globalThis as { gc?: () => void }).gc ?? (() => {
-  v8.setFlagsFromString("--expose-gc")
-  return vm.runInNewContext("gc") as () => void
-})()
-
-/**
- * Wraps a transport to count the SDK transports it opens that the garbage collector has not reclaimed:
- * after crash/rebuild cycles, only the live one may be left.
- */
-export const tracking = <R>(transport: McpTransport.McpTransport<R>) => {
-  let opened = 0
-  let collected = 0
-  const registry = new FinalizationRegistry<void>(() => void collected++)
-  return {
-    transport: McpTransport.make<R>({
-      description: transport.description,
-      acquire: (control) =>
-        Effect.tap(transport.open(control), (connection) =>
-          Effect.sync(() => {
-            opened++
-            registry.register(connection.transport, undefined)
-          }))
-    }),
-    opened: () => opened,
-    /** How many are still reachable, after forced collections until at most `expected` are (bounded). */
-    reachable: (expected: number) =>
-      Effect.gen(function*() {
-        // finalizers run in tasks of their own after a collection
-        for (let round = 0; round < 20 && opened - collected > expected; round++) {
-          gc()
-          yield* realSleep(10)
-        }
-        return opened - collected
-      })
-  }
-}
+/** The session package's leak counter: wraps a transport and counts the SDK transports left reachable. */
+export { tracking } from "../../session/test/utils.js"
