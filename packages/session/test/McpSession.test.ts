@@ -143,6 +143,36 @@ describe("McpSession", () => {
         assert.match((invalid as McpError.ProtocolError).detail, /invalid result/)
       }))
 
+    it.scoped("a tool's structured result is checked against its output schema once the tools are listed", () =>
+      Effect.gen(function*() {
+        const session = yield* McpSession.make({
+          transport: scripted((msg, reply) => {
+            if (msg.method === "tools/list") {
+              return reply({
+                jsonrpc: "2.0",
+                id: msg.id!,
+                result: {
+                  tools: [{
+                    name: "count",
+                    inputSchema: { type: "object" },
+                    outputSchema: { type: "object", properties: { n: { type: "number" } }, required: ["n"] }
+                  }]
+                }
+              })
+            }
+            const n = msg.params?.arguments?.n
+            reply({ jsonrpc: "2.0", id: msg.id!, result: { content: [], structuredContent: { n } } })
+          }),
+          clientInfo
+        })
+        yield* session.listTools()
+        const ok = yield* session.callTool({ name: "count", arguments: { n: 3 } })
+        assert.deepStrictEqual(ok.structuredContent, { n: 3 })
+        const invalid = failureOf(yield* Effect.exit(session.callTool({ name: "count", arguments: { n: "three" } })))
+        assert.strictEqual(invalid._tag, "ProtocolError")
+        assert.match((invalid as McpError.ProtocolError).detail, /output schema/)
+      }))
+
     it.scoped("returns tool errors as results, or fails with ToolError on request", () =>
       Effect.gen(function*() {
         const { session } = yield* setup()

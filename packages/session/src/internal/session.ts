@@ -12,6 +12,8 @@ import {
   ReadResourceResultSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import type { CallToolResult, Progress, ServerNotification } from "@modelcontextprotocol/sdk/types.js"
+import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation"
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Exit from "effect/Exit"
@@ -59,6 +61,18 @@ let nextCorrelation = 0
  */
 export interface InternalOptions<R> extends Options<R> {
   readonly onNotification?: ((notification: ServerNotification) => void) | undefined
+}
+
+/**
+ * The SDK's JSON Schema validator (Ajv, for tools' output schemas), made the first time a tool's output
+ * schema needs it. The SDK makes one per `Client` up front: about 2 ms and tens of KiB per session, on
+ * every rebuild, for sessions that may never list a tool with an output schema. One per session still, as
+ * the SDK has it: a validator shared by all sessions would keep every schema it ever compiled, and two
+ * servers' schemas with the same `$id` would collide in it.
+ */
+const lazyValidator = (): jsonSchemaValidator => {
+  let ajv: AjvJsonSchemaValidator | undefined
+  return { getValidator: (schema) => (ajv ??= new AjvJsonSchemaValidator()).getValidator(schema) }
 }
 
 /** @internal */
@@ -121,7 +135,7 @@ export const makeLive = <R = never>(
     // 3. the SDK client over the supervised transport; closing closes the transport, bounded
     const client = new Client(
       { name: options.clientInfo.name, version: options.clientInfo.version },
-      { capabilities: options.capabilities ?? {} }
+      { capabilities: options.capabilities ?? {}, jsonSchemaValidator: lazyValidator() }
     )
     yield* Effect.addFinalizer(() =>
       Effect.tryPromise(() => supervisor.close()).pipe(
