@@ -36,7 +36,9 @@ export const full: Config = {
     rounds: 5,
     calls: { "in-memory": 1000, stdio: 500, "streamable-http": 200 },
     inFlight: 1000,
-    inFlightRounds: 5
+    // the raw SDK's batch takes 30–70 ms, so a single collection of 20–30 ms moves one sample a lot: enough
+    // rounds for the median to settle
+    inFlightRounds: 15
   },
   crash: { faults: Crash.allFaults, rounds: 15, bound: 2000 },
   recovery: { cases: Recovery.allCases, rounds: 5, samplesPerRound: 20 },
