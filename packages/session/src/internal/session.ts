@@ -247,6 +247,10 @@ export const makeLive = <R = never>(
       })
     }
 
+    /** A request's timeout (the session's unless the caller gives one), in milliseconds. */
+    const timeoutMillisOf = (timeout: Duration.DurationInput | undefined): number =>
+      Duration.toMillis(timeout !== undefined ? Duration.decode(timeout) : requestTimeout)
+
     /**
      * The one path of every request: tag it, race it against the supervising fiber, bound it on the Clock,
      * abort the SDK request on interruption (the SDK then sends `notifications/cancelled`).
@@ -257,7 +261,7 @@ export const makeLive = <R = never>(
       run: (meta: Record<string, unknown>, sdkOptions: SdkRequestOptions) => Promise<A>,
       options?: { readonly timeout?: Duration.DurationInput | undefined; readonly onProgress?: ((progress: Progress) => void) | undefined }
     ): Effect.Effect<A, McpError.RequestError> => {
-      const timeoutMillis = Duration.toMillis(options?.timeout !== undefined ? Duration.decode(options.timeout) : requestTimeout)
+      const timeoutMillis = timeoutMillisOf(options?.timeout)
       return Effect.suspend(() => {
         if (supervisor.crashed !== undefined) return Effect.fail(supervisor.crashed.withDelivery("NotDelivered"))
         const key = `${correlationPrefix}${nextCorrelation++}`
@@ -270,11 +274,15 @@ export const makeLive = <R = never>(
           // aborting makes the SDK send `notifications/cancelled`: on timeout, and on interruption
           const controller = new AbortController()
           let settled = false
-          const settle = (effect: Effect.Effect<A, McpError.RequestError>) => {
-            if (settled) return
+          // the first of answer, deadline and interruption settles the request; it is then off the timer
+          const finish = (): boolean => {
+            if (settled) return false
             settled = true
             cancelDeadline()
-            resume(effect)
+            return true
+          }
+          const settle = (effect: Effect.Effect<A, McpError.RequestError>) => {
+            if (finish()) resume(effect)
           }
           const cancelDeadline = deadlines.add(timeoutMillis, () => {
             const timedOut = new McpError.RequestTimeout({
@@ -297,10 +305,7 @@ export const makeLive = <R = never>(
             (error) => settle(Effect.failSync(() => toError(error, method, key)))
           )
           return Effect.sync(() => {
-            if (settled) return
-            settled = true
-            cancelDeadline()
-            controller.abort()
+            if (finish()) controller.abort()
           })
         }).pipe(
           Effect.raceFirst(Effect.catchAll(awaitDeath, (crashed) => Effect.fail(crashed.withDelivery(deliveryOf(key))))),
@@ -392,7 +397,7 @@ export const makeLive = <R = never>(
       Effect.suspend(() => {
         // the listing as a whole is bounded: each page gets what is left of the timeout, so it needs no
         // timer of its own
-        const timeoutMillis = Duration.toMillis(options?.timeout !== undefined ? Duration.decode(options.timeout) : requestTimeout)
+        const timeoutMillis = timeoutMillisOf(options?.timeout)
         const deadline = deadlines.now() + timeoutMillis
         const timedOut = () => new McpError.RequestTimeout({ method, timeoutMillis })
         return paginate(
