@@ -4,6 +4,7 @@
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { McpError, McpSession } from "@effect-mcp/session"
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -75,6 +76,9 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
           switch (rpc.params?.name) {
             case "forbidden":
               res.writeHead(403).end("no entry")
+              return
+            case "busy":
+              res.writeHead(503, { "retry-after": "12" }).end("busy")
               return
             case "gone":
               res.writeHead(404).end("Session not found")
@@ -152,6 +156,16 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
       assert.deepStrictEqual(crash.reason, new McpError.HttpStatus({ status: 403, method: "POST", body: "no entry" }))
       assert.strictEqual(crash.delivery, "NotDelivered")
       assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("POST answered 503 with Retry-After: HttpStatus with the wait the server asked for", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const { crash } = yield* crashing(yield* open(server.url), "busy")
+      assert.deepStrictEqual(
+        crash.reason,
+        new McpError.HttpStatus({ status: 503, method: "POST", body: "busy", retryAfter: Duration.seconds(12) })
+      )
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("POST answered 404: SessionExpired", () =>

@@ -5,6 +5,7 @@ import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { FetchHttpClient } from "@effect/platform"
 import { McpError, McpSession, McpSessionPolicy } from "@effect-mcp/session"
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -148,6 +149,30 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.deepStrictEqual(crash.reason, new McpError.HttpStatus({ status: 500, method: "POST", body: "internal kaboom" }))
       assert.strictEqual(crash.delivery, "MaybeDelivered")
       assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("429 and 503 carry the wait the server asked for (Retry-After, in seconds or as a date)", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const limited = yield* crashing(yield* open(server.url), "rate-limited")
+      assert.deepStrictEqual(
+        limited.crash.reason,
+        new McpError.HttpStatus({ status: 429, method: "POST", body: "too many requests", retryAfter: Duration.seconds(7) })
+      )
+      assert.strictEqual(limited.crash.delivery, "NotDelivered")
+      assert.include(limited.crash.message, "answered 429 (retry after 7s)")
+      const unavailable = yield* crashing(yield* open(server.url), "unavailable")
+      assert.strictEqual(unavailable.crash.reason._tag, "HttpStatus")
+      const wait = unavailable.crash.reason._tag === "HttpStatus" ? unavailable.crash.reason.retryAfter : undefined
+      assert.isDefined(wait)
+      // an HTTP date has whole seconds
+      assert.isAtLeast(Duration.toMillis(wait!), 88_000)
+      assert.isAtMost(Duration.toMillis(wait!), 90_000)
+      const unreadable = yield* crashing(yield* open(server.url), "retry-after-unreadable")
+      assert.deepStrictEqual(
+        unreadable.crash.reason,
+        new McpError.HttpStatus({ status: 429, method: "POST", body: "too many requests" })
+      )
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("connection reset while the POST is open, server still there: ConnectionFailed after send, that call alone", () =>

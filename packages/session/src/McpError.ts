@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import { releaseFrames } from "./internal/frames.js"
@@ -68,19 +69,26 @@ export class SpawnFailed extends Schema.TaggedClass<SpawnFailed>("@effect-mcp/se
 /**
  * The server answered an HTTP request with a non-2xx status.
  *
+ * `retryAfter` is how long the server asked the client to wait before trying again (its `Retry-After`
+ * header, in seconds or as a date, typically with 429 or 503), when it said so. A resilient session waits
+ * that long before it rebuilds (bounded by the policy's `maxRetryAfter`); it is encoded as milliseconds.
+ *
  * @since 0.1.0
  * @category models
  */
 export class HttpStatus extends Schema.TaggedClass<HttpStatus>("@effect-mcp/session/HttpStatus")("HttpStatus", {
   status: Schema.Number,
   method: Schema.String,
-  body: Schema.String
+  body: Schema.String,
+  /** @since 0.1.0 */
+  retryAfter: Schema.optional(Schema.DurationFromMillis)
 }) {
   /**
    * @since 0.1.0
    */
   get description(): string {
-    return `HTTP ${this.method} answered ${this.status}${this.body.length > 0 ? `: ${this.body}` : ""}`
+    const wait = this.retryAfter !== undefined ? ` (retry after ${Duration.format(this.retryAfter)})` : ""
+    return `HTTP ${this.method} answered ${this.status}${wait}${this.body.length > 0 ? `: ${this.body}` : ""}`
   }
 }
 

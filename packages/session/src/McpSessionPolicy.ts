@@ -45,7 +45,8 @@ export interface McpSessionPolicy {
   /**
    * Drives the attempts to rebuild the session after a crash (and to build it at first). Its input is the
    * error of the failed attempt; when it ends, the session gives up with `GaveUp`. Each crash starts it
-   * anew; the first attempt after a crash is immediate.
+   * anew; the first attempt after a crash is immediate, unless the server asked for a wait (see
+   * `maxRetryAfter`).
    */
   readonly reconnect: Schedule.Schedule<unknown, TransportCrashed | InitializeFailed>
   /** The replay rule for `tools/call`. A call may override it with `callTool(params, { replay })`. */
@@ -58,6 +59,12 @@ export interface McpSessionPolicy {
   readonly maxWait: Duration.Duration
   /** Liveness checks, or `undefined` for none. */
   readonly keepAlive: KeepAlive | undefined
+  /**
+   * Bound on how long a rebuild waits because the server asked (an `HttpStatus` reason with `retryAfter`,
+   * from an HTTP `Retry-After` header): the attempt after such a failure waits what the server asked, up to
+   * this bound, or the schedule's delay if that is longer. `Duration.zero` ignores what servers ask.
+   */
+  readonly maxRetryAfter: Duration.Duration
 }
 
 /**
@@ -95,7 +102,8 @@ export const defaultPolicy: McpSessionPolicy = {
   maxReplays: 1,
   whileReconnecting: "wait",
   maxWait: Duration.seconds(30),
-  keepAlive: defaultKeepAlive
+  keepAlive: defaultKeepAlive,
+  maxRetryAfter: Duration.seconds(30)
 }
 
 /**
@@ -111,14 +119,33 @@ export const make = (options: {
   readonly whileReconnecting?: "wait" | "fail" | undefined
   readonly maxWait?: Duration.DurationInput | undefined
   readonly keepAlive?: KeepAlive | false | undefined
+  readonly maxRetryAfter?: Duration.DurationInput | undefined
 } = {}): McpSessionPolicy => ({
   reconnect: options.reconnect ?? defaultPolicy.reconnect,
   replay: options.replay ?? defaultPolicy.replay,
   maxReplays: options.maxReplays ?? defaultPolicy.maxReplays,
   whileReconnecting: options.whileReconnecting ?? defaultPolicy.whileReconnecting,
   maxWait: options.maxWait !== undefined ? Duration.decode(options.maxWait) : defaultPolicy.maxWait,
-  keepAlive: options.keepAlive === false ? undefined : options.keepAlive ?? defaultPolicy.keepAlive
+  keepAlive: options.keepAlive === false ? undefined : options.keepAlive ?? defaultPolicy.keepAlive,
+  maxRetryAfter: options.maxRetryAfter !== undefined ? Duration.decode(options.maxRetryAfter) : defaultPolicy.maxRetryAfter
 })
+
+/**
+ * How long the server asked to be left alone after this failure (an HTTP `Retry-After` answer), bounded
+ * by `max`; `undefined` when it did not ask.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const retryAfter = (
+  error: TransportCrashed | InitializeFailed,
+  max: Duration.Duration
+): Duration.Duration | undefined => {
+  if (error._tag !== "TransportCrashed" || error.reason._tag !== "HttpStatus" || error.reason.retryAfter === undefined) {
+    return undefined
+  }
+  return Duration.min(error.reason.retryAfter, max)
+}
 
 /**
  * Whether a `tools/call` that failed with this crash may be sent again under `rule`. `tool` is what

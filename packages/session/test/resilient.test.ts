@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -266,6 +267,70 @@ describe("McpSession.layerResilient", () => {
         assert.strictEqual(error.delivery, "NotDelivered")
         assert.deepStrictEqual(error.reason, processExited)
       }))
+
+    describe("Retry-After", () => {
+      const asked = (status: number, seconds: number) =>
+        new McpError.HttpStatus({ status, method: "POST", body: "slow down", retryAfter: Duration.seconds(seconds) })
+
+      /** Asserts the `opens`-th opening happens at `millis` ms on the TestClock, not 1 ms before. */
+      const expectOpenAt = (faults: McpTest.Faults, millis: number, opens: number) =>
+        Effect.gen(function*() {
+          yield* TestClock.adjust(millis - 1)
+          for (let i = 0; i < 20; i++) yield* tick
+          assert.strictEqual(yield* faults.opens, opens - 1, `not before ${millis} ms`)
+          yield* TestClock.adjust(1)
+          yield* eventually(faults.opens, (n) => n === opens)
+        })
+
+      it("McpSessionPolicy.retryAfter reads the wait an error asks for, bounded", () => {
+        const max = Duration.seconds(10)
+        const crashed = (reason: McpError.TransportCrashedReason) => new McpError.TransportCrashed({ reason, transport: "t" })
+        assert.deepStrictEqual(McpSessionPolicy.retryAfter(crashed(asked(429, 3)), max), Duration.seconds(3))
+        assert.deepStrictEqual(McpSessionPolicy.retryAfter(crashed(asked(503, 60)), max), max)
+        assert.isUndefined(McpSessionPolicy.retryAfter(crashed(new McpError.HttpStatus({ status: 429, method: "POST", body: "" })), max))
+        assert.isUndefined(McpSessionPolicy.retryAfter(crashed(refused), max))
+        assert.isUndefined(
+          McpSessionPolicy.retryAfter(new McpError.InitializeFailed({ transport: "t", reason: "Rejected", detail: "no" }), max)
+        )
+      })
+
+      it.scoped("a crash whose server asked for a wait rebuilds after it, not at once", () =>
+        Effect.gen(function*() {
+          const { faults, lifecycle, session } = yield* setup()
+          yield* faults.crash(asked(503, 5))
+          yield* eventually(lifecycle.state, (s) => s._tag === "Reconnecting")
+          yield* expectOpenAt(faults, 5000, 2)
+          yield* connectedAgain(lifecycle, 2)
+          yield* session.ping()
+        }))
+
+      it.scoped("a failed attempt waits the longer of the schedule's delay and the server's", () =>
+        Effect.gen(function*() {
+          // the schedule says 1 s; the server asks 3 s, then nothing, then 500 ms
+          const { faults, lifecycle } = yield* setup()
+          yield* faults.failNextOpens(asked(429, 3), refused, asked(429, 0))
+          yield* faults.crash(processExited)
+          yield* eventually(faults.opens, (n) => n === 2)
+          yield* expectOpenAt(faults, 3000, 3)
+          yield* expectOpenAt(faults, 1000, 4)
+          yield* expectOpenAt(faults, 1000, 5)
+          yield* connectedAgain(lifecycle, 2)
+        }))
+
+      it.scoped("what a server asks is bounded by maxRetryAfter, and Duration.zero ignores it", () =>
+        Effect.gen(function*() {
+          const bounded = yield* setup({ maxRetryAfter: "10 seconds" })
+          yield* bounded.faults.crash(asked(503, 3600))
+          yield* eventually(bounded.lifecycle.state, (s) => s._tag === "Reconnecting")
+          yield* expectOpenAt(bounded.faults, 10_000, 2)
+          yield* connectedAgain(bounded.lifecycle, 2)
+
+          const ignoring = yield* setup({ maxRetryAfter: Duration.zero })
+          yield* ignoring.faults.crash(asked(503, 3600))
+          yield* connectedAgain(ignoring.lifecycle, 2)
+          assert.strictEqual(yield* ignoring.faults.opens, 2)
+        }))
+    })
 
     it.scoped("notifications flow across rebuilds", () =>
       Effect.gen(function*() {

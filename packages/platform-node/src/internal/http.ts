@@ -8,7 +8,8 @@ import type { McpTransport } from "@effect-mcp/session"
 import type { RequestId } from "@modelcontextprotocol/sdk/types.js"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
-import type * as Duration from "effect/Duration"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
@@ -123,12 +124,29 @@ export const statusFailed = (
   method: string,
   status: number,
   body: string,
-  sentSessionId: boolean
+  sentSessionId: boolean,
+  retryAfter?: Duration.Duration | undefined
 ): McpError.TransportCrashedReason => {
   if (sentSessionId && (status === 404 || (status === 400 && /session/i.test(body)))) {
     return new McpError.SessionExpired({ status, detail: body.length > 0 ? body : `${method} answered ${status}` })
   }
-  return new McpError.HttpStatus({ status, method, body })
+  return new McpError.HttpStatus({ status, method, body, ...(retryAfter !== undefined ? { retryAfter } : {}) })
+}
+
+/**
+ * How long a `Retry-After` header asks a client to wait: a number of seconds, or an HTTP date, counted from
+ * `nowMillis` (the Clock's time; a date already past asks for no wait). A value that is neither is ignored.
+ *
+ * @internal
+ */
+export const retryAfterOf = (value: string | undefined, nowMillis: number): Duration.Duration | undefined => {
+  if (value === undefined) return undefined
+  const text = value.trim()
+  if (/^\d+$/.test(text)) return Duration.seconds(Number(text))
+  // an HTTP date names its weekday or month: a bare number that is not whole seconds is no date
+  if (!/[a-z]/i.test(text)) return undefined
+  const at = Date.parse(text)
+  return Number.isNaN(at) ? undefined : Duration.millis(Math.max(0, at - nowMillis))
 }
 
 const excerptBytes = 4096
@@ -155,6 +173,25 @@ export const bodyExcerpt = (response: HttpClientResponse.HttpClientResponse): Ef
     Effect.map((o) => (o._tag === "Some" ? o.value : "")),
     Effect.catchAll(() => Effect.succeed(""))
   )
+
+/**
+ * A non-2xx answer as the failure it is (see `statusFailed`), with the start of its body and the wait its
+ * `Retry-After` header asks for.
+ *
+ * @internal
+ */
+export const failedStatus = (
+  method: string,
+  response: HttpClientResponse.HttpClientResponse,
+  sentSessionId: boolean
+): Effect.Effect<never, TransportFailure> =>
+  Effect.flatMap(bodyExcerpt(response), (body) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.fail(
+        new TransportFailure(
+          statusFailed(method, response.status, body, sentSessionId, retryAfterOf(response.headers["retry-after"], now))
+        )
+      )))
 
 /**
  * A whole response body as text, read up to `maxBytes` (a larger body, by its `content-length` or as it

@@ -66,8 +66,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           Effect.flatMap((response) =>
             response.status >= 200 && response.status < 300
               ? Effect.succeed(response)
-              : Effect.flatMap(Http.bodyExcerpt(response), (body) =>
-                Effect.fail(new Http.TransportFailure(Http.statusFailed("GET", response.status, body, false))))
+              : Http.failedStatus("GET", response, false)
           ),
           Effect.mapError((e) => fail(e.reason, e.original))
         )
@@ -153,10 +152,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
               HttpClientRequest.bodyText(HttpClientRequest.post(target), JSON.stringify(message), "application/json"),
               { ...headers, "content-type": "application/json" }
             )
-            if (response.status < 200 || response.status >= 300) {
-              const body = yield* Http.bodyExcerpt(response)
-              return yield* Effect.fail(new Http.TransportFailure(Http.statusFailed("POST", response.status, body, true)))
-            }
+            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, true)
             yield* Http.discard(response)
           }).pipe(
             // The connection broke after the POST left. A live server does that too, closing an idle

@@ -185,12 +185,7 @@ export const streamableHttp = <R = never>(
                   )
               })
             )
-            if (response.status < 200 || response.status >= 300) {
-              const body = yield* Http.bodyExcerpt(response)
-              return yield* Effect.fail(
-                new Http.TransportFailure(Http.statusFailed("GET", response.status, body, sentSession))
-              )
-            }
+            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("GET", response, sentSession)
             const type = Http.mediaType(response.headers["content-type"])
             if (type !== "text/event-stream") {
               yield* Effect.fork(Http.discard(response))
@@ -327,12 +322,7 @@ export const streamableHttp = <R = never>(
             )
             const newSession = response.headers["mcp-session-id"]
             if (newSession !== undefined && newSession !== "") sessionId = newSession
-            if (response.status < 200 || response.status >= 300) {
-              const body = yield* Http.bodyExcerpt(response)
-              return yield* Effect.fail(
-                new Http.TransportFailure(Http.statusFailed("POST", response.status, body, sentSession))
-              )
-            }
+            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, sentSession)
             if (requestIds.length === 0) {
               // 202 and no body, by the spec; read whatever there is so the connection can be reused
               yield* Http.discard(response)

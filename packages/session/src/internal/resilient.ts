@@ -3,6 +3,7 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
@@ -65,10 +66,27 @@ export const make = <R = never>(
 
     const publish = (event: LifecycleEvent) => PubSub.publish(events, event)
 
-    /** Builds a session, retrying per the policy's schedule; each attempt in a scope of its own. */
-    const connect = (generation: number): Effect.Effect<Live, McpError.GaveUp, R> =>
+    /**
+     * Waits what is left of the wait a server asked for with this failure (HTTP `Retry-After`, bounded by
+     * the policy), once `waited` ms have passed since.
+     */
+    const honourRetryAfter = (error: McpError.TransportCrashed | McpError.InitializeFailed, waited: number) => {
+      const asked = McpSessionPolicy.retryAfter(error, policy.maxRetryAfter)
+      const rest = asked === undefined ? 0 : Duration.toMillis(asked) - waited
+      if (rest <= 0) return Effect.void
+      return Effect.logInfo(`waiting ${Duration.format(Duration.millis(rest))} more, as the server asked (Retry-After)`).pipe(
+        Effect.zipRight(Effect.sleep(Duration.millis(rest)))
+      )
+    }
+
+    /**
+     * Builds a session, retrying per the policy's schedule; each attempt in a scope of its own. After a
+     * `crash`, the first attempt goes at once, unless the server asked for a wait.
+     */
+    const connect = (generation: number, crash?: McpError.TransportCrashed): Effect.Effect<Live, McpError.GaveUp, R> =>
       Effect.gen(function*() {
         const driver = yield* Schedule.driver(policy.reconnect)
+        if (crash !== undefined) yield* honourRetryAfter(crash, 0)
         for (let attempt = 1;; attempt++) {
           const child = yield* Scope.fork(scope, ExecutionStrategy.sequential)
           const exit = yield* session.makeLive(sessionOptions).pipe(Scope.extend(child), Effect.exit)
@@ -81,10 +99,13 @@ export const make = <R = never>(
           const error = failure.value
           yield* publish({ _tag: "Rebuilding", attempt, error })
           yield* Effect.logInfo(`attempt ${attempt} failed: ${error.message}`)
+          const scheduledAt = yield* Clock.currentTimeMillis
           const next = yield* Effect.option(driver.next(error))
           if (Option.isNone(next)) {
             return yield* new McpError.GaveUp({ transport: description, attempts: attempt, lastError: error })
           }
+          // the schedule's delay or the server's, whichever is longer
+          yield* honourRetryAfter(error, (yield* Clock.currentTimeMillis) - scheduledAt)
         }
       }).pipe(Effect.annotateLogs({ module: "McpSession", method: "connect", transport: description, generation }))
 
@@ -117,7 +138,7 @@ export const make = <R = never>(
         yield* SubscriptionRef.set(state, { _tag: "Reconnecting", generation: live.generation, error: crash })
         yield* publish({ _tag: "Crashed", generation: live.generation, error: crash })
         yield* Scope.close(live.scope, Exit.void)
-        const next = yield* Effect.either(connect(live.generation + 1))
+        const next = yield* Effect.either(connect(live.generation + 1, crash))
         if (next._tag === "Left") {
           yield* SubscriptionRef.set(state, { _tag: "GaveUp", error: next.left })
           yield* Metric.increment(McpMetrics.gaveUp)
