@@ -126,8 +126,9 @@ export declare namespace NodeMcpTransport {
        */
       readonly delay?: Duration.DurationInput | undefined
       /**
-       * Upper bound on a reconnection time the server sets with the SSE `retry` field; when the server
-       * set one, it replaces `delay` (and its doubling). Default: 30 seconds.
+       * Upper bound on a reconnection time the server sets with the SSE `retry` field, or with the
+       * `Retry-After` header of its answer to a failed resumption; when the server set one, it replaces
+       * `delay` (and its doubling). Default: 30 seconds.
        */
       readonly maxRetryDelay?: Duration.DurationInput | undefined
     } | undefined

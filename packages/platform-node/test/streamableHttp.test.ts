@@ -326,6 +326,24 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       }).pipe(Effect.provide(client.layer)))
   }
 
+  it.scoped("a resumption answered 503 with Retry-After is tried again after that wait, on the Clock, not the delay", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const resumptions = () => server.requests.filter((r) => r.method === "GET" && r.headers["last-event-id"] !== undefined).length
+      const call = yield* Effect.fork(session.callTool({ name: "resumable-cut-503", arguments: {} }))
+      // the cut stream is resumed at once; the server answers 503 and asks for 4 s
+      yield* until("the first resumption", Effect.sync(() => resumptions() === 1))
+      yield* sleepingFor(4000)
+      yield* TestClock.adjust(3999)
+      yield* realSleep(100)
+      assert.strictEqual(resumptions(), 1, "resumed before the server's Retry-After")
+      yield* TestClock.adjust(1)
+      const result = yield* Fiber.join(call)
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+      assert.strictEqual(resumptions(), 2)
+    }).pipe(Effect.provide(client.layer)))
+
   it.scoped("a server that keeps ending its streams without the answer, and sets no retry, is polled every delay", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer

@@ -229,6 +229,8 @@ export const streamableHttp = <R = never>(
             // whether the server itself took the last step: ended the stream, or answered the resumption
             let serverAnswered = false
             let resumed = false
+            // the wait a failed attempt's answer asked for (Retry-After), for the next attempt
+            let asked: Duration.Duration | undefined = undefined
             const label = state.kind === "post" ? "the response stream of a POST" : "the standalone GET stream"
             while (true) {
               if (response !== undefined) {
@@ -257,13 +259,16 @@ export const streamableHttp = <R = never>(
                 )
               }
               // A server that ends a stream itself asks to be polled (MCP 2025-11-25, SEP-1699), after the
-              // reconnection time it set with the SSE `retry` field, which the client must wait, or else after
-              // our `delay`: a live server that keeps ending its streams is polled, not hammered. A stream that
+              // reconnection time it set with the SSE `retry` field (or the `Retry-After` of its answer to the
+              // last attempt), which the client must wait, or else after our `delay`: a live server that keeps ending its streams is polled, not hammered. A stream that
               // was cut did not end by the server's plan, so its first attempt goes at once: a killed server
               // must be reported in milliseconds.
-              const serverDelay = state.retryMillis === undefined
+              const serverDelay = asked !== undefined
+                ? Duration.min(asked, maxRetryDelay)
+                : state.retryMillis === undefined
                 ? undefined
                 : Duration.min(Duration.millis(state.retryMillis), maxRetryDelay)
+              asked = undefined
               if (failures === 1) {
                 if (endedCleanly) yield* Effect.sleep(serverDelay ?? resumeDelay)
               } else if (!retryAtOnce) {
@@ -303,6 +308,7 @@ export const streamableHttp = <R = never>(
               lastProblem = `${lastProblem}, then ${reason.description}`
               retryAtOnce = reason._tag === "ConnectionFailed"
               serverAnswered = reason._tag !== "ConnectionFailed"
+              asked = reason._tag === "HttpStatus" ? reason.retryAfter : undefined
             }
           }).pipe(annotate)
 
