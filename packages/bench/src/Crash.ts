@@ -75,7 +75,14 @@ const withNotice = (outcome: Outcome, faultAt: number, watch: DeathWatch | undef
   })
 
 const describeLibrary = (error: unknown): string => {
-  if (McpError.isTransportCrashed(error)) return `TransportCrashed { ${error.reason._tag}, ${error.delivery} }`
+  if (McpError.isTransportCrashed(error)) {
+    const reason = error.reason
+    // a report without the exit status came from the drain grace: a sign of the death was late
+    const status = reason._tag !== "ProcessExited"
+      ? ""
+      : ` (${reason.signal ?? (reason.code !== null ? `code ${reason.code}` : "no exit status")})`
+    return `TransportCrashed { ${reason._tag}${status}, ${error.delivery} }`
+  }
   if (McpError.isMcpError(error)) return error._tag
   return `untyped: ${String(error)}`
 }

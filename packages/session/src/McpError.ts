@@ -80,7 +80,7 @@ export class HttpStatus extends Schema.TaggedClass<HttpStatus>("@effect-mcp/sess
   status: Schema.Number,
   method: Schema.String,
   body: Schema.String,
-  /** @since 0.1.0 */
+  /** The wait the server asked for (`Retry-After`), if it did. */
   retryAfter: Schema.optional(Schema.DurationFromMillis)
 }) {
   /**

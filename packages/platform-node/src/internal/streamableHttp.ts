@@ -260,9 +260,9 @@ export const streamableHttp = <R = never>(
               }
               // A server that ends a stream itself asks to be polled (MCP 2025-11-25, SEP-1699), after the
               // reconnection time it set with the SSE `retry` field (or the `Retry-After` of its answer to the
-              // last attempt), which the client must wait, or else after our `delay`: a live server that keeps ending its streams is polled, not hammered. A stream that
-              // was cut did not end by the server's plan, so its first attempt goes at once: a killed server
-              // must be reported in milliseconds.
+              // last attempt), which the client must wait, or else after our `delay`: a live server that keeps
+              // ending its streams is polled, not hammered. A stream that was cut did not end by the server's
+              // plan, so its first attempt goes at once: a killed server must be reported in milliseconds.
               const serverDelay = asked !== undefined
                 ? Duration.min(asked, maxRetryDelay)
                 : state.retryMillis === undefined
