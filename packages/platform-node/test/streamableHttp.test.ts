@@ -175,6 +175,28 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       )
     }).pipe(Effect.provide(client.layer)))
 
+  it.scoped("a resilient session waits a 429's Retry-After on the Clock before it rebuilds, then replays the call", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const { session } = yield* McpSession.makeResilient(
+        { transport: NodeMcpTransport.streamableHttp({ url: server.url }), clientInfo },
+        McpSessionPolicy.make({ keepAlive: false })
+      )
+      const initializes = () => server.requests.filter((r) => r.rpc === "initialize").length
+      const call = yield* Effect.fork(session.callTool({ name: "rate-limited-once", arguments: {} }))
+      // the 429 killed the transport; the rebuild waits what the server asked, not the schedule's 0 ms
+      yield* sleepingFor(7000)
+      yield* TestClock.adjust(6999)
+      yield* realSleep(100)
+      assert.strictEqual(initializes(), 1, "rebuilt before the server's Retry-After")
+      yield* TestClock.adjust(1)
+      // a 429 is NotDelivered: the call is replayed on the rebuilt session, and answered
+      const result = yield* Fiber.join(call)
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+      assert.strictEqual(initializes(), 2)
+      assert.strictEqual(server.requests.filter((r) => r.rpc === "tools/call").length, 2)
+    }).pipe(Effect.provide(client.layer)))
+
   it.scopedLive("connection reset while the POST is open, server still there: ConnectionFailed after send, that call alone", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer
