@@ -19,7 +19,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { scriptedServer } from "./fixtures/scriptedServer.js"
-import { clientInfo, crashing, crashOf, failureOf, freePort, httpClients, realSleep, sleepingFor, timed, tracking, until } from "./utils.js"
+import { clientInfo, crashing, crashOf, failureOf, freePort, httpClients, sleepingFor, timed, tracking, until, wakesAfter } from "./utils.js"
 
 
 
@@ -185,11 +185,7 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       const initializes = () => server.requests.filter((r) => r.rpc === "initialize").length
       const call = yield* Effect.fork(session.callTool({ name: "rate-limited-once", arguments: {} }))
       // the 429 killed the transport; the rebuild waits what the server asked, not the schedule's 0 ms
-      yield* sleepingFor(7000)
-      yield* TestClock.adjust(6999)
-      yield* realSleep(100)
-      assert.strictEqual(initializes(), 1, "rebuilt before the server's Retry-After")
-      yield* TestClock.adjust(1)
+      yield* wakesAfter(7000, Effect.sync(() => assert.strictEqual(initializes(), 1, "rebuilt before the server's Retry-After")))
       // a 429 is NotDelivered: the call is replayed on the rebuilt session, and answered
       const result = yield* Fiber.join(call)
       assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
@@ -236,11 +232,7 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       const session = yield* open(server.url, { resumption: { timeout: "2 seconds" } })
       const call = yield* Effect.fork(session.callTool({ name: "reset-hung", arguments: {} }))
       yield* until("the probe", Effect.sync(() => server.requests.some((r) => r.method === "OPTIONS")))
-      yield* sleepingFor(2000)
-      yield* TestClock.adjust(1999)
-      yield* realSleep(50)
-      assert.isNull(call.unsafePoll(), "the call failed before the probe's bound")
-      yield* TestClock.adjust(1)
+      yield* wakesAfter(2000, Effect.sync(() => assert.isNull(call.unsafePoll(), "the call failed before the probe's bound")))
       const crash = crashOf(yield* Fiber.await(call))
       assert.strictEqual(crash.reason._tag, "ConnectionFailed")
       assert.strictEqual((yield* deathOf(session)).reason._tag, "ConnectionFailed")
@@ -336,11 +328,7 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
         const call = yield* Effect.fork(session.callTool({ name: "polled", arguments: { retry, close: "end" } }))
         // the server ends the stream 20 ms (real time) after its priming event; the transport then sleeps
         yield* until("the server's end of the stream", Effect.sync(() => server.lastFault() > 0))
-        yield* sleepingFor(waits)
-        yield* TestClock.adjust(waits - 1)
-        yield* realSleep(100)
-        assert.strictEqual(server.lastResume(), 0, "resumed before the server's reconnection time")
-        yield* TestClock.adjust(1)
+        yield* wakesAfter(waits, Effect.sync(() => assert.strictEqual(server.lastResume(), 0, "resumed before the server's reconnection time")))
         const result = yield* Fiber.join(call)
         assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
         const resume = server.requests.find((r) => r.method === "GET" && r.headers["last-event-id"] !== undefined)
@@ -356,11 +344,7 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       const call = yield* Effect.fork(session.callTool({ name: "resumable-cut-503", arguments: {} }))
       // the cut stream is resumed at once; the server answers 503 and asks for 4 s
       yield* until("the first resumption", Effect.sync(() => resumptions() === 1))
-      yield* sleepingFor(4000)
-      yield* TestClock.adjust(3999)
-      yield* realSleep(100)
-      assert.strictEqual(resumptions(), 1, "resumed before the server's Retry-After")
-      yield* TestClock.adjust(1)
+      yield* wakesAfter(4000, Effect.sync(() => assert.strictEqual(resumptions(), 1, "resumed before the server's Retry-After")))
       const result = yield* Fiber.join(call)
       assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
       assert.strictEqual(resumptions(), 2)

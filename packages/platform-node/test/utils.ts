@@ -179,5 +179,18 @@ export const sleepingFor = (millis: number) =>
       Effect.map(TestClock.sleeps(), Chunk.some((at) => at === now + millis))
     ))
 
+/**
+ * Until something sleeps `millis` on the (test) Clock; then moves the Clock to 1 ms before that sleep ends,
+ * checks (after 100 ms of real time, for the sockets) that `notYet` holds, and moves it the last millisecond.
+ */
+export const wakesAfter = (millis: number, notYet: Effect.Effect<void>) =>
+  Effect.gen(function*() {
+    yield* sleepingFor(millis)
+    yield* TestClock.adjust(millis - 1)
+    yield* realSleep(100)
+    yield* notYet
+    yield* TestClock.adjust(1)
+  })
+
 /** The session package's leak counter: wraps a transport and counts the SDK transports left reachable. */
 export { tracking } from "../../session/test/utils.js"

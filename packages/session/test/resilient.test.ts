@@ -42,6 +42,16 @@ const setup = (policy: Partial<Parameters<typeof McpSessionPolicy.make>[0]> = {}
     return { server, faults, session, lifecycle, events: Effect.sync(() => seen.slice()) }
   })
 
+/** Moves the TestClock `millis` ms on, asserting the `opens`-th opening happens then, not 1 ms before. */
+const expectOpenAt = (faults: McpTest.Faults, millis: number, opens: number) =>
+  Effect.gen(function*() {
+    yield* TestClock.adjust(millis - 1)
+    for (let i = 0; i < 20; i++) yield* tick
+    assert.strictEqual(yield* faults.opens, opens - 1, `not before ${millis} ms`)
+    yield* TestClock.adjust(1)
+    yield* eventually(faults.opens, (n) => n === opens)
+  })
+
 const connectedAgain = (lifecycle: McpSession.Lifecycle["Type"], generation: number) =>
   eventually(lifecycle.state, (s) => s._tag === "Connected" && s.generation === generation)
 
@@ -124,17 +134,9 @@ describe("McpSession.layerResilient", () => {
         yield* faults.crash(processExited)
         // the first attempt after a crash is immediate
         yield* eventually(faults.opens, (n) => n === 2)
-        const expectOpensAfter = (millis: number, opens: number) =>
-          Effect.gen(function*() {
-            yield* TestClock.adjust(millis - 1)
-            for (let i = 0; i < 20; i++) yield* tick
-            assert.strictEqual(yield* faults.opens, opens - 1, `not before ${millis} ms`)
-            yield* TestClock.adjust(1)
-            yield* eventually(faults.opens, (n) => n === opens)
-          })
-        yield* expectOpensAfter(100, 3)
-        yield* expectOpensAfter(200, 4)
-        yield* expectOpensAfter(400, 5)
+        yield* expectOpenAt(faults, 100, 3)
+        yield* expectOpenAt(faults, 200, 4)
+        yield* expectOpenAt(faults, 400, 5)
         yield* connectedAgain(lifecycle, 2)
         const rebuilding = (yield* events).filter((e) => e._tag === "Rebuilding")
         assert.deepStrictEqual(rebuilding.map((e) => (e as { attempt: number }).attempt), [1, 2, 3])
@@ -272,16 +274,6 @@ describe("McpSession.layerResilient", () => {
       const asked = (status: number, seconds: number) =>
         new McpError.HttpStatus({ status, method: "POST", body: "slow down", retryAfter: Duration.seconds(seconds) })
 
-      /** Asserts the `opens`-th opening happens at `millis` ms on the TestClock, not 1 ms before. */
-      const expectOpenAt = (faults: McpTest.Faults, millis: number, opens: number) =>
-        Effect.gen(function*() {
-          yield* TestClock.adjust(millis - 1)
-          for (let i = 0; i < 20; i++) yield* tick
-          assert.strictEqual(yield* faults.opens, opens - 1, `not before ${millis} ms`)
-          yield* TestClock.adjust(1)
-          yield* eventually(faults.opens, (n) => n === opens)
-        })
-
       it("McpSessionPolicy.retryAfter reads the wait an error asks for, bounded", () => {
         const max = Duration.seconds(10)
         const crashed = (reason: McpError.TransportCrashedReason) => new McpError.TransportCrashed({ reason, transport: "t" })
@@ -306,7 +298,7 @@ describe("McpSession.layerResilient", () => {
 
       it.scoped("a failed attempt waits the longer of the schedule's delay and the server's", () =>
         Effect.gen(function*() {
-          // the schedule says 1 s; the server asks 3 s, then nothing, then 500 ms
+          // the schedule says 1 s; the server asks 3 s (its wait wins), then nothing, then 0 s (the schedule's wins)
           const { faults, lifecycle } = yield* setup()
           yield* faults.failNextOpens(asked(429, 3), refused, asked(429, 0))
           yield* faults.crash(processExited)
