@@ -74,7 +74,8 @@ export const make = <R = never>(
       const asked = McpSessionPolicy.retryAfter(error, policy.maxRetryAfter)
       const rest = asked === undefined ? 0 : Duration.toMillis(asked) - waited
       if (rest <= 0) return Effect.void
-      return Effect.logInfo(`waiting ${Duration.format(Duration.millis(rest))} more, as the server asked (Retry-After)`).pipe(
+      const more = waited > 0 ? " more" : ""
+      return Effect.logInfo(`waiting ${Duration.format(Duration.millis(rest))}${more}, as the server asked (Retry-After)`).pipe(
         Effect.zipRight(Effect.sleep(Duration.millis(rest)))
       )
     }
