@@ -4,7 +4,11 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import * as Metric from "effect/Metric"
+import type * as MetricKeyType from "effect/MetricKeyType"
+import type * as MetricState from "effect/MetricState"
+import * as internal from "./internal/metrics.js"
 
 /**
  * Requests sent, tagged `method`.
@@ -26,16 +30,17 @@ export const failures = Metric.counter("mcp_request_failures_total", {
 })
 
 /**
- * Request latency, tagged `method`.
+ * Request latency, tagged `method`: a timer (`Metric.timerWithBoundaries`), a histogram of milliseconds
+ * tagged `time_unit: milliseconds`, with buckets from 0.5 ms to 60 s.
  *
  * @since 0.1.0
  * @category models
  */
-export const latency = Metric.timerWithBoundaries(
-  "mcp_request_duration",
-  [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000],
-  "MCP request latency (ms)"
-)
+export const latency: Metric.Metric<
+  MetricKeyType.MetricKeyType.Histogram,
+  Duration.Duration,
+  MetricState.MetricState.Histogram
+> = internal.latencyTimer
 
 /**
  * Transport deaths, tagged `reason`.

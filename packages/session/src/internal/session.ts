@@ -35,6 +35,7 @@ import type { McpSession as McpSessionNs } from "../McpSession.js"
 import type { KeepAlive } from "../McpSessionPolicy.js"
 import { McpSession } from "../McpSession.js"
 import * as Deadlines from "./deadlines.js"
+import * as Metrics from "./metrics.js"
 import { correlationKey, correlationPrefix, errorMessage, failedRequest, Supervisor } from "./transport.js"
 
 type Service = McpSessionNs.Service
@@ -342,18 +343,18 @@ export const makeLive = <R = never>(
       }, (span) =>
         Effect.withFiberRuntime<A, McpError.RequestError>((fiber) => {
           const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
-          requests.unsafeUpdate(1, labels)
+          requests(1, labels)
           const start = clock.unsafeCurrentTimeNanos()
           return Effect.onExit(self, (exit) => {
             if (Exit.isSuccess(exit)) {
-              latency.unsafeUpdate(Duration.nanos(clock.unsafeCurrentTimeNanos() - start), labels)
+              latency(Duration.nanos(clock.unsafeCurrentTimeNanos() - start), labels)
               span.attribute("mcp.outcome", "ok")
             } else {
               const failure = Cause.failureOption(exit.cause)
               if (Option.isSome(failure)) {
                 const error = failure.value
                 const tag = error._tag === "TransportCrashed" ? error.reason._tag : error._tag
-                failuresOf(method)(tag).unsafeUpdate(1, labels)
+                failuresOf(method)(tag)(1, labels)
                 span.attribute("mcp.outcome", error._tag === "TransportCrashed" ? `TransportCrashed.${tag}` : tag)
               }
             }
@@ -554,34 +555,29 @@ const keepAlive = (service: Service, supervisor: Supervisor, options: KeepAlive)
   )
 }
 
-/**
- * Tagged metrics, made once per key and reused: tagging allocates and hashes, and the keys are few (methods,
- * error tags, crash reasons).
- */
-const taggedOnce = <M>(make: (key: string) => M) => {
+/** The same value for the same key, made on first use: the keys are few (methods, error tags, crash reasons). */
+const once = <M>(make: (key: string) => M) => {
   const cache = new Map<string, M>()
   return (key: string): M => {
-    let metric = cache.get(key)
-    if (metric === undefined) {
-      metric = make(key)
-      cache.set(key, metric)
+    let value = cache.get(key)
+    if (value === undefined) {
+      value = make(key)
+      cache.set(key, value)
     }
-    return metric
+    return value
   }
 }
 
-const metricsOf = taggedOnce((method) => ({
-  requests: Metric.tagged(McpMetrics.requests, "method", method),
-  latency: Metric.tagged(McpMetrics.latency, "method", method)
-}))
+const metricsOf = once((method) => {
+  const labels = [MetricLabel.make("method", method)]
+  return { requests: Metrics.labelled(McpMetrics.requests, labels), latency: Metrics.latency(labels) }
+})
 
-const crashesOf = taggedOnce((reason) => Metric.tagged(McpMetrics.crashes, "reason", reason))
+const crashesOf = once((reason) => Metric.tagged(McpMetrics.crashes, "reason", reason))
 
-/** By method, then error. Both tags in one step: a metric tagged twice builds a new key on every update. */
-const failuresOf = taggedOnce((method) =>
-  taggedOnce((error) =>
-    Metric.taggedWithLabels(McpMetrics.failures, [MetricLabel.make("method", method), MetricLabel.make("error", error)])
-  )
+/** By method, then error. */
+const failuresOf = once((method) =>
+  once((error) => Metrics.labelled(McpMetrics.failures, [MetricLabel.make("method", method), MetricLabel.make("error", error)]))
 )
 
 /** @internal */
