@@ -127,6 +127,28 @@ describe("McpSession", () => {
         assert.strictEqual((yield* Metric.value(failures)).count, 1)
       }))
 
+    it.scoped("each caller's metric tags get their own counts, however the calls interleave", () =>
+      Effect.gen(function*() {
+        const { session } = yield* setup()
+        const of = <M extends Metric.Metric<any, any, any>>(metric: M, tenant?: string) => {
+          const tagged = Metric.tagged(metric, "method", "tools/call")
+          return tenant === undefined ? tagged : Metric.tagged(tagged, "tenant", tenant)
+        }
+        const untaggedBefore = (yield* Metric.value(of(McpMetrics.requests))).count
+        const call = (message: string) => session.callTool({ name: "echo", arguments: { message } })
+        for (let i = 0; i < 3; i++) {
+          yield* call("a").pipe(Effect.tagMetrics("tenant", "t2"))
+          yield* call("b").pipe(Effect.tagMetrics("tenant", "t3"))
+          yield* call("c").pipe(Effect.tagMetrics("tenant", "t2"))
+        }
+        yield* call("d")
+        assert.strictEqual((yield* Metric.value(of(McpMetrics.requests, "t2"))).count, 6)
+        assert.strictEqual((yield* Metric.value(of(McpMetrics.requests, "t3"))).count, 3)
+        assert.strictEqual((yield* Metric.value(of(McpMetrics.latency, "t2"))).count, 6)
+        assert.strictEqual((yield* Metric.value(of(McpMetrics.latency, "t3"))).count, 3)
+        assert.strictEqual((yield* Metric.value(of(McpMetrics.requests))).count - untaggedBefore, 1)
+      }))
+
     it.scoped("maps JSON-RPC errors and invalid results to ProtocolError", () =>
       Effect.gen(function*() {
         const { session } = yield* setup()
