@@ -116,6 +116,8 @@ export declare namespace NodeMcpTransport {
       /**
        * Bound on each attempt's wait for the answer headers, and on the probe that asks whether the server
        * is still there after a connection broke (its requests then fail alone if it is). Default: 5 seconds.
+       * Attempts that go at once after a cut go one at a time (streams cut together wait for the first one's
+       * outcome), so this also bounds how long such an attempt can hold up the others.
        */
       readonly timeout?: Duration.DurationInput | undefined
       /**

@@ -315,6 +315,21 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.isBelow(millis, 1000)
     }).pipe(Effect.provide(client.layer)))
 
+  it.scoped("streams cut in the same moment are resumed one at a time: the second waits for the first one's answer", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const call = session.callTool({ name: "resumable-cut-together", arguments: {} })
+      const results = yield* Effect.all([call, call], { concurrency: "unbounded" })
+      for (const result of results) assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+      const [first, second] = server.together
+      assert.strictEqual(server.together.length, 2)
+      assert.notStrictEqual(first!.lastEventId, second!.lastEventId)
+      // the first resumption was answered 150 ms late; the second was not sent before that answer
+      assert.isDefined(first!.answeredAt)
+      assert.isAtLeast(second!.at, first!.answeredAt!)
+    }).pipe(Effect.provide(client.layer)))
+
   // MCP 2025-11-25 (SEP-1699): a server may end a stream on purpose and expect to be polled after the
   // reconnection time it set with the SSE `retry` field. The wait runs on Effect's Clock.
   for (const { retry, maxRetryDelay, waits } of [
