@@ -40,7 +40,7 @@ export const full: Config = {
     // rounds for the median to settle
     inFlightRounds: 15
   },
-  crash: { faults: Crash.allFaults, rounds: 15, bound: 2000 },
+  crash: { faults: Crash.allFaults, rounds: 15, bound: 2000, killAfter: 1500 },
   recovery: { cases: Recovery.allCases, rounds: 5, samplesPerRound: 20 },
   memory: { sessions: 1000, rounds: 3, cycles: 10_000, stdioCycles: 40, isolate: true }
 }
@@ -59,7 +59,7 @@ export const quick: Config = {
     inFlight: 1000,
     inFlightRounds: 2
   },
-  crash: { faults: Crash.allFaults, rounds: 2, bound: 2000 },
+  crash: { faults: Crash.allFaults, rounds: 2, bound: 2000, killAfter: 1500 },
   recovery: { cases: Recovery.allCases, rounds: 2, samplesPerRound: 5 },
   memory: { sessions: 200, rounds: 1, cycles: 500, stdioCycles: 3, isolate: true }
 }
@@ -156,8 +156,11 @@ stopped and shown as "> ${n(config.crash.bound)} ms (hangs until timeout)": the 
 timeout (60 s by default). ${config.crash.rounds} samples per side, each on a fresh session (and a fresh server process for
 the kills). The faults of \`FAULTS.md\` that can be scripted:
 - *server process SIGKILLed mid-call* (Streamable HTTP, legacy SSE): server-everything's
-  \`trigger-long-running-operation\` is streaming progress; the server is killed by PID; the time is taken
-  just before the \`kill\`.
+  \`trigger-long-running-operation\` has been streaming progress for ${n(config.crash.killAfter)} ms; the server is
+  killed by PID; the time is taken just before the \`kill\`. The session has been in use for over a second,
+  as sessions are: over Streamable HTTP both of its streams (the call's and the standalone GET stream) are
+  then resumed at once when cut. (Runs before 2026-11-25 killed about 0.1 s after the call started; the
+  standalone stream of so young a session waits 100 ms before it is reopened.)
 - *child process SIGKILLed mid-call* (stdio): the same with the server-everything child.
 - *…: from the OS's notice*: the same kill samples, counted from the moment the OS reported the death
   instead of from the \`kill\`. Nobody can know earlier: a killed process's sockets and pipes close only once

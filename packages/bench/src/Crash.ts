@@ -52,6 +52,12 @@ export interface Options {
   readonly rounds: number
   /** How long after the fault a side may take before it counts as hung (ms). */
   readonly bound: number
+  /**
+   * How long the call has been under way when a server is killed (ms). Over a second, as for a session that
+   * has been in use: a Streamable HTTP session's standalone GET stream is then reopened at once when cut (one
+   * younger than a second that has carried nothing waits), so both of its streams react to the death.
+   */
+  readonly killAfter: number
 }
 
 /** One sample: the latency (`Infinity` when hung), what the caller got, and when the OS told of the fault. */
@@ -189,7 +195,7 @@ interface Case {
 }
 
 /** server-everything killed (SIGKILL) while a long call streams progress. */
-const killCase = (mode: "streamableHttp" | "sse", bound: number): Case => {
+const killCase = (mode: "streamableHttp" | "sse", bound: number, killAfter: number): Case => {
   const kind: TransportKind = mode === "sse" ? "sse" : "streamable-http"
   return {
     measure: "server process SIGKILLed mid-call",
@@ -209,6 +215,7 @@ const killCase = (mode: "streamableHttp" | "sse", bound: number): Case => {
         (underway) =>
           Effect.gen(function*() {
             yield* waitUnderway(underway)
+            yield* Effect.sleep(killAfter)
             const at = performance.now()
             yield* server!.kill()
             return at
@@ -231,6 +238,7 @@ const killCase = (mode: "streamableHttp" | "sse", bound: number): Case => {
         (underway) =>
           Effect.gen(function*() {
             yield* waitUnderway(underway)
+            yield* Effect.sleep(killAfter)
             const at = performance.now()
             yield* server!.kill()
             return at
@@ -242,7 +250,7 @@ const killCase = (mode: "streamableHttp" | "sse", bound: number): Case => {
 }
 
 /** The server-everything stdio child SIGKILLed while a long call streams progress. */
-const stdioKillCase = (bound: number): Case => ({
+const stdioKillCase = (bound: number, killAfter: number): Case => ({
   measure: "child process SIGKILLed mid-call",
   transport: "stdio",
   library: Effect.gen(function*() {
@@ -263,6 +271,7 @@ const stdioKillCase = (bound: number): Case => ({
       (underway) =>
         Effect.gen(function*() {
           yield* waitUnderway(underway)
+          yield* Effect.sleep(killAfter)
           const at = performance.now()
           process.kill(pid!, "SIGKILL")
           return at
@@ -285,6 +294,7 @@ const stdioKillCase = (bound: number): Case => ({
       (underway) =>
         Effect.gen(function*() {
           yield* waitUnderway(underway)
+          yield* Effect.sleep(killAfter)
           if (pid === null) return yield* Effect.fail(new Error("no stdio child pid"))
           const at = performance.now()
           process.kill(pid, "SIGKILL")
@@ -347,14 +357,15 @@ const scriptedCase = (
   }
 }
 
-const makeCase = (fault: Fault, bound: number, server: ScriptedServer): Case => {
+const makeCase = (fault: Fault, options: Options, server: ScriptedServer): Case => {
+  const bound = options.bound
   switch (fault) {
     case "httpKill":
-      return killCase("streamableHttp", bound)
+      return killCase("streamableHttp", bound, options.killAfter)
     case "sseKill":
-      return killCase("sse", bound)
+      return killCase("sse", bound, options.killAfter)
     case "stdioKill":
-      return stdioKillCase(bound)
+      return stdioKillCase(bound, options.killAfter)
     case "sseCut":
       // let the client receive the response headers and start reading before the socket drops
       return scriptedCase(
@@ -400,7 +411,7 @@ export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
     const server = yield* scriptedHttp
     const rows: Array<Row> = []
     for (const fault of options.faults) {
-      const c = makeCase(fault, options.bound, server)
+      const c = makeCase(fault, options, server)
       const library: Array<Outcome> = []
       const raw: Array<Outcome> = []
       yield* interleave({

@@ -47,7 +47,8 @@ describe("bench (smoke)", () => {
 
   it.live("crash detection: every fault, the library fails typed within the bound", () =>
     Effect.gen(function*() {
-      const rows = yield* Crash.run({ faults: Crash.allFaults, rounds: 1, bound: 1000 })
+      // killed once the session has lived over a second, as in the bench: both HTTP streams react
+      const rows = yield* Crash.run({ faults: Crash.allFaults, rounds: 1, bound: 1000, killAfter: 1100 })
       // one row per fault, and for each kill one more, counted from the OS's notice
       const fromNotice = rows.filter((row) => row.measure.endsWith("from the OS's notice"))
       assert.deepStrictEqual(fromNotice.map((row) => row.transport), ["streamable-http", "sse", "stdio"])
