@@ -3,6 +3,7 @@
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { FetchHttpClient } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { McpError, McpSession, McpSessionPolicy } from "@effect-mcp/session"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -329,6 +330,27 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.isDefined(first!.answeredAt)
       assert.isAtLeast(second!.at, first!.answeredAt!)
     }).pipe(Effect.provide(client.layer)))
+
+  it.scoped("streams cut together by a dying server: one refused resumption kills the transport, the other sends none", () => {
+    // the resumptions the transport sends, counted as they leave through the HttpClient
+    let resumptions = 0
+    const counting = Layer.effect(
+      HttpClient.HttpClient,
+      Effect.map(HttpClient.HttpClient, (http) =>
+        HttpClient.tapRequest(http, (request) =>
+          Effect.sync(() => {
+            if (request.method === "GET" && request.headers["last-event-id"] !== undefined) resumptions++
+          })))
+    ).pipe(Layer.provide(client.layer))
+    return Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const call = session.callTool({ name: "resumable-cut-together-dying", arguments: {} })
+      const exits = yield* Effect.all([Effect.exit(call), Effect.exit(call)], { concurrency: "unbounded" })
+      for (const exit of exits) assert.strictEqual(crashOf(exit)?.reason._tag, "ConnectionFailed")
+      assert.strictEqual(resumptions, 1)
+    }).pipe(Effect.provide(counting))
+  })
 
   // MCP 2025-11-25 (SEP-1699): a server may end a stream on purpose and expect to be polled after the
   // reconnection time it set with the SSE `retry` field. The wait runs on Effect's Clock.
