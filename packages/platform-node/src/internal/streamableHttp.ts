@@ -5,12 +5,9 @@ import { McpError, McpTransport } from "@effect-mcp/session"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
@@ -74,20 +71,13 @@ export const streamableHttp = <R = never>(
         /** Which stream owes the answer to a request, wherever that answer arrives. */
         const owners = new Map<RequestId, StreamState>()
         /**
-         * The attempt under way that went at once after a cut, if any. A dying server cuts every stream it
-         * holds in the same moment, and one refused attempt tells all of them: the others wait for its
-         * outcome (its answer's headers, or its failure, bounded by `resumption.timeout`) instead of adding
-         * their own requests and error paths to the same turns of the event loop. A live server answers it
-         * in a round trip, and they go then, one at a time.
+         * Attempts that go at once after a cut go one at a time. A dying server cuts every stream it holds in
+         * the same moment, and one refused attempt tells all of them: the others wait for its outcome (its
+         * answer's headers, or its failure, bounded by `resumption.timeout`) instead of adding their own
+         * requests and error paths to the same turns of the event loop. A live server answers it in a round
+         * trip, and the next goes then.
          */
-        let atOnceAttempt: Deferred.Deferred<void> | undefined = undefined
-        /** Ends the at-once attempt `mine` (if it is one): those who wait on it go. */
-        const endAttempt = (mine: Deferred.Deferred<void> | undefined): Effect.Effect<void> =>
-          Effect.suspend(() => {
-            if (mine === undefined) return Effect.void
-            atOnceAttempt = undefined
-            return Deferred.done(mine, Exit.void)
-          })
+        const oneAtATime = yield* Effect.makeSemaphore(1)
 
         const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", method: "streamableHttp", transport: description })
         const crash = (reason: McpError.TransportCrashedReason, cause?: unknown) =>
@@ -296,16 +286,11 @@ export const streamableHttp = <R = never>(
               const atOnce: boolean = failures === 1 ? !endedCleanly : retryAtOnce
               retryAtOnce = false
               if (finished()) return
-              while (atOnce && atOnceAttempt !== undefined) {
-                yield* Deferred.await(atOnceAttempt)
-                if (finished()) return
-              }
-              const mine: Deferred.Deferred<void> | undefined = atOnce ? Deferred.unsafeMake<void>(FiberId.none) : undefined
-              if (mine !== undefined) atOnceAttempt = mine
-              const attempt: Either.Either<HttpClientResponse.HttpClientResponse, Http.TransportFailure> = yield* Effect.either(
-                openGet(state.lastEventId)
-              ).pipe(Effect.ensuring(endAttempt(mine)))
-              if (finished()) return
+              // the transport may have died while this attempt waited its turn: then it is not sent
+              const open = Effect.suspend(() => finished() ? Effect.succeed(undefined) : Effect.either(openGet(state.lastEventId)))
+              const attempt: Either.Either<HttpClientResponse.HttpClientResponse, Http.TransportFailure> | undefined =
+                yield* (atOnce ? oneAtATime.withPermits(1)(open) : open)
+              if (attempt === undefined || finished()) return
               if (attempt._tag === "Right") {
                 response = attempt.right
                 opened = true
