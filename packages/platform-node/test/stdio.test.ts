@@ -64,6 +64,19 @@ describe("NodeMcpTransport.stdio", () => {
       assert.isBelow(millis, 1000)
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("what the child wrote in its last tick is delivered: an answer and a stderr line without their newlines", () =>
+    Effect.gen(function*() {
+      const session = yield* open()
+      const pending = yield* Effect.fork(call(session, "hang"))
+      const answered = yield* call(session, "answer-and-exit")
+      assert.deepStrictEqual(answered.content, [{ type: "text", text: "answered before exit" }])
+      const reason = crashOf(yield* Fiber.await(pending)).reason
+      assert.strictEqual(reason._tag, "ProcessExited")
+      if (reason._tag !== "ProcessExited") return
+      assert.strictEqual(reason.code, 5)
+      assert.include(reason.stderrTail, "last words")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("the drain grace after a first sign of death waits on the Clock", () =>
     Effect.gen(function*() {
       const session = yield* open()

@@ -196,7 +196,18 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           if (id === undefined) pendingInvalid.push(detail)
           else control.failRequests([id], new McpError.StreamClosed({ detail }))
         })
+        // A stream's end is a sign as soon as its last chunk has been handled: `Stream.onDone` runs before the
+        // run's teardown (the reader's listeners, the pipe's destruction, the run's scope), which a caller
+        // waiting on the report need not wait for. A failed stream gives its sign after the run.
+        let stdoutEnded = false
+        const endStdout = Effect.sync(() => {
+          if (stdoutEnded) return
+          stdoutEnded = true
+          splitter.end()
+          sign("stdout")
+        })
         yield* proc.stdout.pipe(
+          Stream.onDone(() => endStdout),
           Stream.runForEach((chunk) =>
             Effect.suspend(() => {
               splitter.push(chunk)
@@ -215,10 +226,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
             })
           ),
           Effect.catchAllCause((cause) => Effect.logDebug("stdout failed", cause)),
-          Effect.zipRight(Effect.sync(() => {
-            splitter.end()
-            sign("stdout")
-          })),
+          Effect.zipRight(endStdout),
           annotate,
           Effect.forkScoped
         )
@@ -241,15 +249,21 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           newStderr = []
           return Effect.forEach(lines, (line) => Effect.logWithLevel(stderrLevel, line), { discard: true })
         })
+        let stderrEnded = false
+        const endStderr = Effect.suspend(() => {
+          if (stderrEnded) return Effect.void
+          stderrEnded = true
+          stderrLines.end()
+          return Effect.zipRight(logStderr, Effect.sync(() => sign("stderr")))
+        })
         yield* proc.stderr.pipe(
+          Stream.onDone(() => endStderr),
           Stream.runForEach((chunk) => Effect.suspend(() => {
             stderrLines.push(chunk)
             return logStderr
           })),
           Effect.catchAllCause(() => Effect.void),
-          Effect.zipRight(Effect.sync(() => stderrLines.end())),
-          Effect.zipRight(logStderr),
-          Effect.zipRight(Effect.sync(() => sign("stderr"))),
+          Effect.zipRight(endStderr),
           Effect.annotateLogs({ stream: "stderr" }),
           annotate,
           Effect.forkScoped
