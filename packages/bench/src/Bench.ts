@@ -170,7 +170,9 @@ the kills). The faults of \`FAULTS.md\` that can be scripted:
   \`--import watchPreload.mjs\` (it connects to a listener of the bench and does nothing else). The watch
   runs on a worker thread, so its end is timed when the OS delivers it, not after the main thread's own
   reaction; a caller that still failed before it counts as 0. Its median time after the kill is in the note
-  under the table.
+  under the table, with the number of samples in which a garbage collection of the bench's own process (seen
+  by a \`PerformanceObserver\`) fell between the notice and the failure, and their total length: the crash
+  phase runs after the per-call phase, in the same process, so its heap is the one that phase left.
 - *SSE response cut before the answer*, *connection reset while the POST is open*, *POST answered 403*,
   *stale session* (the server forgot the session, as after a restart, and answers 400 "No valid session ID"
   like server-everything): a small scripted Streamable HTTP server in the bench process (JSON answers, GET

@@ -14,6 +14,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import { PerformanceObserver } from "node:perf_hooks"
 import type * as Scope from "effect/Scope"
 import type { Env, Session, TransportKind } from "./Clients.js"
 import { closeRaw, connectRaw, echo, librarySession, pidOf, rawEcho } from "./Clients.js"
@@ -66,6 +67,8 @@ interface Outcome {
   readonly what: string
   /** From the fault to the OS's report of it (a plain connection to the server ended), when watched. */
   readonly noticeMillis?: number | undefined
+  /** `performance.now()` at the fault. */
+  readonly faultAt?: number | undefined
 }
 
 /**
@@ -74,10 +77,10 @@ interface Outcome {
  */
 const withNotice = (outcome: Outcome, faultAt: number, watch: DeathWatch | undefined): Effect.Effect<Outcome> =>
   Effect.gen(function*() {
-    if (watch === undefined) return outcome
+    if (watch === undefined) return { ...outcome, faultAt }
     for (let waited = 0; watch.endedAt() === undefined && waited < 200; waited += 5) yield* Effect.sleep("5 millis")
     const endedAt = watch.endedAt()
-    return endedAt === undefined ? outcome : { ...outcome, noticeMillis: endedAt - faultAt }
+    return endedAt === undefined ? { ...outcome, faultAt } : { ...outcome, faultAt, noticeMillis: endedAt - faultAt }
   })
 
 const describeLibrary = (error: unknown): string => {
@@ -396,6 +399,61 @@ const makeCase = (fault: Fault, options: Options, server: ScriptedServer): Case 
  */
 const fromNotice = (outcome: Outcome): number => Math.max(0, outcome.millis - outcome.noticeMillis!)
 
+/**
+ * The garbage collections of this process while the crash phase runs (start and end, `performance.now()`
+ * time), so that a row can say how many samples had one inside their window.
+ */
+const watchCollections = Effect.acquireRelease(
+  Effect.sync(() => {
+    const spans: Array<readonly [number, number]> = []
+    const observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) spans.push([entry.startTime, entry.startTime + entry.duration])
+    })
+    observer.observe({ entryTypes: ["gc"] })
+    return { spans, observer }
+  }),
+  ({ observer }) => Effect.sync(() => observer.disconnect())
+)
+
+/**
+ * How many of the samples had a garbage collection inside the window from the notice to the failure, and
+ * for how long in all.
+ */
+const collectedIn = (
+  outcomes: ReadonlyArray<Outcome>,
+  spans: ReadonlyArray<readonly [number, number]>
+): string | undefined => {
+  const windows = outcomes.flatMap((o) =>
+    o.faultAt === undefined || o.noticeMillis === undefined || !Number.isFinite(o.millis)
+      ? []
+      : [[o.faultAt + o.noticeMillis, o.faultAt + o.millis] as const]
+  )
+  if (windows.length === 0) return undefined
+  let hit = 0
+  let total = 0
+  for (const [from, to] of windows) {
+    let inside = 0
+    for (const [start, end] of spans) inside += Math.max(0, Math.min(end, to) - Math.max(start, from))
+    if (inside > 0) hit++
+    total += inside
+  }
+  return `${hit} of ${windows.length} (${formatNumber(total)} ms in all)`
+}
+
+/** The note's sentence on the collections that fell inside the samples' windows. */
+const collectionsNote = (
+  library: ReadonlyArray<Outcome>,
+  raw: ReadonlyArray<Outcome>,
+  spans: ReadonlyArray<readonly [number, number]>
+): string => {
+  const sides = [["library", collectedIn(library, spans)], ["raw SDK", collectedIn(raw, spans)]].flatMap((
+    [side, text]
+  ) => text === undefined ? [] : [`${text} ${side} samples`])
+  return sides.length === 0
+    ? ""
+    : `; a garbage collection of this process fell between the notice and the failure in ${sides.join(" and ")}`
+}
+
 const summarizeWhat = (outcomes: ReadonlyArray<Outcome>): string => {
   const counts = new Map<string, number>()
   for (const o of outcomes) counts.set(o.what, (counts.get(o.what) ?? 0) + 1)
@@ -409,6 +467,7 @@ const summarizeWhat = (outcomes: ReadonlyArray<Outcome>): string => {
 export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
   Effect.scoped(Effect.gen(function*() {
     const server = yield* scriptedHttp
+    const { spans } = yield* watchCollections
     const rows: Array<Row> = []
     for (const fault of options.faults) {
       const c = makeCase(fault, options, server)
@@ -437,6 +496,8 @@ export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
       const noticed = (outcomes: ReadonlyArray<Outcome>) =>
         outcomes.flatMap((o) => (o.noticeMillis === undefined ? [] : [o]))
       if (noticed(library).length > 0 && noticed(raw).length > 0) {
+        // the observer reports collections a little later, on a task of its own
+        yield* Effect.sleep("50 millis")
         const notice = (outcomes: ReadonlyArray<Outcome>) =>
           `${formatNumber(median(noticed(outcomes).map((o) => o.noticeMillis!)))} ms`
         rows.push({
@@ -448,7 +509,8 @@ export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
           raw: measured(noticed(raw).map(fromNotice), options.bound),
           note: `the same samples, counted from the moment an idle TCP connection to the server ended (the OS ` +
             `closing the dead process's sockets${c.transport === "stdio" ? " and pipes" : ""}), a median ` +
-            `${notice(library)} (library samples) and ${notice(raw)} (raw SDK samples) after the kill`
+            `${notice(library)} (library samples) and ${notice(raw)} (raw SDK samples) after the kill` +
+            collectionsNote(noticed(library), noticed(raw), spans)
         })
       }
     }

@@ -57,7 +57,11 @@ describe("bench (smoke)", () => {
         // the raw side may hang (Infinity); the library side must not
         for (const s of finiteSamples(row.library)) assert.isTrue(Number.isFinite(s) && s >= 0, `${row.measure}: ${s}`)
         finiteSamples(row.raw)
-        if (fromNotice.includes(row)) assert.include(row.note ?? "", "after the kill")
+        if (fromNotice.includes(row)) {
+          assert.include(row.note ?? "", "after the kill")
+          // how many library samples had a garbage collection between the notice and the failure
+          assert.match(row.note ?? "", /fell between the notice and the failure in [01] of 1 \([\d.]+ ms in all\) library samples/)
+        }
         else assert.include(row.note ?? "", "TransportCrashed")
       }
       // the notice comes before the library's failure: the sample counted from it is the shorter
