@@ -437,7 +437,7 @@ const collectedIn = (
     if (inside > 0) hit++
     total += inside
   }
-  return `${hit} of ${windows.length} (${formatNumber(total)} ms in all)`
+  return `${hit} of ${windows.length}${hit > 0 ? ` (${formatNumber(total)} ms in all)` : ""}`
 }
 
 /** The note's sentence on the collections that fell inside the samples' windows. */
