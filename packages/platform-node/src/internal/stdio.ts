@@ -199,13 +199,10 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         // A stream's end is a sign as soon as its last chunk has been handled: `Stream.onDone` runs before the
         // run's teardown (the reader's listeners, the pipe's destruction, the run's scope), which a caller
         // waiting on the report need not wait for. A failed stream gives its sign after the run.
-        let stdoutEnded = false
-        const endStdout = Effect.sync(() => {
-          if (stdoutEnded) return
-          stdoutEnded = true
+        const endStdout = yield* Effect.once(Effect.sync(() => {
           splitter.end()
           sign("stdout")
-        })
+        }))
         yield* proc.stdout.pipe(
           Stream.onDone(() => endStdout),
           Stream.runForEach((chunk) =>
@@ -249,13 +246,12 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           newStderr = []
           return Effect.forEach(lines, (line) => Effect.logWithLevel(stderrLevel, line), { discard: true })
         })
-        let stderrEnded = false
-        const endStderr = Effect.suspend(() => {
-          if (stderrEnded) return Effect.void
-          stderrEnded = true
-          stderrLines.end()
-          return Effect.zipRight(logStderr, Effect.sync(() => sign("stderr")))
-        })
+        const endStderr = yield* Effect.once(
+          Effect.sync(() => stderrLines.end()).pipe(
+            Effect.zipRight(logStderr),
+            Effect.zipRight(Effect.sync(() => sign("stderr")))
+          )
+        )
         yield* proc.stderr.pipe(
           Stream.onDone(() => endStderr),
           Stream.runForEach((chunk) => Effect.suspend(() => {
