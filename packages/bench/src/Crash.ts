@@ -77,10 +77,11 @@ interface Outcome {
  */
 const withNotice = (outcome: Outcome, faultAt: number, watch: DeathWatch | undefined): Effect.Effect<Outcome> =>
   Effect.gen(function*() {
-    if (watch === undefined) return { ...outcome, faultAt }
+    const timed = { ...outcome, faultAt }
+    if (watch === undefined) return timed
     for (let waited = 0; watch.endedAt() === undefined && waited < 200; waited += 5) yield* Effect.sleep("5 millis")
     const endedAt = watch.endedAt()
-    return endedAt === undefined ? { ...outcome, faultAt } : { ...outcome, faultAt, noticeMillis: endedAt - faultAt }
+    return endedAt === undefined ? timed : { ...timed, noticeMillis: endedAt - faultAt }
   })
 
 const describeLibrary = (error: unknown): string => {
@@ -186,6 +187,10 @@ const waitUnderway = (underway: Promise<void>) =>
     Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("the call never got underway") })
   )
 
+/** Waits until the call is under way, then `killAfter` ms more: the moment a kill strikes. */
+const awaitKillTime = (underway: Promise<void>, killAfter: number) =>
+  Effect.zipRight(waitUnderway(underway), Effect.sleep(killAfter))
+
 // ---------------------------------------------------------------------------------------------------------
 // The faults
 // ---------------------------------------------------------------------------------------------------------
@@ -217,8 +222,7 @@ const killCase = (mode: "streamableHttp" | "sse", bound: number, killAfter: numb
         (session, underway) => session.callTool(longCall, { onProgress: underway }),
         (underway) =>
           Effect.gen(function*() {
-            yield* waitUnderway(underway)
-            yield* Effect.sleep(killAfter)
+            yield* awaitKillTime(underway, killAfter)
             const at = performance.now()
             yield* server!.kill()
             return at
@@ -240,8 +244,7 @@ const killCase = (mode: "streamableHttp" | "sse", bound: number, killAfter: numb
         (client, underway) => client.callTool(longCall, undefined, { onprogress: underway, timeout: 60_000 }),
         (underway) =>
           Effect.gen(function*() {
-            yield* waitUnderway(underway)
-            yield* Effect.sleep(killAfter)
+            yield* awaitKillTime(underway, killAfter)
             const at = performance.now()
             yield* server!.kill()
             return at
@@ -273,8 +276,7 @@ const stdioKillCase = (bound: number, killAfter: number): Case => ({
       (session, underway) => session.callTool(longCall, { onProgress: underway }),
       (underway) =>
         Effect.gen(function*() {
-          yield* waitUnderway(underway)
-          yield* Effect.sleep(killAfter)
+          yield* awaitKillTime(underway, killAfter)
           const at = performance.now()
           process.kill(pid!, "SIGKILL")
           return at
@@ -296,8 +298,7 @@ const stdioKillCase = (bound: number, killAfter: number): Case => ({
       (client, underway) => client.callTool(longCall, undefined, { onprogress: underway, timeout: 60_000 }),
       (underway) =>
         Effect.gen(function*() {
-          yield* waitUnderway(underway)
-          yield* Effect.sleep(killAfter)
+          yield* awaitKillTime(underway, killAfter)
           if (pid === null) return yield* Effect.fail(new Error("no stdio child pid"))
           const at = performance.now()
           process.kill(pid, "SIGKILL")
