@@ -97,6 +97,11 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
               res.writeHead(202).end("Accepted")
               stream?.write(`event: message\ndata: {"result":${JSON.stringify({ content: [{ type: "text", text: "x".repeat(64 * 1024) }] })},"jsonrpc":"2.0","id":${JSON.stringify(rpc.id)}}\n\n`)
               return
+            case "large-id-middle":
+              // the same, with the id between two members
+              res.writeHead(202).end("Accepted")
+              stream?.write(`event: message\ndata: {"jsonrpc":"2.0","result":${JSON.stringify({ content: [{ type: "text", text: "x".repeat(64 * 1024) }] })},"id":${JSON.stringify(rpc.id)},"_meta":{"id":0}}\n\n`)
+              return
             case "cut":
               res.writeHead(202).end("Accepted")
               setTimeout(() => stream?.socket?.destroy(), 20)
@@ -201,19 +206,22 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
       assert.include(["ConnectionFailed", "StreamClosed"], death.reason._tag)
     }).pipe(Effect.provide(client.layer)))
 
-  it.scopedLive("an answer larger than maxMessageBytes fails its call alone; the event stream goes on", () =>
-    Effect.gen(function*() {
-      const server = yield* legacyServer()
-      const session = yield* open(server.url, { maxMessageBytes: 16 * 1024 })
-      const { crash, millis } = yield* crashing(session, "large")
-      assert.strictEqual(crash.reason._tag, "StreamClosed")
-      if (crash.reason._tag === "StreamClosed") {
-        assert.match(crash.reason.detail, /^the answer to request \d+: an SSE event of 6\d{4} bytes exceeded the limit of 16384 bytes$/)
-      }
-      assert.isBelow(millis, 1000)
-      const result = yield* session.callTool({ name: "ok", arguments: {} })
-      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
-    }).pipe(Effect.provide(client.layer)))
+  // the id last (as the TypeScript SDK writes it), and between two members
+  for (const tool of ["large", "large-id-middle"]) {
+    it.scopedLive(`an answer larger than maxMessageBytes (${tool}) fails its call alone; the event stream goes on`, () =>
+      Effect.gen(function*() {
+        const server = yield* legacyServer()
+        const session = yield* open(server.url, { maxMessageBytes: 16 * 1024 })
+        const { crash, millis } = yield* crashing(session, tool)
+        assert.strictEqual(crash.reason._tag, "StreamClosed")
+        if (crash.reason._tag === "StreamClosed") {
+          assert.match(crash.reason.detail, /^the answer to request \d+: an SSE event exceeded the limit of 16384 bytes \(6\d{4} bytes read\)$/)
+        }
+        assert.isBelow(millis, 1000)
+        const result = yield* session.callTool({ name: "ok", arguments: {} })
+        assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+      }).pipe(Effect.provide(client.layer)))
+  }
 
   it.scopedLive("the event stream cut mid-call: StreamClosed at once", () =>
     Effect.gen(function*() {

@@ -174,7 +174,8 @@ describe("NodeMcpTransport.stdio", () => {
       assert.strictEqual(reason._tag, "StreamClosed")
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None), Effect.provide(NodeContext.layer)))
 
-  for (const tool of ["oversize-answer", "oversize-answer-id-first"]) {
+  // the id where the TypeScript SDK writes it (last), first, and between two members
+  for (const tool of ["oversize-answer", "oversize-answer-id-first", "oversize-answer-id-middle"]) {
     it.scopedLive(`an oversize answer (${tool}) fails its call alone with StreamClosed; the child and the session go on`, () =>
       Effect.gen(function*() {
         const session = yield* open({ maxMessageBytes: 1024 * 1024 })
@@ -183,7 +184,10 @@ describe("NodeMcpTransport.stdio", () => {
         const crash = crashOf(exit)
         assert.strictEqual(crash.reason._tag, "StreamClosed")
         if (crash.reason._tag === "StreamClosed") {
-          assert.match(crash.reason.detail, /^the answer to request \d+: a message of 2\d{6} bytes on stdout exceeded the limit of 1048576 bytes$/)
+          assert.match(
+            crash.reason.detail,
+            /^the answer to request \d+: a message on stdout exceeded the limit of 1048576 bytes \(\d{7} bytes read\)$/
+          )
         }
         assert.strictEqual(crash.delivery, "MaybeDelivered")
         assert.isBelow(millis, 2000)
@@ -191,6 +195,22 @@ describe("NodeMcpTransport.stdio", () => {
         assert.strictEqual(yield* pidOf(session), pid)
       }).pipe(Effect.provide(NodeContext.layer)))
   }
+
+  it.scopedLive("an oversize answer whose id comes first fails its call as soon as the limit is crossed, though the line never ends", () =>
+    Effect.gen(function*() {
+      const session = yield* open({ maxMessageBytes: 1024 * 1024 })
+      const { exit, millis } = yield* timed(call(session, "endless-answer-id-first"))
+      const crash = crashOf(exit)
+      assert.strictEqual(crash.reason._tag, "StreamClosed")
+      if (crash.reason._tag === "StreamClosed") {
+        assert.match(crash.reason.detail, /^the answer to request \d+: a message on stdout exceeded the limit of 1048576 bytes \(\d+ bytes read\)$/)
+        // told when the limit was crossed, not at the line's end: at most one chunk over it had been read
+        const read = Number(/\((\d+) bytes read\)/.exec(crash.reason.detail)![1])
+        assert.isAbove(read, 1024 * 1024)
+        assert.isBelow(read, 1024 * 1024 + 1024 * 1024)
+      }
+      assert.isBelow(millis, 2000)
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("an oversize message that is no answer is an invalid line: logged and counted, or fatal with invalidLines: \"crash\"", () =>
     Effect.gen(function*() {

@@ -10,7 +10,8 @@ import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import * as Http from "./http.js"
-import { defaultMaxMessageBytes, droppedMessage, excerpt, parseMessages, requestIdsOf } from "./messages.js"
+import { defaultMaxMessageBytes, droppedEvent, excerpt, oversizeAnswer, parseMessages, requestIdsOf } from "./messages.js"
+import type { SseEvent } from "./sseParser.js"
 import { SseParser } from "./sseParser.js"
 
 /**
@@ -73,7 +74,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
 
         // 2. its reader: the endpoint first, then every message; its end is the transport's death
         let invalid: Array<string> = []
-        const parser = new SseParser(maxMessageBytes, (event) => {
+        const onEvent = (event: SseEvent) => {
           if (event.event === "endpoint") {
             let target: URL
             try {
@@ -97,15 +98,16 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           const parsed = parseMessages(event.data)
           if (parsed._tag === "Left") invalid.push(`${parsed.left}: ${excerpt(event.data)}`)
           else deliver(parsed.right)
-        }, (dropped) => {
-          // dropped as it streamed by, and the stream goes on: if it was an answer, that request fails alone
-          const { detail, id } = droppedMessage(
-            `an SSE event of ${dropped.bytes} bytes exceeded the limit of ${maxMessageBytes} bytes`,
-            dropped.head,
-            dropped.tail
-          )
-          if (id === undefined) invalid.push(detail)
-          else control.failRequests([id], new McpError.StreamClosed({ detail }))
+        }
+        // an event over the limit is dropped as it streams by, and the stream goes on: if it was an answer,
+        // that request fails alone, as soon as its id is read
+        const parser = new SseParser(maxMessageBytes, {
+          onEvent,
+          onOversizeAnswer: (id, bytes) =>
+            control.failRequests([id], new McpError.StreamClosed({ detail: oversizeAnswer(id, "an SSE event", maxMessageBytes, bytes) })),
+          onOversize: (dropped) => {
+            if (!dropped.answered) invalid.push(droppedEvent(dropped, maxMessageBytes))
+          }
         })
 
         yield* response.stream.pipe(

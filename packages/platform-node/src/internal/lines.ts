@@ -1,5 +1,6 @@
 /**
- * A line over the limit, dropped as it streamed by: its length and its edges, enough to tell what it was.
+ * A line over the limit, dropped as it streamed by: its length and its first bytes, enough to tell what it
+ * was in a log.
  *
  * @internal
  */
@@ -7,11 +8,9 @@ export interface SkippedLine {
   readonly bytes: number
   /** Its first bytes (at most `edgeBytes`). */
   readonly head: Uint8Array
-  /** Its last bytes (at most `edgeBytes`), without the line's `\r`. */
-  readonly tail: Uint8Array
 }
 
-/** How many bytes of each edge of a skipped line are kept. @internal */
+/** How many of the first bytes of a skipped line are kept. @internal */
 export const edgeBytes = 256
 
 /** Byte arrays, in one (the only one as it is). @internal */
@@ -25,10 +24,6 @@ export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
   }
   return out
 }
-
-/** The last `edgeBytes` of `tail` followed by `piece`. */
-const lastBytes = (tail: Uint8Array, piece: Uint8Array): Uint8Array =>
-  piece.length >= edgeBytes ? piece.slice(piece.length - edgeBytes) : concat([tail, piece]).slice(-edgeBytes)
 
 /** The first `edgeBytes` of parts, copying no more of them than that takes. */
 const firstBytes = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
@@ -44,21 +39,32 @@ const firstBytes = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
  * Byte-level line splitting shared by the stdio framing and the SSE parser: bytes are kept until a line
  * is complete, so a UTF-8 character split across chunks is decoded whole, and a line that grows past the
  * limit is never buffered without bound: it is dropped as it streams by (never more than the limit is
- * held) and reported to `onSkipped` with its edges when it ends; the lines after it are read as usual.
+ * held) and reported to `onSkipped` when it ends; the lines after it are read as usual. Whoever needs to
+ * look through such a line as it goes by (for the ids of the answers it carries) gives `watchSkipped`: it is
+ * called when a line goes over the limit, and what it returns is given the whole line as text, piece by
+ * piece (decoded as it streams, never held).
  *
  * @internal
  */
 export class LineSplitter {
   private chunks: Array<Uint8Array> = []
   private size = 0
-  private skipping: { bytes: number; head: Uint8Array; tail: Uint8Array } | undefined = undefined
+  private skipping:
+    | { bytes: number; head: Uint8Array; watch: ((text: string) => void) | undefined; decoder: TextDecoder }
+    | undefined = undefined
   private readonly decoder = new TextDecoder("utf-8")
 
   constructor(
     readonly maxLineBytes: number,
     readonly onLine: (line: string) => void,
-    readonly onSkipped: (line: SkippedLine) => void
+    readonly onSkipped: (line: SkippedLine) => void,
+    readonly watchSkipped?: () => (text: string) => void
   ) {}
+
+  /** How many bytes of the line being skipped have been read, if one is. */
+  get skippedBytes(): number | undefined {
+    return this.skipping?.bytes
+  }
 
   push(chunk: Uint8Array): void {
     let start = 0
@@ -67,14 +73,22 @@ export class LineSplitter {
       const end = newline === -1 ? chunk.length : newline
       const piece = chunk.subarray(start, end)
       if (this.skipping === undefined && this.size + piece.length > this.maxLineBytes) {
-        // only its edges are kept: never a copy of what is held (up to the limit) to cut them from
+        // only its head is kept (never a copy of what is held, up to the limit, to cut it from); the watcher
+        // is given what was held, then each piece as it comes
         const held = [...this.chunks, piece]
-        this.skipping = { bytes: this.size + piece.length, head: firstBytes(held), tail: held.reduce(lastBytes, new Uint8Array(0)) }
+        const skipping = {
+          bytes: this.size + piece.length,
+          head: firstBytes(held),
+          watch: this.watchSkipped?.(),
+          decoder: new TextDecoder("utf-8")
+        }
+        this.skipping = skipping
         this.chunks = []
         this.size = 0
+        if (skipping.watch !== undefined) for (const part of held) this.watched(skipping, part)
       } else if (this.skipping !== undefined) {
         this.skipping.bytes += piece.length
-        this.skipping.tail = lastBytes(this.skipping.tail, piece)
+        this.watched(this.skipping, piece)
       }
       if (this.skipping !== undefined) {
         if (newline === -1) return
@@ -99,10 +113,16 @@ export class LineSplitter {
     else if (this.size > 0) this.emit(new Uint8Array(0))
   }
 
+  private watched(skipping: NonNullable<LineSplitter["skipping"]>, piece: Uint8Array): void {
+    if (skipping.watch !== undefined && piece.length > 0) skipping.watch(skipping.decoder.decode(piece, { stream: true }))
+  }
+
   private skipped(): void {
-    const { bytes, head, tail } = this.skipping!
+    const { bytes, decoder, head, watch } = this.skipping!
+    // a line's `\r` before its newline is whitespace to whoever watches it (JSON, or an SSE field's value)
+    if (watch !== undefined) watch(decoder.decode())
     this.skipping = undefined
-    this.onSkipped({ bytes, head, tail: tail[tail.length - 1] === 13 ? tail.slice(0, -1) : tail })
+    this.onSkipped({ bytes, head })
   }
 
   private emit(last: Uint8Array): void {

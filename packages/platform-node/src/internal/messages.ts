@@ -49,48 +49,201 @@ export const excerpt = (text: string, max = 200): string =>
 /** @internal */
 export const defaultMaxMessageBytes = 16 * 1024 * 1024
 
-const idToken = String.raw`(-?\d+|"(?:[^"\\]|\\.)*")`
-/** `{"jsonrpc":"2.0","id":1,"result":…` or `{"id":1,"jsonrpc":"2.0","error":…`: the id first. */
-const idFirst = [
-  new RegExp(String.raw`^\s*\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*${idToken}\s*,\s*"(?:result|error)"\s*:`),
-  new RegExp(String.raw`^\s*\{\s*"id"\s*:\s*${idToken}\s*,\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"(?:result|error)"\s*:`)
-]
-/** `{"result":…,"jsonrpc":"2.0","id":1}`, as the TypeScript SDK writes its answers: the id last. */
-const resultFirst = /^\s*\{\s*"(?:result|error)"\s*:/
-const idLast = new RegExp(String.raw`"id"\s*:\s*${idToken}\s*\}\s*$`)
+const QUOTE = 34
+const BACKSLASH = 92
+const isSpace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9
+/** Raw keys longer than this are none of those we look for (`"id"`, `"result"`, `"error"`, `"method"`). */
+const maxKeyChars = 64
+/** Raw ids longer than this are not kept: no request of ours has one. */
+const maxIdChars = 256
 
 /**
- * The id of the answer that a line too large to read carried, from its first and last bytes. A server
- * writes the id before the result, or after it (the TypeScript SDK). In the second case the id found at
- * the end, just before the last brace, is the top-level one: inside a JSON string its quotes would be
- * escaped. `undefined` when the line is not recognisably an answer (a server's request or notification,
- * or a shape that cannot be read without the whole line).
+ * Reads a JSON-RPC message too large to hold, as it streams by, for the ids of the answers it carries: a
+ * message object at the root, or each object of a batch, that has an `"id"` and a `"result"` or `"error"`
+ * member of its own (members of nested values do not count: strings, depth and escapes are followed).
+ * `onAnswer` is called as soon as both are known, which for a server that writes the id first is long
+ * before the message ends. Only short keys and ids are ever held; the rest is looked at once, and left.
  *
  * @internal
  */
-export const oversizeAnswerId = (head: string, tail: string): RequestId | undefined => {
-  for (const pattern of idFirst) {
-    const match = pattern.exec(head)
-    if (match !== null) return JSON.parse(match[1]!) as RequestId
+export class AnswerIdScanner {
+  private depth = 0
+  /** The depth of the message objects: 1 (a message at the root) or 2 (a batch); 0 before the root. */
+  private messageDepth = 0
+  private inString = false
+  private escaped = false
+  /** What the current string or number is kept for, if anything. */
+  private capture: "key" | "id" | undefined = undefined
+  private captured = ""
+  private overflow = false
+  // the message object being read
+  private expectKey = false
+  private key = ""
+  private valueStarts = false
+  private id: RequestId | undefined = undefined
+  private answerKey = false
+  private request = false
+  private emitted = false
+  /** Where the next quote and backslash are in the text being pushed (-1: none after the position). */
+  private nextQuote = 0
+  private nextBackslash = 0
+
+  constructor(readonly onAnswer: (id: RequestId) => void) {}
+
+  push(text: string): void {
+    this.nextQuote = text.indexOf("\"")
+    this.nextBackslash = text.indexOf("\\")
+    for (let i = 0; i < text.length; i++) {
+      if (this.inString) {
+        if ((this.capture === undefined || this.overflow) && !this.escaped) {
+          // the bulk of a large message is the inside of its strings: jump to what can end one, over escapes
+          i = this.nextSpecial(text, i)
+          while (i !== -1 && text.charCodeAt(i) === BACKSLASH && i + 1 < text.length) i = this.nextSpecial(text, i + 2)
+          if (i === -1) return
+        }
+        const c = text.charCodeAt(i)
+        if (this.escaped) this.escaped = false
+        else if (c === BACKSLASH) this.escaped = true
+        else if (c === QUOTE) this.inString = false
+        if (this.capture !== undefined && !this.overflow) this.keep(text[i]!)
+        if (!this.inString) this.stringEnded()
+        continue
+      }
+      this.structural(text.charCodeAt(i), text, i)
+    }
   }
-  if (!resultFirst.test(head)) return undefined
-  const match = idLast.exec(tail)
-  return match === null ? undefined : (JSON.parse(match[1]!) as RequestId)
+
+  /** The next quote or backslash at or after `i`, or -1. */
+  private nextSpecial(text: string, i: number): number {
+    if (this.nextQuote !== -1 && this.nextQuote < i) this.nextQuote = text.indexOf("\"", i)
+    if (this.nextBackslash !== -1 && this.nextBackslash < i) this.nextBackslash = text.indexOf("\\", i)
+    if (this.nextQuote === -1) return this.nextBackslash
+    return this.nextBackslash === -1 ? this.nextQuote : Math.min(this.nextQuote, this.nextBackslash)
+  }
+
+  private keep(char: string): void {
+    if (this.overflow) return
+    this.captured += char
+    if (this.captured.length > (this.capture === "key" ? maxKeyChars : maxIdChars)) this.overflow = true
+  }
+
+  private structural(c: number, text: string, i: number): void {
+    const atMessage = this.messageDepth !== 0 && this.depth === this.messageDepth
+    if (this.capture === "id") {
+      // a number id ends at whatever cannot be part of it
+      if (c === 44 || c === 125 || isSpace(c)) this.idEnded()
+      else return this.keep(text[i]!)
+    }
+    if (isSpace(c)) return
+    if (atMessage && this.valueStarts) {
+      this.valueStarts = false
+      if (this.key === "id" && c !== 123 && c !== 91) {
+        this.capture = "id"
+        this.captured = ""
+        this.overflow = false
+        this.keep(text[i]!)
+        if (c === QUOTE) this.inString = true
+        return
+      }
+    }
+    switch (c) {
+      case QUOTE:
+        this.inString = true
+        if (atMessage && this.expectKey) {
+          this.capture = "key"
+          this.captured = "\""
+          this.overflow = false
+        }
+        return
+      case 123: // {
+        this.depth++
+        if (this.depth === 1) this.messageDepth = 1
+        if (this.depth === this.messageDepth) this.startMessage()
+        return
+      case 91: // [
+        this.depth++
+        if (this.depth === 1) this.messageDepth = 2
+        return
+      case 125: // }
+        if (atMessage) this.endMessage()
+        this.depth--
+        return
+      case 93: // ]
+        this.depth--
+        return
+      case 44: // ,
+        if (atMessage) this.expectKey = true
+        return
+      case 58: // :
+        if (atMessage) this.valueStarts = true
+        return
+      default:
+        return
+    }
+  }
+
+  private stringEnded(): void {
+    if (this.capture === "key") {
+      this.capture = undefined
+      this.expectKey = false
+      this.key = this.overflow ? "" : parseJson(this.captured) as string
+      if (this.key === "result" || this.key === "error") {
+        this.answerKey = true
+        this.emit()
+      } else if (this.key === "method") this.request = true
+    } else if (this.capture === "id") this.idEnded()
+  }
+
+  private idEnded(): void {
+    this.capture = undefined
+    const id = this.overflow ? undefined : parseJson(this.captured)
+    this.id = typeof id === "string" || (typeof id === "number" && Number.isFinite(id)) ? id : undefined
+    this.emit()
+  }
+
+  private startMessage(): void {
+    this.expectKey = true
+    this.key = ""
+    this.valueStarts = false
+    this.id = undefined
+    this.answerKey = false
+    this.request = false
+    this.emitted = false
+  }
+
+  private endMessage(): void {
+    this.expectKey = false
+    this.valueStarts = false
+  }
+
+  private emit(): void {
+    if (this.emitted || this.request || !this.answerKey || this.id === undefined) return
+    this.emitted = true
+    this.onAnswer(this.id)
+  }
+}
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
 }
 
 /**
- * What a message over the limit, dropped as it streamed by, was: the answer to request `id` (which is to
- * fail alone, with `detail`), or, without an id, nothing we can use (`detail` is for the log).
+ * The detail of the `StreamClosed` of a request whose answer, `what`, went over the limit: told as soon as
+ * the answer's id was read, when `bytes` of it had been (all of it, for an id written last).
  *
  * @internal
  */
-export const droppedMessage = (
-  tooLarge: string,
-  head: string,
-  tail: string
-): { readonly id: RequestId | undefined; readonly detail: string } => {
-  const id = oversizeAnswerId(head, tail)
-  return id === undefined
-    ? { id, detail: `${tooLarge}, and was dropped: ${excerpt(head, 80)}` }
-    : { id, detail: `the answer to request ${JSON.stringify(id)}: ${tooLarge}` }
-}
+export const oversizeAnswer = (id: RequestId, what: string, limit: number, bytes: number): string =>
+  `the answer to request ${JSON.stringify(id)}: ${what} exceeded the limit of ${limit} bytes (${bytes} bytes read)`
+
+/**
+ * The log line of an SSE event over the limit that was no answer.
+ *
+ * @internal
+ */
+export const droppedEvent = (dropped: { readonly bytes: number; readonly head: string }, limit: number): string =>
+  `an SSE event of ${dropped.bytes} bytes exceeded the limit of ${limit} bytes, and was dropped: ${excerpt(dropped.head, 80)}`

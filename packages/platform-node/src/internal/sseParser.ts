@@ -1,4 +1,6 @@
+import type { RequestId } from "@modelcontextprotocol/sdk/types.js"
 import { edgeBytes, LineSplitter } from "./lines.js"
+import { AnswerIdScanner } from "./messages.js"
 
 /**
  * One Server-Sent Event.
@@ -13,27 +15,57 @@ export interface SseEvent {
 }
 
 /**
- * An event whose data was over the limit: dropped as it streamed by, with what is needed to tell what it
- * was (the first and last characters of its data) and its `id` field, which the stream has moved past.
+ * An event whose data was over the limit: dropped as it streamed by, with what is needed to tell of it (the
+ * first characters of its data), its `id` field, which the stream has moved past, and whether it was read
+ * as the answer to a request (already told to `onOversizeAnswer`).
  *
  * @internal
  */
 export interface OversizeEvent {
-  /** At least how many bytes its data had when it was dropped. */
+  /** How many bytes its data had. */
   readonly bytes: number
   readonly head: string
-  readonly tail: string
   readonly id: string | undefined
+  readonly answered: boolean
 }
 
 const decoder = new TextDecoder()
 
 /**
+ * What an {@link SseParser} tells.
+ *
+ * @internal
+ */
+export interface SseHandlers {
+  readonly onEvent: (event: SseEvent) => void
+  readonly onOversize: (event: OversizeEvent) => void
+  /**
+   * The `message` event being dropped is the answer to request `id` (`bytes` of its data read so far): told
+   * as soon as its id is read, which for a server that writes the id first is long before the event ends.
+   */
+  readonly onOversizeAnswer?: ((id: RequestId, bytes: number) => void) | undefined
+  /** The stream's reconnection time, each time a `retry` field sets it (ASCII digits only, in ms). */
+  readonly onRetry?: ((millis: number) => void) | undefined
+}
+
+/** The current event's data, over the limit: read through for answers instead of kept. */
+interface Dropped {
+  bytes: number
+  /** The first `edgeBytes` characters of its data. */
+  head: string
+  readonly scanner: AnswerIdScanner
+  /** How many of its data lines have been fed (they are joined by newlines, as an event's data is). */
+  lines: number
+  answered: boolean
+}
+
+/**
  * A minimal Server-Sent Events parser (WHATWG "event stream interpretation"), over bytes. It exists so the
  * transports see every event id and the exact end of a stream, which the SDK's parser keeps to itself.
  *
- * An event whose data grows past `maxEventBytes` is never held whole: it is reported to `onOversize` when
- * it ends, and the events after it are read as usual.
+ * An event whose data grows past `maxEventBytes` is never held whole: it is read through as it streams by
+ * for the answers it carries, reported to `onOversize` when it ends, and the events after it are read as
+ * usual.
  *
  * @internal
  */
@@ -44,22 +76,27 @@ export class SseParser {
   private event = ""
   private id: string | undefined = undefined
   private hasFields = false
-  /** The current event's data went over the limit: its edges, kept instead of its data. */
-  private dropped: { bytes: number; head: string; tail: string } | undefined = undefined
+  private dropped: Dropped | undefined = undefined
 
-  constructor(
-    readonly maxEventBytes: number,
-    readonly onEvent: (event: SseEvent) => void,
-    readonly onOversize: (event: OversizeEvent) => void,
-    /** The stream's reconnection time, each time a `retry` field sets it (ASCII digits only, in ms). */
-    readonly onRetry: (millis: number) => void = () => {}
-  ) {
-    this.lines = new LineSplitter(maxEventBytes, (line) => this.line(line), ({ bytes, head, tail }) => {
+  constructor(readonly maxEventBytes: number, readonly handlers: SseHandlers) {
+    this.lines = new LineSplitter(maxEventBytes, (line) => this.line(line), ({ bytes, head }) => {
       // a single line over the limit: only a `data` line matters (the others carry nothing we use)
-      const text = decoder.decode(head)
-      if (!text.startsWith("data:")) return
-      const value = text.slice(text.startsWith("data: ") ? 6 : 5)
-      this.drop(bytes, value, decoder.decode(tail))
+      if (decoder.decode(head).startsWith("data:")) this.dropping().bytes += bytes
+    }, () => {
+      // the line's text as it streams: once it is known to be a `data` line, its value is the event's data
+      let state: "prefix" | "data" | "other" = "prefix"
+      let prefix = ""
+      return (text) => {
+        if (state === "data") return this.feed(text)
+        if (state === "other") return
+        prefix += text
+        if (prefix.length < 5) return
+        if (!prefix.startsWith("data:")) return void (state = "other")
+        state = "data"
+        this.dropping()
+        this.startLine()
+        this.feed(prefix.slice(prefix.startsWith("data: ") ? 6 : 5))
+      }
     })
   }
 
@@ -67,17 +104,41 @@ export class SseParser {
     this.lines.push(chunk)
   }
 
-  /** The current event's data is over the limit: keep its edges only. */
-  private drop(bytes: number, head: string, tail: string): void {
-    if (this.dropped === undefined) {
-      const held = this.data.join("\n")
-      this.dropped = { bytes: this.dataBytes + bytes, head: (held === "" ? head : held).slice(0, edgeBytes), tail }
-      this.data = []
-    } else {
-      this.dropped.bytes += bytes
-      this.dropped.tail = tail
+  /** The current event's data is over the limit: from now on it is read through, not kept. */
+  private dropping(): Dropped {
+    if (this.dropped !== undefined) return this.dropped
+    const dropped: Dropped = {
+      bytes: this.dataBytes,
+      head: "",
+      lines: 0,
+      answered: false,
+      scanner: new AnswerIdScanner((id) => {
+        if (this.event !== "" && this.event !== "message") return
+        dropped.answered = true
+        this.handlers.onOversizeAnswer?.(id, dropped.bytes + (this.lines.skippedBytes ?? 0))
+      })
     }
+    this.dropped = dropped
     this.hasFields = true
+    const held = this.data
+    this.data = []
+    this.dataBytes = 0
+    for (const line of held) {
+      this.startLine()
+      this.feed(line)
+    }
+    return dropped
+  }
+
+  /** A data line of the dropped event begins: the newline that joins it to the one before, if any. */
+  private startLine(): void {
+    if (this.dropped!.lines++ > 0) this.feed("\n")
+  }
+
+  private feed(text: string): void {
+    const dropped = this.dropped!
+    if (dropped.head.length < edgeBytes) dropped.head += text.slice(0, edgeBytes - dropped.head.length)
+    dropped.scanner.push(text)
   }
 
   private line(line: string): void {
@@ -90,7 +151,9 @@ export class SseParser {
     switch (field) {
       case "data": {
         if (this.dropped !== undefined || this.dataBytes + value.length > this.maxEventBytes) {
-          this.drop(value.length, value, value.slice(-edgeBytes))
+          this.dropping().bytes += value.length
+          this.startLine()
+          this.feed(value)
           return
         }
         this.dataBytes += value.length
@@ -109,7 +172,7 @@ export class SseParser {
         }
         break
       case "retry":
-        if (/^\d+$/.test(value)) this.onRetry(Number(value))
+        if (/^\d+$/.test(value)) this.handlers.onRetry?.(Number(value))
         break
       default:
         break
@@ -126,7 +189,8 @@ export class SseParser {
     this.id = undefined
     this.hasFields = false
     this.dropped = undefined
-    if (dropped !== undefined) this.onOversize({ ...dropped, id: event.id })
-    else this.onEvent(event)
+    if (dropped !== undefined) {
+      this.handlers.onOversize({ bytes: dropped.bytes, head: dropped.head, id: event.id, answered: dropped.answered })
+    } else this.handlers.onEvent(event)
   }
 }

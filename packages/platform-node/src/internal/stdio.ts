@@ -19,7 +19,7 @@ import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import { LineSplitter } from "./lines.js"
-import { defaultMaxMessageBytes, droppedMessage, excerpt, parseMessages } from "./messages.js"
+import { AnswerIdScanner, defaultMaxMessageBytes, excerpt, oversizeAnswer, parseMessages } from "./messages.js"
 
 /** @internal */
 export const invalidLines = Metric.counter("effect_mcp_stdio_invalid_lines", {
@@ -179,22 +179,32 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         )
 
         // stdout: our own newline-delimited framing, bounded. A message over the limit is dropped as it
-        // streams by: if it was an answer, that request alone fails; anything else is an invalid line.
+        // streams by, read through for the answers it carries: each of those requests fails alone, as soon as
+        // its id is known; anything else is an invalid line.
         let pendingInvalid: Array<string> = []
+        let answered = false
         const decoder = new TextDecoder()
-        const splitter = new LineSplitter(maxMessageBytes, (line) => {
+        const splitter: LineSplitter = new LineSplitter(maxMessageBytes, (line) => {
           if (line.trim() === "") return
           const parsed = parseMessages(line)
           if (parsed._tag === "Left") pendingInvalid.push(`${parsed.left}: ${excerpt(line)}`)
           else for (const message of parsed.right) deliver(message)
-        }, ({ bytes, head, tail }) => {
-          const { detail, id } = droppedMessage(
-            `a message of ${bytes} bytes on stdout exceeded the limit of ${maxMessageBytes} bytes`,
-            decoder.decode(head),
-            decoder.decode(tail)
-          )
-          if (id === undefined) pendingInvalid.push(detail)
-          else control.failRequests([id], new McpError.StreamClosed({ detail }))
+        }, ({ bytes, head }) => {
+          if (!answered) {
+            pendingInvalid.push(
+              `a message of ${bytes} bytes on stdout exceeded the limit of ${maxMessageBytes} bytes, and was dropped: ${
+                excerpt(decoder.decode(head), 80)
+              }`
+            )
+          }
+          answered = false
+        }, () => {
+          const scanner = new AnswerIdScanner((id) => {
+            answered = true
+            const detail = oversizeAnswer(id, "a message on stdout", maxMessageBytes, splitter.skippedBytes ?? 0)
+            control.failRequests([id], new McpError.StreamClosed({ detail }))
+          })
+          return (text) => scanner.push(text)
         })
         // A stream's end is a sign as soon as its last chunk has been handled: `Stream.onDone` runs before the
         // run's teardown (the reader's listeners, the pipe's destruction, the run's scope), which a caller

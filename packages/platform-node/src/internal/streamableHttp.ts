@@ -12,7 +12,15 @@ import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import * as Http from "./http.js"
-import { defaultMaxMessageBytes, droppedMessage, excerpt, parseMessages, requestIdsOf, responseIdOf } from "./messages.js"
+import {
+  defaultMaxMessageBytes,
+  droppedEvent,
+  excerpt,
+  oversizeAnswer,
+  parseMessages,
+  requestIdsOf,
+  responseIdOf
+} from "./messages.js"
 import { SseParser } from "./sseParser.js"
 
 /** Which stream we are reading, and what it still owes us. */
@@ -129,36 +137,44 @@ export const streamableHttp = <R = never>(
             const startedAt = yield* Clock.currentTimeMillis
             let received = false
             let invalid: Array<string> = []
-            const parser = new SseParser(maxMessageBytes, (event) => {
-              received = true
-              if (event.id !== undefined && event.id !== "") state.lastEventId = event.id
-              if (event.event !== "message" || event.data === "") return
-              const parsed = parseMessages(event.data)
-              if (parsed._tag === "Left") invalid.push(`${parsed.left}: ${excerpt(event.data)}`)
-              else deliver(parsed.right)
-            }, (dropped) => {
-              // dropped as it streamed by, and the stream goes on: a resumption must not replay it
-              received = true
-              if (dropped.id !== undefined && dropped.id !== "") state.lastEventId = dropped.id
-              const { detail, id } = droppedMessage(
-                `an SSE event of ${dropped.bytes} bytes exceeded the limit of ${maxMessageBytes} bytes`,
-                dropped.head,
-                dropped.tail
-              )
-              if (id === undefined || !owners.has(id)) {
-                invalid.push(detail)
-                return
+            // an answer over the limit was told: once the stream owes nothing, the rest of it is not read
+            let toldOversize = false
+            const parser = new SseParser(maxMessageBytes, {
+              onEvent: (event) => {
+                received = true
+                if (event.id !== undefined && event.id !== "") state.lastEventId = event.id
+                if (event.event !== "message" || event.data === "") return
+                const parsed = parseMessages(event.data)
+                if (parsed._tag === "Left") invalid.push(`${parsed.left}: ${excerpt(event.data)}`)
+                else deliver(parsed.right)
+              },
+              onOversizeAnswer: (id, bytes) => {
+                // only a request this stream carries (a resumption may replay an answer already told)
+                if (!owners.has(id)) return
+                settle(id)
+                toldOversize = true
+                const detail = oversizeAnswer(id, "an SSE event", maxMessageBytes, bytes)
+                control.failRequests([id], new McpError.StreamClosed({ detail }))
+              },
+              onOversize: (dropped) => {
+                // dropped as it streamed by, and the stream goes on: a resumption must not replay it
+                received = true
+                if (dropped.id !== undefined && dropped.id !== "") state.lastEventId = dropped.id
+                if (!dropped.answered) invalid.push(droppedEvent(dropped, maxMessageBytes))
+              },
+              onRetry: (millis) => {
+                state.retryMillis = millis
               }
-              settle(id)
-              control.failRequests([id], new McpError.StreamClosed({ detail }))
-            }, (millis) => {
-              state.retryMillis = millis
             })
             const exit = yield* response.stream.pipe(
               Stream.runForEach((chunk) =>
                 Effect.suspend(() => {
                   parser.push(chunk)
-                  if (resumed && state.kind === "post" && state.pending.size === 0) return Effect.fail("answered" as const)
+                  // A resumed stream is read only until it has delivered what it owed (above); so is one whose
+                  // last owed answer was over the limit, which may go on for ever and would hold the connection.
+                  if ((resumed || toldOversize) && state.kind === "post" && state.pending.size === 0) {
+                    return Effect.fail("answered" as const)
+                  }
                   if (invalid.length === 0) return Effect.void
                   const lines = invalid
                   invalid = []
