@@ -20,12 +20,14 @@ import type { Row } from "./Stats.js"
 export interface Config {
   readonly overhead: Overhead.Options
   readonly crash: Crash.Options
+  /** The kills again, in a fresh process (`Crash.runFresh`). */
+  readonly freshKills: Crash.Options
   readonly recovery: Recovery.Options
   readonly memory: Memory.Options
 }
 
 /**
- * The counts of `pnpm bench`: about 6–8 minutes on a 2-core machine.
+ * The counts of `pnpm bench`: about 14 minutes on a 2-core machine.
  *
  * @since 0.1.0
  * @category constructors
@@ -41,6 +43,7 @@ export const full: Config = {
     inFlightRounds: 15
   },
   crash: { faults: Crash.allFaults, rounds: 15, bound: 2000, killAfter: 1500 },
+  freshKills: { faults: ["httpKill", "sseKill", "stdioKill"], rounds: 15, bound: 2000, killAfter: 1500 },
   recovery: { cases: Recovery.allCases, rounds: 5, samplesPerRound: 20 },
   memory: { sessions: 1000, rounds: 3, cycles: 10_000, stdioCycles: 40, isolate: true }
 }
@@ -60,6 +63,7 @@ export const quick: Config = {
     inFlightRounds: 2
   },
   crash: { faults: Crash.allFaults, rounds: 2, bound: 2000, killAfter: 1500 },
+  freshKills: { faults: ["httpKill", "sseKill", "stdioKill"], rounds: 2, bound: 2000, killAfter: 1500 },
   recovery: { cases: Recovery.allCases, rounds: 2, samplesPerRound: 5 },
   memory: { sessions: 200, rounds: 1, cycles: 500, stdioCycles: 3, isolate: true }
 }
@@ -81,10 +85,11 @@ export const run = (config: Config, progress: (message: string) => void): Effect
         return rows
       })
     return [
-      ...(yield* step("1/4 per-call overhead", Overhead.run(config.overhead))),
-      ...(yield* step("2/4 crash detection", Crash.run(config.crash))),
-      ...(yield* step("3/4 recovery", Recovery.run(config.recovery))),
-      ...(yield* step("4/4 memory", Memory.run(config.memory)))
+      ...(yield* step("1/5 per-call overhead", Overhead.run(config.overhead))),
+      ...(yield* step("2/5 crash detection", Crash.run(config.crash))),
+      ...(yield* step("3/5 kills in a fresh process", Crash.runFresh(config.freshKills))),
+      ...(yield* step("4/5 recovery", Recovery.run(config.recovery))),
+      ...(yield* step("5/5 memory", Memory.run(config.memory)))
     ]
   })
 
@@ -173,6 +178,10 @@ the kills). The faults of \`FAULTS.md\` that can be scripted:
   under the table, with the number of samples in which a garbage collection of the bench's own process (seen
   by a \`PerformanceObserver\`) fell between the notice and the failure, and their total length: the crash
   phase runs after the per-call phase, in the same process, so its heap is the one that phase left.
+- *…: from the OS's notice, in a fresh process*: the same kills again (${config.freshKills.rounds} samples per side), in a
+  \`node --expose-gc\` process of their own that has run nothing else, counted from the notice in the same
+  way. The rows above run after the per-call phase (1,000 calls in flight among them), in the heap it left;
+  these show the transports without it.
 - *SSE response cut before the answer*, *connection reset while the POST is open*, *POST answered 403*,
   *stale session* (the server forgot the session, as after a restart, and answers 400 "No valid session ID"
   like server-everything): a small scripted Streamable HTTP server in the bench process (JSON answers, GET

@@ -16,6 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { PerformanceObserver } from "node:perf_hooks"
 import type * as Scope from "effect/Scope"
+import * as Child from "./Child.js"
 import type { Env, Session, TransportKind } from "./Clients.js"
 import { closeRaw, connectRaw, echo, librarySession, pidOf, rawEcho } from "./Clients.js"
 import type { ScriptedServer } from "./Servers.js"
@@ -394,6 +395,9 @@ const makeCase = (fault: Fault, options: Options, server: ScriptedServer): Case 
   }
 }
 
+/** The end of the measure of a row counted from the OS's notice. */
+const fromNoticeSuffix = ": from the OS's notice"
+
 /**
  * A sample counted from the OS's notice. The watch's thread can be scheduled a little after the client's own
  * thread saw the same death; a caller that failed before the notice was timed counts as 0.
@@ -503,7 +507,7 @@ export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
           `${formatNumber(median(noticed(outcomes).map((o) => o.noticeMillis!)))} ms`
         rows.push({
           group: "crash",
-          measure: `${c.measure}: from the OS's notice`,
+          measure: `${c.measure}${fromNoticeSuffix}`,
           transport: c.transport,
           unit: "ms",
           library: measured(noticed(library).map(fromNotice), options.bound),
@@ -517,3 +521,24 @@ export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
     }
     return rows
   }))
+
+/**
+ * The kill faults of `options`, measured in a fresh process that has run nothing else, rather than in the
+ * bench's own process after the per-call phase: only their rows counted from the OS's notice, renamed
+ * "…, in a fresh process". Bounded by `timeoutMillis`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const runFresh = (options: Options, timeoutMillis = 900_000): Effect.Effect<Array<Row>, Error> =>
+  Effect.gen(function*() {
+    const kills = options.faults.filter((fault) => fault === "httpKill" || fault === "sseKill" || fault === "stdioKill")
+    if (kills.length === 0) return []
+    const rows = yield* Child.run<Array<Row>>(
+      "crashChild.ts",
+      JSON.stringify({ ...options, faults: kills }),
+      "the crash measure in a fresh process",
+      timeoutMillis
+    )
+    return rows.flatMap((row) => row.measure.endsWith(fromNoticeSuffix) ? [{ ...row, measure: `${row.measure}, in a fresh process` }] : [])
+  })

@@ -18,10 +18,9 @@ import { McpSession, McpSessionPolicy, McpTransport } from "@effect-mcp/session"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
+import * as Child from "./Child.js"
 import type { Env } from "./Clients.js"
 import { clientInfo, closableInMemory, echo, libraryTransport, pidOf, rawClient } from "./Clients.js"
 import { RawRebuilder } from "./Recovery.js"
@@ -338,9 +337,6 @@ export type Spec =
 export const runSpec = (spec: Spec): Effect.Effect<PooledResult | CyclesResult, never, Env> =>
   spec._tag === "pooled" ? pooled(spec.side, spec.n) : cycles(spec.side, spec.kind, spec.count, spec.warmup)
 
-const childEntry = fileURLToPath(new URL("./memoryChild.ts", import.meta.url))
-const packageDir = fileURLToPath(new URL("..", import.meta.url))
-
 /**
  * Runs one spec in a fresh `node --expose-gc --import tsx` process (bounded by `timeout`), and returns
  * what it printed.
@@ -351,28 +347,7 @@ const packageDir = fileURLToPath(new URL("..", import.meta.url))
 export const runInChild = <A extends PooledResult | CyclesResult>(
   spec: Spec,
   timeoutMillis = 300_000
-): Effect.Effect<A, Error> =>
-  Effect.async<A, Error>((resume) => {
-    const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", childEntry, JSON.stringify(spec)], {
-      cwd: packageDir,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout!.on("data", (chunk: Buffer) => void (stdout += chunk.toString()))
-    child.stderr!.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMillis)
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer)
-      const line = stdout.split("\n").find((l) => l.startsWith("RESULT "))
-      if (code === 0 && line !== undefined) resume(Effect.succeed(JSON.parse(line.slice(7)) as A))
-      else resume(Effect.fail(new Error(`memory sample ${JSON.stringify(spec)} failed (${code ?? signal}): ${stderr.slice(-2000)}`)))
-    })
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-    })
-  })
+): Effect.Effect<A, Error> => Child.run<A>("memoryChild.ts", JSON.stringify(spec), `memory sample ${JSON.stringify(spec)}`, timeoutMillis)
 
 // ---------------------------------------------------------------------------------------------------------
 // The rows

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Child from "./Child.js"
 import * as Memory from "./Memory.js"
 
 const spec = JSON.parse(process.argv[2] ?? "null") as Memory.Spec
@@ -20,7 +21,7 @@ Effect.runPromise(
   )
 ).then(
   (result) => {
-    process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
+    process.stdout.write(`${Child.encode(result)}\n`)
     process.exit(0)
   },
   (error: unknown) => {

@@ -73,6 +73,18 @@ describe("bench (smoke)", () => {
       }
     }).pipe(run), 30_000)
 
+  it.live("crash detection in a fresh process: the kill's row from the OS's notice, renamed", () =>
+    Effect.gen(function*() {
+      // the other faults are left out: only kills are measured there
+      const rows = yield* Crash.runFresh({ faults: ["stdioKill", "status403"], rounds: 1, bound: 1000, killAfter: 1100 }, 60_000)
+      assert.deepStrictEqual(rows.map((row) => [row.measure, row.transport]), [
+        ["child process SIGKILLed mid-call: from the OS's notice, in a fresh process", "stdio"]
+      ])
+      const [library] = finiteSamples(rows[0]!.library)
+      assert.isTrue(Number.isFinite(library) && library! >= 0, `${library}`)
+      assert.match(rows[0]!.note ?? "", /fell between the notice and the failure in (0 of 1|1 of 1 \([\d.]+ ms in all\)) library samples/)
+    }).pipe(run), 60_000)
+
   it.live("recovery: in-memory, stdio, stale session", () =>
     Effect.gen(function*() {
       const rows = yield* Recovery.run({ cases: Recovery.allCases, rounds: 1, samplesPerRound: 2 })
