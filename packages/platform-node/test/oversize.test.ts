@@ -5,14 +5,17 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { RequestId } from "@modelcontextprotocol/sdk/types.js"
 import { LineSplitter } from "../src/internal/lines.js"
-import { AnswerIdScanner } from "../src/internal/messages.js"
+import { MessageIdScanner } from "../src/internal/messages.js"
 import type { OversizeEvent } from "../src/internal/sseParser.js"
 import { SseParser } from "../src/internal/sseParser.js"
 
-/** The answer ids a scanner reports for `text`, pushed in pieces of `size` characters (all at once by default). */
+/**
+ * The ids a scanner reports for `text`, pushed in pieces of `size` characters (all at once by default):
+ * answers as they are, the server's requests as `request <id>`.
+ */
 const answerIds = (text: string, size = text.length): Array<RequestId> => {
   const ids: Array<RequestId> = []
-  const scanner = new AnswerIdScanner((id) => ids.push(id))
+  const scanner = new MessageIdScanner((id) => ids.push(id), (id) => ids.push(`request ${JSON.stringify(id)}`))
   for (let i = 0; i < text.length; i += size) scanner.push(text.slice(i, i + size))
   return ids
 }
@@ -27,7 +30,7 @@ const answerIdsAnyChunking = (text: string): Array<RequestId> => {
 const big = JSON.stringify({ content: [{ type: "text", text: "x".repeat(10_000) }] })
 const encoder = new TextEncoder()
 
-describe("AnswerIdScanner", () => {
+describe("MessageIdScanner", () => {
   it("reads the id wherever the answer has it: first, last (as the TypeScript SDK writes), or in the middle", () => {
     assert.deepStrictEqual(answerIdsAnyChunking(`{"jsonrpc":"2.0","id":7,"result":${big}}`), [7])
     assert.deepStrictEqual(answerIdsAnyChunking(`{"result":${big},"jsonrpc":"2.0","id":"a-7"}`), ["a-7"])
@@ -58,15 +61,22 @@ describe("AnswerIdScanner", () => {
     assert.deepStrictEqual(answerIdsAnyChunking(`{"jsonrpc":"2.0","method":"notifications/message","params":${decoys}}`), [])
   })
 
-  it("a server's request (method and id) and a notification are no answers", () => {
-    assert.deepStrictEqual(answerIdsAnyChunking(`{"jsonrpc":"2.0","id":5,"method":"sampling/createMessage","params":${big}}`), [])
+  it("a server's request (method and id) is told as one, wherever its id is; a notification is nothing", () => {
+    assert.deepStrictEqual(answerIdsAnyChunking(`{"jsonrpc":"2.0","id":5,"method":"sampling/createMessage","params":${big}}`), [
+      "request 5"
+    ])
+    assert.deepStrictEqual(answerIdsAnyChunking(`{"jsonrpc":"2.0","method":"roots/list","params":${big},"id":"r"}`), [
+      "request \"r\""
+    ])
+    // told before the message ends
+    assert.deepStrictEqual(answerIds(`{"jsonrpc":"2.0","id":6,"method":"ping","params":{"pad":"xxxx`), ["request 6"])
     assert.deepStrictEqual(answerIdsAnyChunking(`{"jsonrpc":"2.0","method":"notifications/progress","params":${big}}`), [])
   })
 
   it("reads every answer of a batch", () => {
     const batch = `[{"jsonrpc":"2.0","id":1,"result":${big}},{"jsonrpc":"2.0","method":"x","params":{"id":4}},` +
-      `{"error":{"code":1,"message":"m"},"id":"two","jsonrpc":"2.0"}]`
-    assert.deepStrictEqual(answerIdsAnyChunking(batch), [1, "two"])
+      `{"error":{"code":1,"message":"m"},"id":"two","jsonrpc":"2.0"},{"jsonrpc":"2.0","method":"ping","id":3}]`
+    assert.deepStrictEqual(answerIdsAnyChunking(batch), [1, "two", "request 3"])
   })
 
   it("decodes escapes in keys and string ids; ignores ids that cannot be ours", () => {
@@ -110,15 +120,17 @@ describe("SseParser", () => {
   const parse = (limit: number, text: string, size = 7) => {
     const events: Array<string> = []
     const answers: Array<{ id: RequestId; bytes: number }> = []
+    const requests: Array<RequestId> = []
     const oversize: Array<OversizeEvent> = []
     const parser = new SseParser(limit, {
       onEvent: (event) => events.push(event.data),
       onOversize: (event) => oversize.push(event),
-      onOversizeAnswer: (id, bytes) => answers.push({ id, bytes })
+      onOversizeAnswer: (id, bytes) => answers.push({ id, bytes }),
+      onOversizeRequest: (id) => requests.push(id)
     })
     const bytes = encoder.encode(text)
     for (let i = 0; i < bytes.length; i += size) parser.push(bytes.subarray(i, i + size))
-    return { events, answers, oversize }
+    return { events, answers, requests, oversize }
   }
 
   it("an answer over the limit in one data line: its id, wherever it is; its event id; the next event", () => {
@@ -149,6 +161,13 @@ describe("SseParser", () => {
     assert.deepStrictEqual(oversize, [])
   })
 
+  it("a server's request over the limit is told by its id, and reported for the log", () => {
+    const { answers, oversize, requests } = parse(4096, `data: {"jsonrpc":"2.0","id":"s1","method":"ping","params":{"pad":"${"p".repeat(8192)}"}}\n\n`)
+    assert.deepStrictEqual(requests, ["s1"])
+    assert.deepStrictEqual(answers, [])
+    assert.deepStrictEqual(oversize.map((o) => o.answered), [false])
+  })
+
   it("an event over the limit that is no answer, or not a message event, is reported for the log only", () => {
     const notification = `{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"${"n".repeat(8192)}"}}`
     const first = parse(4096, `data: ${notification}\n\n`)
@@ -156,6 +175,7 @@ describe("SseParser", () => {
     assert.deepStrictEqual(first.oversize.map((o) => o.answered), [false])
     const other = parse(4096, `event: custom\ndata: {"id":1,"result":"${"r".repeat(8192)}"}\n\n`)
     assert.deepStrictEqual(other.answers, [])
+    assert.deepStrictEqual(parse(4096, `event: custom\ndata: {"id":1,"method":"ping","pad":"${"r".repeat(8192)}"}\n\n`).requests, [])
     assert.deepStrictEqual(other.oversize.map((o) => o.answered), [false])
   })
 })

@@ -8,6 +8,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type * as net from "node:net"
@@ -39,6 +41,8 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
       const responses = new Set<http.ServerResponse>()
       let stream: http.ServerResponse | undefined
       let options = 0
+      /** Who waits for the client's next answer to a request of the server's. */
+      let onClientAnswer: ((message: unknown) => void) | undefined
       const server = http.createServer((req, res) => {
         responses.add(res)
         res.on("close", () => responses.delete(res))
@@ -64,6 +68,12 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
         req.on("end", () => {
           const rpc = JSON.parse(body)
           const send = (message: unknown) => stream?.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`)
+          if (rpc.method === undefined && rpc.id !== undefined) {
+            // the client's answer to a request of the server's
+            res.writeHead(202).end("Accepted")
+            onClientAnswer?.(rpc)
+            return
+          }
           if (rpc.method === "initialize") {
             res.writeHead(202).end("Accepted")
             send({
@@ -97,6 +107,18 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
               res.writeHead(202).end("Accepted")
               stream?.write(`event: message\ndata: {"result":${JSON.stringify({ content: [{ type: "text", text: "x".repeat(64 * 1024) }] })},"jsonrpc":"2.0","id":${JSON.stringify(rpc.id)}}\n\n`)
               return
+            case "large-request": {
+              // a request of the server's too large for the client; the call's answer is the client's answer to
+              // it, as JSON text
+              res.writeHead(202).end("Accepted")
+              const callId = rpc.id
+              onClientAnswer = (message) => {
+                onClientAnswer = undefined
+                send({ jsonrpc: "2.0", id: callId, result: { content: [{ type: "text", text: JSON.stringify(message) }] } })
+              }
+              send({ jsonrpc: "2.0", id: "srv-1", method: "ping", params: { pad: "x".repeat(64 * 1024) } })
+              return
+            }
             case "large-id-middle":
               // the same, with the id between two members
               res.writeHead(202).end("Accepted")
@@ -222,6 +244,18 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
         assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
       }).pipe(Effect.provide(client.layer)))
   }
+
+  it.scopedLive("a server's request larger than maxMessageBytes is answered at once with an error", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const session = yield* open(server.url, { maxMessageBytes: 16 * 1024 }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+      const result = yield* session.callTool({ name: "large-request", arguments: {} }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+      assert.deepStrictEqual(JSON.parse((result.content[0] as { text: string }).text), {
+        jsonrpc: "2.0",
+        id: "srv-1",
+        error: { code: -32600, message: "the request exceeded the client's limit of 16384 bytes, and was not read" }
+      })
+    }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("the event stream cut mid-call: StreamClosed at once", () =>
     Effect.gen(function*() {

@@ -212,6 +212,21 @@ describe("NodeMcpTransport.stdio", () => {
       assert.isBelow(millis, 2000)
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("a server's request over the limit is answered at once with an error: the server does not wait for its timeout", () =>
+    Effect.gen(function*() {
+      const session = yield* open({ maxMessageBytes: 1024 * 1024 }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+      const { exit, millis } = yield* timed(call(session, "oversize-request"))
+      assert.isTrue(Exit.isSuccess(exit))
+      if (Exit.isSuccess(exit)) {
+        assert.deepStrictEqual(exit.value.content[0], {
+          type: "text",
+          text: "the client refused the ping: -32600 MCP error -32600: the request exceeded the client's limit of 1048576 bytes, and was not read"
+        })
+      }
+      // the server's own timeout for the ping is 5 s
+      assert.isBelow(millis, 2000)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scopedLive("an oversize message that is no answer is an invalid line: logged and counted, or fatal with invalidLines: \"crash\"", () =>
     Effect.gen(function*() {
       const logged: Array<string> = []

@@ -107,6 +107,19 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       }).pipe(Effect.provide(client.layer)))
   }
 
+  it.scopedLive("a server's request larger than maxMessageBytes is answered at once with an error", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { maxMessageBytes: 16 * 1024 }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+      const result = yield* session.callTool({ name: "sse-oversize-request", arguments: {} }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+      const text = (result.content[0] as { text: string }).text
+      assert.deepStrictEqual(JSON.parse(text), {
+        jsonrpc: "2.0",
+        id: "srv-1",
+        error: { code: -32600, message: "the request exceeded the client's limit of 16384 bytes, and was not read" }
+      })
+    }).pipe(Effect.provide(client.layer)))
+
   it.scopedLive("an SSE event larger than maxMessageBytes that is no answer is dropped and logged; the answer after it arrives", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer

@@ -10,7 +10,15 @@ import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import * as Http from "./http.js"
-import { defaultMaxMessageBytes, droppedEvent, excerpt, oversizeAnswer, parseMessages, requestIdsOf } from "./messages.js"
+import {
+  defaultMaxMessageBytes,
+  droppedEvent,
+  excerpt,
+  oversizeAnswer,
+  oversizeRequestError,
+  parseMessages,
+  requestIdsOf
+} from "./messages.js"
 import type { SseEvent } from "./sseParser.js"
 import { SseParser } from "./sseParser.js"
 
@@ -100,11 +108,14 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           else deliver(parsed.right)
         }
         // an event over the limit is dropped as it streams by, and the stream goes on: if it was an answer,
-        // that request fails alone, as soon as its id is read
+        // that request fails alone, as soon as its id is read; a request of the server's is answered with an
+        // error
         const parser = new SseParser(maxMessageBytes, {
           onEvent,
           onOversizeAnswer: (id, bytes) =>
             control.failRequests([id], new McpError.StreamClosed({ detail: oversizeAnswer(id, "an SSE event", maxMessageBytes, bytes) })),
+          // the server hears at once that its request was too large, instead of waiting for its timeout
+          onOversizeRequest: (id) => void transport.send(oversizeRequestError(id, maxMessageBytes)).catch(() => {}),
           onOversize: (dropped) => {
             if (!dropped.answered) invalid.push(droppedEvent(dropped, maxMessageBytes))
           }

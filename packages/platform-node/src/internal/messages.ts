@@ -1,5 +1,5 @@
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
-import { JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js"
+import { ErrorCode, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js"
 import * as Either from "effect/Either"
 
 /**
@@ -58,15 +58,16 @@ const maxKeyChars = 64
 const maxIdChars = 256
 
 /**
- * Reads a JSON-RPC message too large to hold, as it streams by, for the ids of the answers it carries: a
- * message object at the root, or each object of a batch, that has an `"id"` and a `"result"` or `"error"`
- * member of its own (members of nested values do not count: strings, depth and escapes are followed).
- * `onAnswer` is called as soon as both are known, which for a server that writes the id first is long
- * before the message ends. Only short keys and ids are ever held; the rest is looked at once, and left.
+ * Reads a JSON-RPC message too large to hold, as it streams by, for the ids it carries: those of the
+ * answers (a message object at the root, or each object of a batch, with an `"id"` and a `"result"` or
+ * `"error"` member of its own) and those of the server's requests (an `"id"` and a `"method"`). Members of
+ * nested values do not count: strings, depth and escapes are followed. Each id is told as soon as it and
+ * its kind are known, which for a server that writes the id first is long before the message ends. Only
+ * short keys and ids are ever held; the rest is looked at once, and left.
  *
  * @internal
  */
-export class AnswerIdScanner {
+export class MessageIdScanner {
   private depth = 0
   /** The depth of the message objects: 1 (a message at the root) or 2 (a batch); 0 before the root. */
   private messageDepth = 0
@@ -88,7 +89,10 @@ export class AnswerIdScanner {
   private nextQuote = 0
   private nextBackslash = 0
 
-  constructor(readonly onAnswer: (id: RequestId) => void) {}
+  constructor(
+    readonly onAnswer: (id: RequestId) => void,
+    readonly onRequest: (id: RequestId) => void = () => {}
+  ) {}
 
   push(text: string): void {
     this.nextQuote = text.indexOf("\"")
@@ -190,7 +194,10 @@ export class AnswerIdScanner {
       if (this.key === "result" || this.key === "error") {
         this.answerKey = true
         this.emit()
-      } else if (this.key === "method") this.request = true
+      } else if (this.key === "method") {
+        this.request = true
+        this.emit()
+      }
     } else if (this.capture === "id") this.idEnded()
   }
 
@@ -217,9 +224,14 @@ export class AnswerIdScanner {
   }
 
   private emit(): void {
-    if (this.emitted || this.request || !this.answerKey || this.id === undefined) return
-    this.emitted = true
-    this.onAnswer(this.id)
+    if (this.emitted || this.id === undefined) return
+    if (this.request) {
+      this.emitted = true
+      this.onRequest(this.id)
+    } else if (this.answerKey) {
+      this.emitted = true
+      this.onAnswer(this.id)
+    }
   }
 }
 
@@ -239,6 +251,18 @@ const parseJson = (text: string): unknown => {
  */
 export const oversizeAnswer = (id: RequestId, what: string, limit: number, bytes: number): string =>
   `the answer to request ${JSON.stringify(id)}: ${what} exceeded the limit of ${limit} bytes (${bytes} bytes read)`
+
+/**
+ * The answer to a server's request that was over the limit: a JSON-RPC "Invalid Request" error, so that the
+ * server hears at once instead of waiting for its own timeout.
+ *
+ * @internal
+ */
+export const oversizeRequestError = (id: RequestId, limit: number): JSONRPCMessage => ({
+  jsonrpc: "2.0",
+  id,
+  error: { code: ErrorCode.InvalidRequest, message: `the request exceeded the client's limit of ${limit} bytes, and was not read` }
+})
 
 /**
  * The log line of an SSE event over the limit that was no answer.

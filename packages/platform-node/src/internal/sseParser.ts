@@ -1,6 +1,6 @@
 import type { RequestId } from "@modelcontextprotocol/sdk/types.js"
 import { edgeBytes, LineSplitter } from "./lines.js"
-import { AnswerIdScanner } from "./messages.js"
+import { MessageIdScanner } from "./messages.js"
 
 /**
  * One Server-Sent Event.
@@ -44,16 +44,18 @@ export interface SseHandlers {
    * as soon as its id is read, which for a server that writes the id first is long before the event ends.
    */
   readonly onOversizeAnswer?: ((id: RequestId, bytes: number) => void) | undefined
+  /** The `message` event being dropped is the server's request `id`: told as soon as its id is read. */
+  readonly onOversizeRequest?: ((id: RequestId) => void) | undefined
   /** The stream's reconnection time, each time a `retry` field sets it (ASCII digits only, in ms). */
   readonly onRetry?: ((millis: number) => void) | undefined
 }
 
-/** The current event's data, over the limit: read through for answers instead of kept. */
+/** The current event's data, over the limit: read through for ids instead of kept. */
 interface Dropped {
   bytes: number
   /** The first `edgeBytes` characters of its data. */
   head: string
-  readonly scanner: AnswerIdScanner
+  readonly scanner: MessageIdScanner
   /** How many of its data lines have been fed (they are joined by newlines, as an event's data is). */
   lines: number
   answered: boolean
@@ -64,7 +66,7 @@ interface Dropped {
  * transports see every event id and the exact end of a stream, which the SDK's parser keeps to itself.
  *
  * An event whose data grows past `maxEventBytes` is never held whole: it is read through as it streams by
- * for the answers it carries, reported to `onOversize` when it ends, and the events after it are read as
+ * for the answers and the server's requests it carries, reported to `onOversize` when it ends, and the events after it are read as
  * usual.
  *
  * @internal
@@ -112,10 +114,12 @@ export class SseParser {
       head: "",
       lines: 0,
       answered: false,
-      scanner: new AnswerIdScanner((id) => {
+      scanner: new MessageIdScanner((id) => {
         if (this.event !== "" && this.event !== "message") return
         dropped.answered = true
         this.handlers.onOversizeAnswer?.(id, dropped.bytes + (this.lines.skippedBytes ?? 0))
+      }, (id) => {
+        if (this.event === "" || this.event === "message") this.handlers.onOversizeRequest?.(id)
       })
     }
     this.dropped = dropped

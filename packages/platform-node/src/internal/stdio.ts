@@ -19,7 +19,14 @@ import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import { LineSplitter } from "./lines.js"
-import { AnswerIdScanner, defaultMaxMessageBytes, excerpt, oversizeAnswer, parseMessages } from "./messages.js"
+import {
+  defaultMaxMessageBytes,
+  excerpt,
+  MessageIdScanner,
+  oversizeAnswer,
+  oversizeRequestError,
+  parseMessages
+} from "./messages.js"
 
 /** @internal */
 export const invalidLines = Metric.counter("effect_mcp_stdio_invalid_lines", {
@@ -179,8 +186,9 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         )
 
         // stdout: our own newline-delimited framing, bounded. A message over the limit is dropped as it
-        // streams by, read through for the answers it carries: each of those requests fails alone, as soon as
-        // its id is known; anything else is an invalid line.
+        // streams by, read through for the ids it carries: each request of ours it answers fails alone, and
+        // each request of the server's is answered with an error, as soon as its id is known; anything but
+        // an answer is an invalid line.
         let pendingInvalid: Array<string> = []
         let answered = false
         const decoder = new TextDecoder()
@@ -199,11 +207,11 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           }
           answered = false
         }, () => {
-          const scanner = new AnswerIdScanner((id) => {
+          const scanner = new MessageIdScanner((id) => {
             answered = true
             const detail = oversizeAnswer(id, "a message on stdout", maxMessageBytes, splitter.skippedBytes ?? 0)
             control.failRequests([id], new McpError.StreamClosed({ detail }))
-          })
+          }, (id) => void transport.send(oversizeRequestError(id, maxMessageBytes)).catch(() => {}))
           return (text) => scanner.push(text)
         })
         // A stream's end is a sign as soon as its last chunk has been handled: `Stream.onDone` runs before the
