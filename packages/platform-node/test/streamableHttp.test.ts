@@ -630,6 +630,27 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       if (crash.reason._tag === "ConnectionFailed") assert.isTrue(crash.reason.beforeSend)
     }).pipe(Effect.provide(client.layer)))
 
+  it.scopedLive("initialize refused while a session was named: InitializeFailed, and the interrupted close leaves no unhandled rejection", () =>
+    Effect.gen(function*() {
+      // The SDK closes the transport itself, unawaited, when initialize fails, and the session's scope then
+      // interrupts that close (its DELETE, should it go out, is never answered). A rejection nobody handles
+      // would end a host process that runs with Node's default `--unhandled-rejections=throw`.
+      const unhandled: Array<unknown> = []
+      const onUnhandled = (reason: unknown) => void unhandled.push(reason)
+      yield* Effect.acquireRelease(
+        Effect.sync(() => process.on("unhandledRejection", onUnhandled)),
+        () => Effect.sync(() => process.off("unhandledRejection", onUnhandled))
+      )
+      const server = yield* scriptedServer
+      const exit = yield* Effect.exit(Effect.scoped(open(server.url, { headers: { "x-initialize": "error", "x-delete": "hang" } })))
+      const error = failureOf(exit)
+      assert.strictEqual(error._tag, "InitializeFailed")
+      assert.match(error.message, /not today/)
+      // Node reports an unhandled rejection once the microtasks have run
+      yield* Effect.sleep("100 millis")
+      assert.deepStrictEqual(unhandled.map(String), [])
+    }).pipe(Effect.provide(client.layer)))
+
   it.scopedLive("closing: DELETE is sent, pending calls are failed, no stream or socket is left open", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer

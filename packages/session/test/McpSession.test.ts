@@ -551,6 +551,30 @@ describe("McpSession", () => {
         assert.match(error.message, /go away/)
       }))
 
+    it.live("a failed initialize whose transport fails to close leaves no unhandled rejection (the SDK closes it unawaited)", () =>
+      Effect.gen(function*() {
+        const unhandled: Array<unknown> = []
+        const onUnhandled = (reason: unknown) => void unhandled.push(reason)
+        yield* Effect.acquireRelease(
+          Effect.sync(() => process.on("unhandledRejection", onUnhandled)),
+          () => Effect.sync(() => process.off("unhandledRejection", onUnhandled))
+        )
+        const closes: Array<string> = []
+        const transport = scripted(() => {}, {
+          initialize: (id, reply) => reply({ jsonrpc: "2.0", id, error: { code: -32600, message: "go away" } }),
+          close: () => {
+            closes.push("close")
+            return Promise.reject(new Error("interrupted while closing"))
+          }
+        })
+        const error = failureOf(yield* Effect.exit(Effect.scoped(McpSession.make({ transport, clientInfo }))))
+        assert.isTrue(McpError.isInitializeFailed(error), String(error))
+        // Node reports an unhandled rejection once the microtasks have run
+        yield* Effect.sleep("50 millis")
+        assert.isAbove(closes.length, 0)
+        assert.deepStrictEqual(unhandled, [])
+      }).pipe(Effect.scoped))
+
     it.effect("an initialize refused before it was sent is a crash that says NotDelivered", () =>
       Effect.gen(function*() {
         const server = yield* McpTest.server()

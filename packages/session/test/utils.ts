@@ -40,7 +40,11 @@ type Reply = (message: JSONRPCMessage) => void
  */
 export const scripted = (
   handle: (message: JSONRPCMessage & { id?: string | number; method?: string; params?: any }, reply: Reply) => void,
-  options?: { readonly initialize?: (id: string | number, reply: Reply) => void }
+  options?: {
+    readonly initialize?: (id: string | number, reply: Reply) => void
+    /** What the transport's `close` does instead of closing (e.g. reject). */
+    readonly close?: () => Promise<void>
+  }
 ): McpTransport.McpTransport =>
   McpTransport.make({
     description: "scripted",
@@ -49,6 +53,7 @@ export const scripted = (
         const transport: Transport = {
           start: async () => {},
           close: async () => {
+            if (options?.close) return options.close()
             transport.onclose?.()
           },
           send: async (message) => {

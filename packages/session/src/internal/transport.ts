@@ -244,8 +244,22 @@ export class Supervisor implements Transport {
     }
   }
 
+  /**
+   * Closes the transport, best effort: it never rejects. The SDK closes the transport itself when
+   * `initialize` fails, without waiting or catching (`void this.close()`), so a rejection here (a transport
+   * whose close was interrupted by its scope closing, or that failed) would be unhandled, and would end a
+   * Node process that runs with the default `--unhandled-rejections=throw`.
+   */
   close(): Promise<void> {
-    return this.inner?.close() ?? Promise.resolve()
+    const inner = this.inner
+    if (inner === undefined) return Promise.resolve()
+    let closing: Promise<void>
+    try {
+      closing = inner.close()
+    } catch (error) {
+      closing = Promise.reject(error)
+    }
+    return closing.catch((error: unknown) => this.log("closing the transport failed", error))
   }
 }
 
