@@ -4,9 +4,14 @@
  *
  * @since 0.1.0
  */
+import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import type { Env } from "./Clients.js"
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url))
 
@@ -51,3 +56,28 @@ export const run = <A>(entry: string, arg: string, what: string, timeoutMillis: 
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
     })
   })
+
+/**
+ * The body of a child's entry: runs `measure` with the bench's services and logs off, prints its result
+ * (see {@link encode}) and exits 0, or prints the error and exits 1.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const main = <A>(measure: Effect.Effect<A, unknown, Env>): void => {
+  Effect.runPromise(
+    measure.pipe(
+      Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)),
+      Logger.withMinimumLogLevel(LogLevel.None)
+    )
+  ).then(
+    (result) => {
+      process.stdout.write(`${encode(result)}\n`)
+      process.exit(0)
+    },
+    (error: unknown) => {
+      process.stderr.write(`${String(error)}\n`)
+      process.exit(1)
+    }
+  )
+}
