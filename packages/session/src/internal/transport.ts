@@ -250,16 +250,12 @@ export class Supervisor implements Transport {
    * whose close was interrupted by its scope closing, or that failed) would be unhandled, and would end a
    * Node process that runs with the default `--unhandled-rejections=throw`.
    */
-  close(): Promise<void> {
-    const inner = this.inner
-    if (inner === undefined) return Promise.resolve()
-    let closing: Promise<void>
+  async close(): Promise<void> {
     try {
-      closing = inner.close()
+      await this.inner?.close()
     } catch (error) {
-      closing = Promise.reject(error)
+      this.log("closing the transport failed", error)
     }
-    return closing.catch((error: unknown) => this.log("closing the transport failed", error))
   }
 }
 
