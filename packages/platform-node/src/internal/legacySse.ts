@@ -15,8 +15,8 @@ import {
   droppedEvent,
   excerpt,
   oversizeAnswer,
-  oversizeRequestError,
   parseMessages,
+  refuseOversizeRequest,
   requestIdsOf
 } from "./messages.js"
 import type { SseEvent } from "./sseParser.js"
@@ -114,8 +114,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           onEvent,
           onOversizeAnswer: (id, bytes) =>
             control.failRequests([id], new McpError.StreamClosed({ detail: oversizeAnswer(id, "an SSE event", maxMessageBytes, bytes) })),
-          // the server hears at once that its request was too large, instead of waiting for its timeout
-          onOversizeRequest: (id) => void transport.send(oversizeRequestError(id, maxMessageBytes)).catch(() => {}),
+          onOversizeRequest: (id) => refuseOversizeRequest(transport, id, maxMessageBytes),
           onOversize: (dropped) => {
             if (!dropped.answered) invalid.push(droppedEvent(dropped, maxMessageBytes))
           }

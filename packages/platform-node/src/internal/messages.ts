@@ -1,3 +1,4 @@
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
 import { ErrorCode, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js"
 import * as Either from "effect/Either"
@@ -253,16 +254,19 @@ export const oversizeAnswer = (id: RequestId, what: string, limit: number, bytes
   `the answer to request ${JSON.stringify(id)}: ${what} exceeded the limit of ${limit} bytes (${bytes} bytes read)`
 
 /**
- * The answer to a server's request that was over the limit: a JSON-RPC "Invalid Request" error, so that the
- * server hears at once instead of waiting for its own timeout.
+ * Answers a server's request that was over the limit with a JSON-RPC "Invalid Request" error, so that the
+ * server hears at once instead of waiting for its own timeout. Best effort: a transport that cannot send
+ * any more has other news for the session, so the send's failure is ignored.
  *
  * @internal
  */
-export const oversizeRequestError = (id: RequestId, limit: number): JSONRPCMessage => ({
-  jsonrpc: "2.0",
-  id,
-  error: { code: ErrorCode.InvalidRequest, message: `the request exceeded the client's limit of ${limit} bytes, and was not read` }
-})
+export const refuseOversizeRequest = (transport: Transport, id: RequestId, limit: number): void => {
+  transport.send({
+    jsonrpc: "2.0",
+    id,
+    error: { code: ErrorCode.InvalidRequest, message: `the request exceeded the client's limit of ${limit} bytes, and was not read` }
+  }).catch(() => {})
+}
 
 /**
  * The log line of an SSE event over the limit that was no answer.

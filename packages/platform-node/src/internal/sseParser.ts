@@ -66,8 +66,8 @@ interface Dropped {
  * transports see every event id and the exact end of a stream, which the SDK's parser keeps to itself.
  *
  * An event whose data grows past `maxEventBytes` is never held whole: it is read through as it streams by
- * for the answers and the server's requests it carries, reported to `onOversize` when it ends, and the events after it are read as
- * usual.
+ * for the answers and the server's requests it carries, reported to `onOversize` when it ends, and the
+ * events after it are read as usual.
  *
  * @internal
  */
@@ -115,11 +115,11 @@ export class SseParser {
       lines: 0,
       answered: false,
       scanner: new MessageIdScanner((id) => {
-        if (this.event !== "" && this.event !== "message") return
+        if (!this.isMessageEvent()) return
         dropped.answered = true
         this.handlers.onOversizeAnswer?.(id, dropped.bytes + (this.lines.skippedBytes ?? 0))
       }, (id) => {
-        if (this.event === "" || this.event === "message") this.handlers.onOversizeRequest?.(id)
+        if (this.isMessageEvent()) this.handlers.onOversizeRequest?.(id)
       })
     }
     this.dropped = dropped
@@ -132,6 +132,11 @@ export class SseParser {
       this.feed(line)
     }
     return dropped
+  }
+
+  /** Whether the current event is a `message` (so far: its `event` field may still come after its data). */
+  private isMessageEvent(): boolean {
+    return this.event === "" || this.event === "message"
   }
 
   /** A data line of the dropped event begins: the newline that joins it to the one before, if any. */

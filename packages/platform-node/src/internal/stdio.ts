@@ -24,8 +24,8 @@ import {
   excerpt,
   MessageIdScanner,
   oversizeAnswer,
-  oversizeRequestError,
-  parseMessages
+  parseMessages,
+  refuseOversizeRequest
 } from "./messages.js"
 
 /** @internal */
@@ -211,7 +211,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
             answered = true
             const detail = oversizeAnswer(id, "a message on stdout", maxMessageBytes, splitter.skippedBytes ?? 0)
             control.failRequests([id], new McpError.StreamClosed({ detail }))
-          }, (id) => void transport.send(oversizeRequestError(id, maxMessageBytes)).catch(() => {}))
+          }, (id) => refuseOversizeRequest(transport, id, maxMessageBytes))
           return (text) => scanner.push(text)
         })
         // A stream's end is a sign as soon as its last chunk has been handled: `Stream.onDone` runs before the

@@ -17,8 +17,8 @@ import {
   droppedEvent,
   excerpt,
   oversizeAnswer,
-  oversizeRequestError,
   parseMessages,
+  refuseOversizeRequest,
   requestIdsOf,
   responseIdOf
 } from "./messages.js"
@@ -157,8 +157,7 @@ export const streamableHttp = <R = never>(
                 const detail = oversizeAnswer(id, "an SSE event", maxMessageBytes, bytes)
                 control.failRequests([id], new McpError.StreamClosed({ detail }))
               },
-              // the server hears at once that its request was too large, instead of waiting for its timeout
-              onOversizeRequest: (id) => void transport.send(oversizeRequestError(id, maxMessageBytes)).catch(() => {}),
+              onOversizeRequest: (id) => refuseOversizeRequest(transport, id, maxMessageBytes),
               onOversize: (dropped) => {
                 // dropped as it streamed by, and the stream goes on: a resumption must not replay it
                 received = true
