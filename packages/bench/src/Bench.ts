@@ -43,7 +43,7 @@ export const full: Config = {
     inFlightRounds: 15
   },
   crash: { faults: Crash.allFaults, rounds: 15, bound: 2000, killAfter: 1500 },
-  freshKills: { faults: ["httpKill", "sseKill", "stdioKill"], rounds: 15, bound: 2000, killAfter: 1500 },
+  freshKills: { faults: Crash.killFaults, rounds: 15, bound: 2000, killAfter: 1500 },
   recovery: { cases: Recovery.allCases, rounds: 5, samplesPerRound: 20 },
   memory: { sessions: 1000, rounds: 3, cycles: 10_000, stdioCycles: 40, isolate: true }
 }
@@ -63,7 +63,7 @@ export const quick: Config = {
     inFlightRounds: 2
   },
   crash: { faults: Crash.allFaults, rounds: 2, bound: 2000, killAfter: 1500 },
-  freshKills: { faults: ["httpKill", "sseKill", "stdioKill"], rounds: 2, bound: 2000, killAfter: 1500 },
+  freshKills: { faults: Crash.killFaults, rounds: 2, bound: 2000, killAfter: 1500 },
   recovery: { cases: Recovery.allCases, rounds: 2, samplesPerRound: 5 },
   memory: { sessions: 200, rounds: 1, cycles: 500, stdioCycles: 3, isolate: true }
 }

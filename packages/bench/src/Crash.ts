@@ -46,6 +46,14 @@ export const allFaults: ReadonlyArray<Fault> = [
 ]
 
 /**
+ * The faults that kill a server process: the ones `runFresh` measures again in a fresh process.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const killFaults: ReadonlyArray<Fault> = ["httpKill", "sseKill", "stdioKill"]
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -532,7 +540,7 @@ export const run = (options: Options): Effect.Effect<Array<Row>, Error, Env> =>
  */
 export const runFresh = (options: Options, timeoutMillis = 900_000): Effect.Effect<Array<Row>, Error> =>
   Effect.gen(function*() {
-    const kills = options.faults.filter((fault) => fault === "httpKill" || fault === "sseKill" || fault === "stdioKill")
+    const kills = options.faults.filter((fault) => killFaults.includes(fault))
     if (kills.length === 0) return []
     const rows = yield* Child.run<Array<Row>>(
       "crashChild.ts",
