@@ -209,6 +209,46 @@ describe("McpSession", () => {
   })
 
   describe("transport death", () => {
+    it.scoped("answers that came before the death are the callers', even when it is reported in the same tick", () =>
+      Effect.gen(function*() {
+        // the server answers two calls and dies in one go, as a stdio child whose last answers and stdout's
+        // end are read together; a third call is never answered
+        let control: McpTransport.McpTransport.Control | undefined
+        const answers: Array<() => void> = []
+        const inner = scripted((msg, reply) => {
+          if (msg.method !== "tools/call") return
+          const name = msg.params.name as string
+          if (name === "echo") {
+            answers.push(() => reply({ jsonrpc: "2.0", id: msg.id!, result: { content: [{ type: "text", text: "last" }] } }))
+          } else if (name === "refuse") {
+            answers.push(() => reply({ jsonrpc: "2.0", id: msg.id!, error: { code: -32602, message: "no such thing" } }))
+          }
+        })
+        const transport = McpTransport.make({
+          description: "answers, then dies",
+          acquire: (c) => Effect.suspend(() => {
+            control = c
+            return inner.open(c)
+          })
+        })
+        const session = yield* McpSession.make({ transport, clientInfo })
+        const echo = yield* Effect.fork(Effect.exit(session.callTool({ name: "echo", arguments: {} })))
+        const refused = yield* Effect.fork(Effect.exit(session.callTool({ name: "refuse", arguments: {} })))
+        const unanswered = yield* Effect.fork(Effect.exit(session.callTool({ name: "hang", arguments: {} })))
+        yield* eventually(Effect.sync(() => answers.length), (n) => n === 2)
+        for (const answer of answers) answer()
+        control!.crash(new McpError.Closed({ detail: "gone" }))
+
+        const echoed = yield* Fiber.join(echo)
+        assert.isTrue(Exit.isSuccess(echoed), "the answer was lost to the death")
+        if (Exit.isSuccess(echoed)) assert.deepStrictEqual(echoed.value.content, [{ type: "text", text: "last" }])
+        const refusal = failureOf(yield* Fiber.join(refused))
+        assert.strictEqual(refusal._tag, "ProtocolError")
+        const crash = failureOf(yield* Fiber.join(unanswered))
+        assert.isTrue(McpError.isTransportCrashed(crash))
+        assert.strictEqual((crash as McpError.TransportCrashed).delivery, "MaybeDelivered")
+      }))
+
     it.live("the crash a caller keeps does not keep the dead transport reachable", () =>
       Effect.gen(function*() {
         const server = yield* McpTest.server()

@@ -204,7 +204,8 @@ export const makeLive = <R = never>(
     }
 
     const toError = (error: unknown, method: string, key: string): McpError.RequestError => {
-      if (supervisor.crashed !== undefined) return supervisor.crashed.withDelivery(deliveryOf(key))
+      // an error the server answered with is its answer, even if the transport died since
+      if (supervisor.crashed !== undefined && !supervisor.answered(key)) return supervisor.crashed.withDelivery(deliveryOf(key))
       if (error instanceof McpError.TransportCrashed) return error.withDelivery(deliveryOf(key))
       // the transport failed this request alone and lives on
       const failed = failedRequest(error)
@@ -309,12 +310,13 @@ export const makeLive = <R = never>(
             if (finish()) controller.abort()
           })
         }).pipe(
-          Effect.raceFirst(Effect.catchAll(awaitDeath, (crashed) => Effect.fail(crashed.withDelivery(deliveryOf(key))))),
+          // An answer that came before the death is the request's: the SDK settles it with that answer within
+          // a few microtasks (and its deadline still bounds it), even when the death is reported in the same
+          // tick, as a stdio child's last answer and the end of its stdout are.
+          Effect.raceFirst(Effect.catchAll(awaitDeath, (crashed) =>
+            supervisor.answered(key) ? Effect.never : Effect.fail(crashed.withDelivery(deliveryOf(key))))),
           // after the race: the losing side may still read the request's delivery
-          Effect.ensuring(Effect.sync(() => {
-            supervisor.sends.delete(key)
-            supervisor.progress.delete(key)
-          }))
+          Effect.ensuring(Effect.sync(() => supervisor.forget(key)))
         )
       }).pipe((self) => instrument(method, target, self))
     }

@@ -79,12 +79,17 @@ export const inMemory = (
  */
 export const correlationKey = "io.effect-mcp/correlation"
 
-/** @internal */
-export type SendState = "sending" | "sent" | "notDelivered"
+/**
+ * Where a request is: being sent, sent, known not to have been delivered, or answered (the answer has been
+ * handed to the SDK, which settles the request with it).
+ *
+ * @internal
+ */
+export type SendState = "sending" | "sent" | "notDelivered" | "answered"
 
 /**
  * Wraps the SDK transport. It turns every way the transport can die into the completion of one
- * `Deferred` with a typed `TransportCrashed`, records per request whether it was delivered, and routes
+ * `Deferred` with a typed `TransportCrashed`, records per request whether it was delivered or answered, and routes
  * progress notifications synchronously, in order, before the response that follows them (the SDK handles
  * notifications a microtask late and would drop the last progress of a call).
  *
@@ -98,6 +103,9 @@ export class Supervisor implements Transport {
   crashed: McpError.TransportCrashed | undefined = undefined
   readonly sends = new Map<string, SendState>()
   readonly progress = new Map<string, (progress: Progress) => void>()
+  /** The requests under way by JSON-RPC id (as a number, as the SDK matches answers), and back. */
+  private readonly keysById = new Map<number, string>()
+  private readonly idsByKey = new Map<string, number>()
   private inner: Transport | undefined = undefined
   private classify: McpTransport.Connection["classify"] = undefined
 
@@ -208,7 +216,27 @@ export class Supervisor implements Transport {
       }
     }
     if ("method" in message && !("id" in message)) this.onNotification(message)
+    if ("id" in message && ("result" in message || "error" in message)) {
+      const key = this.keysById.get(Number(message.id))
+      if (key !== undefined && this.sends.has(key)) this.sends.set(key, "answered")
+    }
     this.onmessage?.(message, extra)
+  }
+
+  /** Whether the answer to a request has arrived: the SDK settles it with that, whatever happens next. */
+  answered(key: string): boolean {
+    return this.sends.get(key) === "answered"
+  }
+
+  /** A request has settled: nothing more is recorded about it. */
+  forget(key: string): void {
+    const id = this.idsByKey.get(key)
+    if (id !== undefined) {
+      this.idsByKey.delete(key)
+      this.keysById.delete(id)
+    }
+    this.sends.delete(key)
+    this.progress.delete(key)
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
@@ -228,15 +256,19 @@ export class Supervisor implements Transport {
         else params._meta = rest
         outgoing = { ...message, params }
         this.sends.set(key, "sending")
+        const id = Number(message.id)
+        this.keysById.set(id, key)
+        this.idsByKey.set(key, id)
       }
     }
     try {
       await inner.send(outgoing, options)
-      if (key !== undefined && this.sends.has(key)) this.sends.set(key, "sent")
+      // the answer may have come first (in the response to an HTTP POST)
+      if (key !== undefined && this.sends.get(key) === "sending") this.sends.set(key, "sent")
     } catch (error) {
       const reason = this.classify?.(error, "send") ??
         new McpError.ConnectionFailed({ detail: errorMessage(error), beforeSend: false })
-      if (key !== undefined && this.sends.has(key) && McpError.isNotDeliveredReason(reason)) {
+      if (key !== undefined && this.sends.get(key) === "sending" && McpError.isNotDeliveredReason(reason)) {
         this.sends.set(key, "notDelivered")
       }
       this.crash(reason, error)
