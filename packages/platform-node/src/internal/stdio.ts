@@ -190,16 +190,24 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         // each request of the server's is answered with an error, as soon as its id is known; anything but
         // an answer is an invalid line.
         let pendingInvalid: Array<string> = []
+        // with `invalidLines: "crash"` the transport dies at the invalid line, in stream order: an answer
+        // after it in the same chunk is not delivered (logging and counting follow the chunk)
+        const invalid = (line: string) => {
+          pendingInvalid.push(line)
+          if (options.invalidLines === "crash") {
+            control.crash(new McpError.StreamClosed({ detail: `invalid line on stdout: ${line}` }))
+          }
+        }
         let answered = false
         const decoder = new TextDecoder()
         const splitter: LineSplitter = new LineSplitter(maxMessageBytes, (line) => {
           if (line.trim() === "") return
           const parsed = parseMessages(line)
-          if (parsed._tag === "Left") pendingInvalid.push(`${parsed.left}: ${excerpt(line)}`)
+          if (parsed._tag === "Left") invalid(`${parsed.left}: ${excerpt(line)}`)
           else for (const message of parsed.right) deliver(message)
         }, ({ bytes, head }) => {
           if (!answered) {
-            pendingInvalid.push(
+            invalid(
               `a message of ${bytes} bytes on stdout exceeded the limit of ${maxMessageBytes} bytes, and was dropped: ${
                 excerpt(decoder.decode(head), 80)
               }`
@@ -230,14 +238,9 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
               const lines = pendingInvalid
               pendingInvalid = []
               return Effect.forEach(lines, (line) =>
-                Effect.logWarning("invalid line on stdout", line).pipe(
-                  Effect.zipRight(Metric.increment(invalidCounter)),
-                  Effect.zipRight(
-                    options.invalidLines === "crash"
-                      ? Effect.sync(() => control.crash(new McpError.StreamClosed({ detail: `invalid line on stdout: ${line}` })))
-                      : Effect.void
-                  )
-                ), { discard: true })
+                Effect.logWarning("invalid line on stdout", line).pipe(Effect.zipRight(Metric.increment(invalidCounter))), {
+                  discard: true
+                })
             })
           ),
           Effect.catchAllCause((cause) => Effect.logDebug("stdout failed", cause)),
