@@ -11,7 +11,6 @@ import type * as Scope from "effect/Scope"
 import * as McpError from "../McpError.js"
 import type * as Api from "../McpTransport.js"
 import type { McpTransport } from "../McpTransport.js"
-import { releaseFrames } from "./frames.js"
 
 /** @internal */
 export const TypeId: Api.TypeId = Symbol.for("@effect-mcp/session/McpTransport") as Api.TypeId
@@ -175,7 +174,6 @@ export class Supervisor implements Transport {
       this.onclose?.()
     } finally {
       Deferred.unsafeDone(this.died, Exit.fail(crashed))
-      releaseFrames(crashed)
     }
   }
 

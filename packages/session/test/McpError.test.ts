@@ -1,0 +1,51 @@
+/**
+ * The typed errors themselves: what a `TransportCrashed` carries, and what it does not (a stack trace).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import { McpError } from "../src/index.js"
+
+const crash = () =>
+  new McpError.TransportCrashed({
+    reason: new McpError.ProcessExited({ code: null, signal: "SIGKILL", stderrTail: "" }),
+    transport: "stdio: node server.js"
+  })
+
+const hasFrames = (stack: string | undefined) => /\n\s+at /.test(stack ?? "")
+
+describe("McpError.TransportCrashed", () => {
+  it("captures no stack trace: its stack is its first line", () => {
+    const limit = Error.stackTraceLimit
+    const error = crash()
+    assert.strictEqual(error.stack, "TransportCrashed: stdio: node server.js: server process killed by SIGKILL")
+    assert.isFalse(hasFrames(error.withDelivery("MaybeDelivered").stack))
+    assert.isFalse(hasFrames(new McpError.TransportCrashed({ reason: error.reason, transport: "t" }, true).stack))
+    // the limit is V8's, for every error of the process: it is put back
+    assert.strictEqual(Error.stackTraceLimit, limit)
+    assert.isTrue(hasFrames(new Error("an ordinary error").stack))
+  })
+
+  it("invalid fields throw a ParseError with the caller's frames, and the limit is put back", () => {
+    const limit = Error.stackTraceLimit
+    let thrown: unknown = undefined
+    try {
+      new McpError.TransportCrashed({ reason: "not a reason" as never, transport: "t" })
+    } catch (error) {
+      thrown = error
+    }
+    assert.strictEqual((thrown as { _tag?: string } | undefined)?._tag, "ParseError")
+    assert.isTrue(hasFrames((thrown as Error).stack), "the ParseError lost its frames")
+    assert.match((thrown as Error).stack!, /McpError\.test\.ts/)
+    assert.strictEqual(Error.stackTraceLimit, limit)
+  })
+
+  it.effect("a failed call still shows where it was made: the request's span", () =>
+    Effect.gen(function*() {
+      const failed = yield* Effect.fail(crash()).pipe(Effect.withSpan("McpSession.callTool"), Effect.cause)
+      const pretty = Cause.pretty(failed)
+      assert.match(pretty, /^TransportCrashed: stdio: node server\.js: server process killed by SIGKILL/)
+      assert.match(pretty, /at McpSession\.callTool/)
+      assert.isTrue(McpError.isMcpError(Cause.squash(failed)))
+    }))
+})
