@@ -27,6 +27,8 @@ import {
   parseMessages,
   refuseOversizeRequest
 } from "./messages.js"
+import type { ExitStatus } from "./zombie.js"
+import { zombieExit } from "./zombie.js"
 
 /** @internal */
 export const invalidLines = Metric.counter("effect_mcp_stdio_invalid_lines", {
@@ -66,11 +68,6 @@ const trackChild = (pid: number): void => {
       }
     }
   })
-}
-
-interface ExitInfo {
-  readonly code: number | null
-  readonly signal: string | null
 }
 
 const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
@@ -129,7 +126,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         yield* Effect.addFinalizer(() => Effect.sync(() => liveChildren.delete(proc.pid)))
 
         const stderrTail: Array<string> = []
-        let exitInfo: ExitInfo | undefined = undefined
+        let exitInfo: ExitStatus | undefined = undefined
         let started = false
         let closed = false
         const early: Array<JSONRPCMessage> = []
@@ -144,20 +141,33 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           grace?.unsafeInterruptAsFork(FiberId.none)
           grace = undefined
         }
+        let exitFiber: Fiber.RuntimeFiber<void> | undefined = undefined
         const awaiting = new Set<"exit" | "stdout" | "stderr">(["exit", "stdout", "stderr"])
         const report = () => {
           if (!supervised) return
           supervised = false
           stopGrace()
-          const info: ExitInfo = exitInfo ?? { code: null, signal: null }
+          const info: ExitStatus = exitInfo ?? { code: null, signal: null }
           control.crash(
             new McpError.ProcessExited({ code: info.code, signal: info.signal, stderrTail: stderrTail.join("\n") }, true)
           )
         }
-        /** A sign of death: `stderr` ends only count towards the drain, the others start it. */
+        /**
+         * A sign of death: `stderr` ends only count towards the drain, the others start it. A child found dead
+         * (a zombie) at any sign has given its exit status: its `exit` is not waited for, and no longer read
+         * (`Command`'s `exitCode` builds and validates an error for a signal death, on the callers' path).
+         */
         const sign = (kind: "exit" | "stdout" | "stderr" | "stdin") => {
           if (!supervised) return
           if (kind !== "stdin") awaiting.delete(kind)
+          if (awaiting.has("exit")) {
+            const status = zombieExit(proc.pid)
+            if (status !== undefined) {
+              exitInfo = status
+              awaiting.delete("exit")
+              exitFiber?.unsafeInterruptAsFork(FiberId.none)
+            }
+          }
           if (awaiting.size === 0) return report()
           if (kind !== "stderr" && grace === undefined) {
             grace = runFork(Effect.sleep(drainGrace).pipe(Effect.zipRight(Effect.sync(report))))
@@ -169,11 +179,11 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           else early.push(message)
         }
 
-        // the exit: code, or the signal that killed it
-        yield* proc.exitCode.pipe(
+        // the exit: code, or the signal that killed it (unless a sign found the child dead first)
+        exitFiber = yield* proc.exitCode.pipe(
           Effect.match({
-            onSuccess: (code): ExitInfo => ({ code, signal: null }),
-            onFailure: (error): ExitInfo => ({ code: null, signal: signalOf(error) })
+            onSuccess: (code): ExitStatus => ({ code, signal: null }),
+            onFailure: (error): ExitStatus => ({ code: null, signal: signalOf(error) })
           }),
           Effect.flatMap((info) =>
             Effect.sync(() => {

@@ -1,0 +1,58 @@
+/**
+ * Reading a dead child's exit status before Node reaps it (Linux: `/proc/<pid>/stat`).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as ChildProcess from "node:child_process"
+import { once } from "node:events"
+import { zombieExit } from "../src/internal/zombie.js"
+
+/** A child that prints a line and then lives until it is killed, or exits with `code` when given one. */
+const child = (code?: number) =>
+  ChildProcess.spawn(process.execPath, [
+    "-e",
+    code === undefined ? "process.stdout.write('up\\n'); setInterval(() => {}, 1000)" : `process.exit(${code})`
+  ], { stdio: ["ignore", "pipe", "ignore"] })
+
+/** The exit status read when the child's stdout ends (it is dead by then), and Node's own. */
+const atStdoutEnd = async (proc: ChildProcess.ChildProcess, kill?: NodeJS.Signals) => {
+  const ended = new Promise<ReturnType<typeof zombieExit>>((resolve) =>
+    proc.stdout!.on("end", () => resolve(zombieExit(proc.pid!))).resume()
+  )
+  const exited = once(proc, "exit") as Promise<[number | null, string | null]>
+  if (kill !== undefined) {
+    await once(proc.stdout!, "data")
+    proc.kill(kill)
+  }
+  const [status, [code, signal]] = await Promise.all([ended, exited])
+  return { status, node: { code, signal } }
+}
+
+describe.runIf(process.platform === "linux")("zombieExit", () => {
+  it("a child killed by a signal: the signal, as Node reports it after", async () => {
+    for (const signal of ["SIGKILL", "SIGTERM"] as const) {
+      const { node, status } = await atStdoutEnd(child(), signal)
+      assert.deepStrictEqual(node, { code: null, signal })
+      assert.deepStrictEqual(status, node)
+    }
+  })
+
+  it("a child that exited: its code, as Node reports it after", async () => {
+    for (const code of [0, 3, 255]) {
+      const { node, status } = await atStdoutEnd(child(code))
+      assert.deepStrictEqual(node, { code, signal: null })
+      assert.deepStrictEqual(status, node)
+    }
+  })
+
+  it("a running child, a reaped child, a process that is not our child: nothing", async () => {
+    const proc = child()
+    await once(proc.stdout!, "data")
+    assert.isUndefined(zombieExit(proc.pid!))
+    proc.kill("SIGKILL")
+    await once(proc, "exit")
+    // Node reaped it before emitting `exit`: there is no status left to read
+    assert.isUndefined(zombieExit(proc.pid!))
+    assert.isUndefined(zombieExit(process.pid))
+    assert.isUndefined(zombieExit(1))
+  })
+})
