@@ -174,6 +174,17 @@ describe("NodeMcpTransport.stdio", () => {
       assert.strictEqual(reason._tag, "StreamClosed")
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None), Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("invalidLines: \"crash\" ends the transport at the invalid line: an answer after it in the same read is not delivered", () =>
+    Effect.gen(function*() {
+      const lenient = yield* open()
+      const result = yield* call(lenient, "garbage-and-answer")
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "answered after garbage" })
+      const strict = yield* open({ invalidLines: "crash" })
+      const reason = crashOf(yield* Effect.exit(call(strict, "garbage-and-answer"))).reason
+      assert.strictEqual(reason._tag, "StreamClosed")
+      if (reason._tag === "StreamClosed") assert.include(reason.detail, "invalid line on stdout")
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None), Effect.provide(NodeContext.layer)))
+
   // the id where the TypeScript SDK writes it (last), first, and between two members
   for (const tool of ["oversize-answer", "oversize-answer-id-first", "oversize-answer-id-middle"]) {
     it.scopedLive(`an oversize answer (${tool}) fails its call alone with StreamClosed; the child and the session go on`, () =>
