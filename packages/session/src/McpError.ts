@@ -267,7 +267,7 @@ const transportCrashedFields = {
  *
  * It captures no stack trace. It is made where a death is noticed (a stream's end, a process's exit, a
  * timer), on the path every pending caller waits on, and those frames say nothing about the calls it fails:
- * each request's span names the call, and `Cause.pretty` shows it. Capturing them took 0.5 to 0.8 ms on
+ * each request's span names the call, and `Cause.pretty` shows it. Capturing them took 0.6 to 0.8 ms on
  * that path (its code is cold after an idle wait), and kept the dead transport reachable through the
  * frames' receivers for as long as the error was kept. Its `stack` is its first line:
  * `TransportCrashed: <transport>: <reason>`. Invalid fields still throw a `ParseError` with the caller's
