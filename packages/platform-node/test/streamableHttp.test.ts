@@ -20,7 +20,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { scriptedServer } from "./fixtures/scriptedServer.js"
-import { clientInfo, crashing, crashOf, failureOf, freePort, httpClients, sleepingFor, timed, tracking, until, wakesAfter } from "./utils.js"
+import { clientInfo, crashing, crashOf, failureOf, freePort, httpClients, sleepingFor, timed, tracking, unhandledRejections, until, wakesAfter } from "./utils.js"
 
 
 
@@ -635,12 +635,7 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       // The SDK closes the transport itself, unawaited, when initialize fails, and the session's scope then
       // interrupts that close (its DELETE, should it go out, is never answered). A rejection nobody handles
       // would end a host process that runs with Node's default `--unhandled-rejections=throw`.
-      const unhandled: Array<unknown> = []
-      const onUnhandled = (reason: unknown) => void unhandled.push(reason)
-      yield* Effect.acquireRelease(
-        Effect.sync(() => process.on("unhandledRejection", onUnhandled)),
-        () => Effect.sync(() => process.off("unhandledRejection", onUnhandled))
-      )
+      const unhandled = yield* unhandledRejections
       const server = yield* scriptedServer
       const exit = yield* Effect.exit(Effect.scoped(open(server.url, { headers: { "x-initialize": "error", "x-delete": "hang" } })))
       const error = failureOf(exit)

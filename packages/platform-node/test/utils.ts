@@ -194,3 +194,6 @@ export const wakesAfter = (millis: number, notYet: Effect.Effect<void>) =>
 
 /** The session package's leak counter: wraps a transport and counts the SDK transports left reachable. */
 export { tracking } from "../../session/test/utils.js"
+
+/** The session package's listener for the process's unhandled rejections, for the current scope. */
+export { unhandledRejections } from "../../session/test/utils.js"

@@ -10,7 +10,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { McpError, McpMetrics, McpSession, McpTest, McpTransport } from "../src/index.js"
 import { correlationKey } from "../src/internal/transport.js"
-import { eventually, failureOf, scripted, tick, tracking } from "./utils.js"
+import { eventually, failureOf, scripted, tick, tracking, unhandledRejections } from "./utils.js"
 
 const clientInfo = { name: "test-client", version: "1.0.0" }
 
@@ -593,12 +593,7 @@ describe("McpSession", () => {
 
     it.live("a failed initialize whose transport fails to close leaves no unhandled rejection (the SDK closes it unawaited)", () =>
       Effect.gen(function*() {
-        const unhandled: Array<unknown> = []
-        const onUnhandled = (reason: unknown) => void unhandled.push(reason)
-        yield* Effect.acquireRelease(
-          Effect.sync(() => process.on("unhandledRejection", onUnhandled)),
-          () => Effect.sync(() => process.off("unhandledRejection", onUnhandled))
-        )
+        const unhandled = yield* unhandledRejections
         const closes: Array<string> = []
         const transport = scripted(() => {}, {
           initialize: (id, reply) => reply({ jsonrpc: "2.0", id, error: { code: -32600, message: "go away" } }),

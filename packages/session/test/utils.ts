@@ -6,6 +6,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { McpTransport } from "../src/index.js"
@@ -124,3 +125,19 @@ export const tracking = <R>(transport: McpTransport.McpTransport<R>) => {
       })
   }
 }
+
+/**
+ * The process's unhandled rejections while the current scope is open: a listener added now, removed when the
+ * scope closes. Node reports one once the microtasks have run, so read the array after a real wait.
+ */
+export const unhandledRejections: Effect.Effect<ReadonlyArray<unknown>, never, Scope.Scope> = Effect.suspend(() => {
+  const unhandled: Array<unknown> = []
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason)
+  return Effect.as(
+    Effect.acquireRelease(
+      Effect.sync(() => process.on("unhandledRejection", onUnhandled)),
+      () => Effect.sync(() => process.off("unhandledRejection", onUnhandled))
+    ),
+    unhandled
+  )
+})
