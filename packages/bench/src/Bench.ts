@@ -193,7 +193,8 @@ delivery; the SDK: its error).
 
 **3. Recovery.** The time from the crash to the first successful \`echo\` on a rebuilt session. This library:
 one \`McpSession.makeResilient\` session kept across samples (default reconnect schedule, liveness pings off
-so they add no noise), the call made right after the fault with \`replay: "Always"\` (echo is read-only) and
+so they add no noise, \`resetAfter\` off: the samples crash the session back to back, which the default policy
+would take for a crash loop), the call made right after the fault with \`replay: "Always"\` (echo is read-only) and
 retried until it succeeds. The raw SDK has no recovery; its baseline is the rebuild a user writes by hand,
 at its most direct: on \`onclose\`, or when a call fails, a new transport and \`Client\`, \`connect\`, and the
 call again (\`RawRebuilder\` in \`packages/bench/src/Recovery.ts\`). Faults: the peer closes the in-memory
@@ -207,7 +208,7 @@ same process on both sides, so the difference between the sides is the library's
 (after − before) / ${n(config.memory.sessions)}; ${config.memory.rounds} rounds; \`McpSession.make\` and \`makeResilient\` (default policy) against raw
 \`Client\`s. *Crash/rebuild cycles*: one session crashed and rebuilt ${n(config.memory.cycles)} times over in-memory (the peer
 closes the transport) and ${n(config.memory.stdioCycles)} times over stdio (the child is SIGKILLed), each cycle ending with a successful
-\`echo\`; the library's resilient session rebuilds itself, the raw client is rebuilt by hand as in 3. The
+\`echo\`; the library's resilient session rebuilds itself (with the policy of 3), the raw client is rebuilt by hand as in 3. The
 growth of the heap, of the open handles (\`process.getActiveResourcesInfo()\`) and of our child processes is
 taken between the end of a warm-up (a tenth of the cycles, at least 10 and at most 100) and the end of the cycles;
 the notes add the heap over the second half of the cycles alone, the same after closing everything against before

@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import { McpSession, McpSessionPolicy, McpTransport } from "@effect-mcp/session"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -177,7 +178,11 @@ export interface CyclesResult {
   }
 }
 
-const policy = McpSessionPolicy.make({ keepAlive: false })
+/**
+ * Liveness pings off; `resetAfter` off: the cycles crash the session right after each rebuild, which the
+ * default policy would rightly take for a crash loop (backing off, then giving up).
+ */
+const policy = McpSessionPolicy.make({ keepAlive: false, resetAfter: Duration.zero })
 
 /** The only child process of ours running server-everything, once the last one killed has been reaped. */
 const soleChild = Effect.gen(function*() {

@@ -14,6 +14,7 @@ import type { McpTransport } from "@effect-mcp/session"
 import { McpSession, McpSessionPolicy } from "@effect-mcp/session"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { Env, Session, TransportKind } from "./Clients.js"
@@ -45,8 +46,11 @@ export interface Options {
   readonly samplesPerRound: number
 }
 
-/** Resilient-session options: liveness pings off (they would only add noise here). */
-const policy = McpSessionPolicy.make({ keepAlive: false })
+/**
+ * Resilient-session options: liveness pings off (they would only add noise here), and `resetAfter` off: the
+ * samples crash the session back to back, which the default policy would take for a crash loop and back off.
+ */
+const policy = McpSessionPolicy.make({ keepAlive: false, resetAfter: Duration.zero })
 
 /**
  * The first successful `echo` after a fault, retried at once on failure (bounded: 50 tries).

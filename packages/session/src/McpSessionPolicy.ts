@@ -44,11 +44,19 @@ export interface KeepAlive {
 export interface McpSessionPolicy {
   /**
    * Drives the attempts to rebuild the session after a crash (and to build it at first). Its input is the
-   * error of the failed attempt; when it ends, the session gives up with `GaveUp`. Each crash starts it
-   * anew; the first attempt after a crash is immediate, unless the server asked for a wait (see
-   * `maxRetryAfter`).
+   * error of the failed attempt; when it ends, the session gives up with `GaveUp`. A crash starts it anew,
+   * and the first attempt after it is immediate, unless the server asked for a wait (see `maxRetryAfter`)
+   * or the crashed session was itself rebuilt less than `resetAfter` before (see there).
    */
   readonly reconnect: Schedule.Schedule<unknown, TransportCrashed | InitializeFailed>
+  /**
+   * How long a rebuilt session must live for its crash to start `reconnect` anew. A rebuilt session that
+   * crashes sooner counts as a failed attempt of the rebuild that made it: the schedule goes on (the next
+   * attempt waits its next delay, and its end gives up with `GaveUp`), so a server that dies right after
+   * each handshake is not rebuilt in a tight loop for ever. `Duration.zero` starts the schedule anew at
+   * every crash.
+   */
+  readonly resetAfter: Duration.Duration
   /** The replay rule for `tools/call`. A call may override it with `callTool(params, { replay })`. */
   readonly replay: ReplayRule
   /** How many times one call may be replayed. */
@@ -103,7 +111,8 @@ export const defaultPolicy: McpSessionPolicy = {
   whileReconnecting: "wait",
   maxWait: Duration.seconds(30),
   keepAlive: defaultKeepAlive,
-  maxRetryAfter: Duration.seconds(30)
+  maxRetryAfter: Duration.seconds(30),
+  resetAfter: Duration.seconds(10)
 }
 
 /**
@@ -120,6 +129,7 @@ export const make = (options: {
   readonly maxWait?: Duration.DurationInput | undefined
   readonly keepAlive?: KeepAlive | false | undefined
   readonly maxRetryAfter?: Duration.DurationInput | undefined
+  readonly resetAfter?: Duration.DurationInput | undefined
 } = {}): McpSessionPolicy => ({
   reconnect: options.reconnect ?? defaultPolicy.reconnect,
   replay: options.replay ?? defaultPolicy.replay,
@@ -127,7 +137,8 @@ export const make = (options: {
   whileReconnecting: options.whileReconnecting ?? defaultPolicy.whileReconnecting,
   maxWait: options.maxWait !== undefined ? Duration.decode(options.maxWait) : defaultPolicy.maxWait,
   keepAlive: options.keepAlive === false ? undefined : options.keepAlive ?? defaultPolicy.keepAlive,
-  maxRetryAfter: options.maxRetryAfter !== undefined ? Duration.decode(options.maxRetryAfter) : defaultPolicy.maxRetryAfter
+  maxRetryAfter: options.maxRetryAfter !== undefined ? Duration.decode(options.maxRetryAfter) : defaultPolicy.maxRetryAfter,
+  resetAfter: options.resetAfter !== undefined ? Duration.decode(options.resetAfter) : defaultPolicy.resetAfter
 })
 
 /**

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
@@ -10,7 +11,9 @@ import * as HashMap from "effect/HashMap"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
@@ -396,9 +399,13 @@ describe("McpSession.layerResilient", () => {
         const error = failureOf(yield* Effect.exit(session.callTool({ name: "increment" }))) as McpError.TransportCrashed
         assert.strictEqual(error.delivery, "NotDelivered")
         assert.strictEqual(yield* server.executions("increment"), 0)
-        // reads are always safe to replay
+        // reads are always safe to replay (the session rebuilt by the first 403 dies young: the next rebuild
+        // waits the schedule's next delay, see resetAfter)
         yield* faults.failNextSends(new McpError.HttpStatus({ status: 403, method: "POST", body: "" }))
-        const tools = yield* session.listTools()
+        const listing = yield* Effect.fork(session.listTools())
+        yield* tick
+        yield* TestClock.adjust("1 second")
+        const tools = exitIsSuccess(yield* Fiber.await(listing))
         assert.isAbove(tools.length, 0)
       }))
 
@@ -554,6 +561,239 @@ describe("McpSession.layerResilient", () => {
           server: "effect-mcp-test",
           generation: 1
         })
+      }))
+  })
+
+  describe("crash loops, defects and shutdown", () => {
+    it.scoped("a rebuilt session that dies young goes on with the schedule, and its end gives up", () =>
+      Effect.gen(function*() {
+        const { events, faults, lifecycle, session } = yield* setup({
+          reconnect: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(2)))
+        })
+        // the first crash starts the schedule anew: at once
+        yield* faults.crash(processExited)
+        yield* connectedAgain(lifecycle, 2)
+        // the rebuilt session dies at once: a failed attempt, the next one waits the schedule's delay
+        yield* faults.crash(processExited)
+        yield* eventually(lifecycle.state, (s) => s._tag === "Reconnecting" && s.generation === 2)
+        yield* expectOpenAt(faults, 1000, 3)
+        yield* connectedAgain(lifecycle, 3)
+        yield* faults.crash(processExited)
+        yield* expectOpenAt(faults, 1000, 4)
+        yield* connectedAgain(lifecycle, 4)
+        // the schedule allows no more: a server that dies after each handshake is given up on
+        yield* faults.crash(processExited)
+        const gaveUp = (yield* Effect.flip(session.await)) as McpError.GaveUp
+        assert.strictEqual(gaveUp._tag, "GaveUp")
+        assert.strictEqual(gaveUp.attempts, 3)
+        assert.deepStrictEqual((gaveUp.lastError as McpError.TransportCrashed).reason, processExited)
+        assert.strictEqual(yield* faults.opens, 4)
+        const rebuilding = (yield* events).filter((e) => e._tag === "Rebuilding")
+        assert.deepStrictEqual(rebuilding.map((e) => (e as { attempt: number }).attempt), [1, 2, 3])
+      }))
+
+    it.scoped("a session that lived resetAfter starts the schedule anew: its rebuild goes at once", () =>
+      Effect.gen(function*() {
+        const { faults, lifecycle, session } = yield* setup({
+          reconnect: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(1))),
+          resetAfter: "5 seconds"
+        })
+        for (let generation = 2; generation <= 4; generation++) {
+          yield* faults.crash(processExited)
+          yield* connectedAgain(lifecycle, generation)
+          assert.strictEqual(yield* faults.opens, generation)
+          yield* TestClock.adjust("5 seconds")
+        }
+        yield* session.ping()
+      }))
+
+    it.scoped("a defect while rebuilding ends in a typed GaveUp for callers and await, not a silent wait", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        let opens = 0
+        const dying = McpTransport.make({
+          description: server.transport.description,
+          acquire: (control) => opens++ === 0 ? server.transport.open(control) : Effect.die(new Error("transport bug"))
+        })
+        const { faults, transport } = yield* McpTest.faulty(dying)
+        const { lifecycle, session } = yield* McpSession.makeResilient(
+          { transport, clientInfo },
+          McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("1 second") })
+        )
+        yield* faults.crash(processExited)
+        const gaveUp = yield* eventually(Effect.flip(session.await).pipe(Effect.timeoutOption(0)), Option.isSome)
+        assert.strictEqual(Option.getOrThrow(gaveUp)._tag, "GaveUp")
+        assert.strictEqual((yield* lifecycle.state)._tag, "GaveUp")
+        const error = failureOf(yield* Effect.exit(session.ping()))
+        assert.isTrue(McpError.isGaveUp(error))
+        assert.deepStrictEqual(((error as McpError.GaveUp).lastError as McpError.TransportCrashed).reason, processExited)
+      }))
+
+    it.scoped("a replay cut short by GaveUp fails with the crash that may have run the call, and is not told", () =>
+      Effect.gen(function*() {
+        const { events, faults, server, session } = yield* setup({ reconnect: Schedule.recurs(0), replay: "Always" })
+        yield* faults.failNextOpens(refused)
+        const call = yield* Effect.fork(session.callTool({ name: "block" }))
+        yield* eventually(server.executions("block"), (n) => n === 1)
+        yield* faults.crash(new McpError.StreamClosed({ detail: "cut" }))
+        const error = failureOf(yield* Fiber.await(call)) as McpError.TransportCrashed
+        assert.strictEqual(error._tag, "TransportCrashed")
+        assert.strictEqual(error.delivery, "MaybeDelivered")
+        assert.strictEqual(error.reason._tag, "StreamClosed")
+        assert.isFalse((yield* events).some((e) => e._tag === "Replayed"))
+        assert.strictEqual(yield* server.executions("block"), 1)
+      }))
+
+    it.scoped("whileReconnecting: fail fails at once even before the crash is taken note of", () =>
+      Effect.gen(function*() {
+        const { faults, session } = yield* setup({ reconnect: Schedule.spaced("1 minute"), whileReconnecting: "fail" })
+        yield* faults.failNextOpens(refused)
+        // the call sees the dead transport in the same fiber, before the manager has run
+        yield* faults.crash(processExited)
+        const call = yield* Effect.fork(session.ping())
+        const exit = yield* eventually(Fiber.poll(call), Option.isSome, 50)
+        const error = failureOf(Option.getOrThrow(exit)) as McpError.TransportCrashed
+        assert.strictEqual(error.delivery, "NotDelivered")
+        assert.deepStrictEqual(error.reason, processExited)
+      }))
+
+    it.scoped("a call waiting for a rebuild ends when the session's scope closes", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const { faults, transport } = yield* McpTest.faulty(server.transport)
+        const scope = yield* Scope.make()
+        const { lifecycle, session } = yield* McpSession.makeResilient(
+          { transport, clientInfo },
+          McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("1 minute") })
+        ).pipe(Scope.extend(scope))
+        yield* faults.failNextOpens(refused)
+        yield* faults.crash(processExited)
+        yield* eventually(lifecycle.state, (s) => s._tag === "Reconnecting")
+        yield* eventually(faults.opens, (n) => n === 2)
+        const waiting = yield* Effect.fork(session.ping())
+        yield* tick
+        yield* Scope.close(scope, Exit.void)
+        const exit = yield* eventually(Fiber.poll(waiting), Option.isSome, 50)
+        const error = failureOf(Option.getOrThrow(exit)) as McpError.TransportCrashed
+        assert.strictEqual(error.reason._tag, "Closed")
+        assert.strictEqual(error.delivery, "NotDelivered")
+        assert.strictEqual(yield* server.live, 0)
+      }))
+
+    it.scoped("closing the layer while it closes a crashed generation still closes that generation whole", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        // the first opening's close takes a second, on the Clock, in a finalizer that runs as the closing fiber
+        // runs (`Scope.addFinalizer`, like a child scope's close or a forked fiber's interruption)
+        let opens = 0
+        const slow = McpTransport.make({
+          description: server.transport.description,
+          acquire: (control) =>
+            Effect.tap(
+              server.transport.open(control),
+              () => opens++ === 0 ? Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, Effect.sleep("1 second"))) : Effect.void
+            )
+        })
+        const { faults, transport } = yield* McpTest.faulty(slow)
+        const scope = yield* Scope.make()
+        const { lifecycle } = yield* McpSession.makeResilient(
+          { transport, clientInfo },
+          McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("1 minute") })
+        ).pipe(Scope.extend(scope))
+        yield* faults.crash(processExited)
+        // the manager is closing generation 1 (its slow finalizer sleeps)
+        yield* eventually(lifecycle.state, (s) => s._tag === "Reconnecting")
+        for (let i = 0; i < 10; i++) yield* tick
+        assert.strictEqual(yield* server.live, 1)
+        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        yield* tick
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(closing)
+        assert.strictEqual(yield* server.live, 0)
+      }))
+  })
+
+  describe("tool annotations", () => {
+    /** A server whose `charge` tool blocks until released; read-only or not as `readOnly()` says when listed. */
+    const chargeServer = (readOnly: () => boolean) => {
+      let executions = 0
+      let release: () => void = () => {}
+      let current: ReturnType<McpServer["registerTool"]> | undefined
+      const transport = McpTransport.inMemory(() => {
+        const server = new McpServer({ name: "charges", version: "1.0.0" })
+        current = server.registerTool("charge", {
+          description: "charges a card",
+          annotations: { readOnlyHint: readOnly(), idempotentHint: false }
+        }, async () => {
+          executions++
+          await new Promise<void>((resolve) => (release = resolve))
+          return { content: [{ type: "text", text: "charged" }] }
+        })
+        return server
+      })
+      return {
+        transport,
+        executions: Effect.sync(() => executions),
+        release: Effect.sync(() => release()),
+        update: (readOnlyHint: boolean) => Effect.sync(() => current!.update({ annotations: { readOnlyHint, idempotentHint: false } }))
+      }
+    }
+
+    it.scoped("Idempotent reads what the rebuilt server says of a tool, not what an earlier one said", () =>
+      Effect.gen(function*() {
+        let generation = 0
+        const charges = chargeServer(() => ++generation === 1)
+        const { faults, transport } = yield* McpTest.faulty(charges.transport)
+        const { lifecycle, session } = yield* McpSession.makeResilient(
+          { transport, clientInfo },
+          McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("1 second"), replay: "Idempotent" })
+        )
+        const first = yield* session.listTools()
+        assert.isTrue(first[0]!.annotations?.readOnlyHint)
+        // the server restarts, a new version: `charge` is no longer read-only
+        yield* faults.crash(processExited)
+        yield* connectedAgain(lifecycle, 2)
+        const call = yield* Effect.fork(session.callTool({ name: "charge" }))
+        yield* eventually(charges.executions, (n) => n === 1)
+        yield* faults.crash(new McpError.StreamClosed({ detail: "cut" }))
+        yield* tick
+        yield* TestClock.adjust("1 second")
+        const exit = yield* eventually(Fiber.poll(call), Option.isSome)
+        const error = failureOf(Option.getOrThrow(exit)) as McpError.TransportCrashed
+        assert.strictEqual(error.delivery, "MaybeDelivered")
+        for (let i = 0; i < 10; i++) yield* tick
+        assert.strictEqual(yield* charges.executions, 1)
+        yield* charges.release
+      }))
+
+    it.scoped("Idempotent forgets what tools/list said once the server says its tools changed", () =>
+      Effect.gen(function*() {
+        const charges = chargeServer(() => true)
+        const { faults, transport } = yield* McpTest.faulty(charges.transport)
+        const { session } = yield* McpSession.makeResilient(
+          { transport, clientInfo },
+          McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("1 second"), replay: "Idempotent" })
+        )
+        yield* session.listTools()
+        const changed = yield* session.notifications.pipe(
+          Stream.filter((n) => n.method === "notifications/tools/list_changed"),
+          Stream.take(1),
+          Stream.runDrain,
+          Effect.fork
+        )
+        yield* tick
+        yield* charges.update(false)
+        yield* Fiber.join(changed)
+        const call = yield* Effect.fork(session.callTool({ name: "charge" }))
+        yield* eventually(charges.executions, (n) => n === 1)
+        // the call fails alone; the transport lives on
+        yield* faults.failPending(new McpError.StreamClosed({ detail: "the answer stream ended" }))
+        const exit = yield* eventually(Fiber.poll(call), Option.isSome)
+        const error = failureOf(Option.getOrThrow(exit)) as McpError.TransportCrashed
+        assert.strictEqual(error.delivery, "MaybeDelivered")
+        for (let i = 0; i < 10; i++) yield* tick
+        assert.strictEqual(yield* charges.executions, 1)
+        yield* charges.release
       }))
   })
 

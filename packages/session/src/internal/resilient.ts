@@ -7,6 +7,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -31,6 +32,23 @@ interface Live {
   readonly scope: Scope.CloseableScope
   /** Whether this generation's transport is dead (a request may fail alone while it lives on). */
   readonly isCrashed: () => boolean
+  /** When it was built, on the Clock. */
+  readonly builtAt: number
+}
+
+/**
+ * The attempts since a crash that started the reconnect schedule anew, with that schedule's driver: a rebuilt
+ * session that dies young goes on with them.
+ */
+interface Episode {
+  readonly driver: Schedule.ScheduleDriver<unknown, McpError.TransportCrashed | McpError.InitializeFailed>
+  attempts: number
+}
+
+/** What `tools/list` said, and on which generation: a rebuilt server may say otherwise. */
+interface ListedTools {
+  readonly generation: number
+  readonly tools: ReadonlyMap<string, Tool>
 }
 
 type State =
@@ -55,13 +73,19 @@ export const make = <R = never>(
     const events = yield* PubSub.unbounded<LifecycleEvent>()
     const notifications = yield* PubSub.unbounded<ServerNotification>()
     // every generation's notifications, as they arrive (a closed generation's transport delivers no more)
+    // the tool annotations the Idempotent rule reads; forgotten when the server says its tools changed
+    let listed: ListedTools | undefined = undefined
     const sessionOptions: session.InternalOptions<R> = {
       ...options,
       keepAlive: options.keepAlive ?? policy.keepAlive,
-      onNotification: (notification) => void notifications.unsafeOffer(notification)
+      onNotification: (notification) => {
+        if (notification.method === "notifications/tools/list_changed") listed = undefined
+        notifications.unsafeOffer(notification)
+      }
     }
     const gaveUp = yield* Deferred.make<never, McpError.GaveUp>()
-    const tools = new Map<string, Tool>()
+    // done when the layer's scope closes: callers waiting for a rebuild stop waiting
+    const closing = yield* Deferred.make<void>()
     yield* Effect.addFinalizer(() => Effect.andThen(PubSub.shutdown(events), PubSub.shutdown(notifications)))
 
     const publish = (event: LifecycleEvent) => PubSub.publish(events, event)
@@ -81,36 +105,51 @@ export const make = <R = never>(
     }
 
     /**
-     * Builds a session, retrying per the policy's schedule; each attempt in a scope of its own. After a
-     * `crash`, the first attempt goes at once, unless the server asked for a wait.
+     * Closes a generation's scope whole, in a fiber of its own, awaited uninterruptibly. Run in the manager's
+     * fiber, the close could be cut short when the layer's shutdown interrupts the manager: a scope counts as
+     * closed from its first finalizer on (its parent would not close the rest), and the interruption could
+     * reach the finalizers' own bounded waits. Now the shutdown waits for it instead.
      */
-    const connect = (generation: number, crash?: McpError.TransportCrashed): Effect.Effect<Live, McpError.GaveUp, R> =>
+    const closeWhole = (child: Scope.CloseableScope, exit: Exit.Exit<unknown, unknown>) =>
+      Effect.uninterruptible(Effect.flatMap(Effect.forkIn(Scope.close(child, exit), scope), Fiber.await))
+
+    const newEpisode = Effect.map(Schedule.driver(policy.reconnect), (driver): Episode => ({ driver, attempts: 0 }))
+
+    /**
+     * A failed attempt of `episode`: published, then the schedule's next delay (or the server's, whichever is
+     * longer) is waited; `GaveUp` when the schedule ends.
+     */
+    const failedAttempt = (episode: Episode, error: McpError.TransportCrashed | McpError.InitializeFailed) =>
       Effect.gen(function*() {
-        const driver = yield* Schedule.driver(policy.reconnect)
-        if (crash !== undefined) yield* honourRetryAfter(crash, 0)
-        for (let attempt = 1;; attempt++) {
+        yield* publish({ _tag: "Rebuilding", attempt: episode.attempts, error })
+        yield* Effect.logInfo(`attempt ${episode.attempts} failed: ${error.message}`)
+        const scheduledAt = yield* Clock.currentTimeMillis
+        const next = yield* Effect.option(episode.driver.next(error))
+        if (Option.isNone(next)) {
+          return yield* new McpError.GaveUp({ transport: description, attempts: episode.attempts, lastError: error })
+        }
+        yield* honourRetryAfter(error, (yield* Clock.currentTimeMillis) - scheduledAt)
+      })
+
+    /** Builds a session, retrying per the episode's schedule; each attempt in a scope of its own. */
+    const connect = (generation: number, episode: Episode): Effect.Effect<Live, McpError.GaveUp, R> =>
+      Effect.gen(function*() {
+        while (true) {
+          episode.attempts++
           const child = yield* Scope.fork(scope, ExecutionStrategy.sequential)
           const exit = yield* session.makeLive(sessionOptions).pipe(Scope.extend(child), Effect.exit)
           if (Exit.isSuccess(exit)) {
-            return { generation, session: exit.value.service, isCrashed: exit.value.isCrashed, scope: child }
+            const builtAt = yield* Clock.currentTimeMillis
+            return { generation, session: exit.value.service, isCrashed: exit.value.isCrashed, scope: child, builtAt }
           }
-          yield* Scope.close(child, exit)
+          yield* closeWhole(child, exit)
           const failure = Cause.failureOption(exit.cause)
           if (Option.isNone(failure)) return yield* Effect.die(Cause.squash(exit.cause))
-          const error = failure.value
-          yield* publish({ _tag: "Rebuilding", attempt, error })
-          yield* Effect.logInfo(`attempt ${attempt} failed: ${error.message}`)
-          const scheduledAt = yield* Clock.currentTimeMillis
-          const next = yield* Effect.option(driver.next(error))
-          if (Option.isNone(next)) {
-            return yield* new McpError.GaveUp({ transport: description, attempts: attempt, lastError: error })
-          }
-          // the schedule's delay or the server's, whichever is longer
-          yield* honourRetryAfter(error, (yield* Clock.currentTimeMillis) - scheduledAt)
+          yield* failedAttempt(episode, failure.value)
         }
       }).pipe(Effect.annotateLogs({ module: "McpSession", method: "connect", transport: description, generation }))
 
-    const first = yield* connect(1).pipe(
+    const first = yield* Effect.flatMap(newEpisode, (episode) => connect(1, episode)).pipe(
       Effect.tapError((error) => Metric.increment(McpMetrics.gaveUp).pipe(Effect.zipRight(publish({ _tag: "GaveUp", error }))))
     )
     // what the latest session said of its server: data only, so that a dead session is not kept by it
@@ -129,6 +168,9 @@ export const make = <R = never>(
     // an `Effect.gen` (whose registers kept the previous generation) nor a recursion inside one (which kept
     // them all).
     let handover: Live | undefined = first
+    // the attempts since the last crash that started the schedule anew (none before the first crash)
+    let episode: Episode | undefined = undefined
+    const resetAfterMillis = Duration.toMillis(policy.resetAfter)
     /** The crash of `live`, awaited, and the rebuild after it: the next generation, or none when done. */
     const crashAndRebuild = (live: Live): Effect.Effect<Live | undefined, never, R> =>
       Effect.gen(function*() {
@@ -138,17 +180,35 @@ export const make = <R = never>(
         yield* Effect.logWarning(`transport crashed: ${crash.message}`)
         yield* SubscriptionRef.set(state, { _tag: "Reconnecting", generation: live.generation, error: crash })
         yield* publish({ _tag: "Crashed", generation: live.generation, error: crash })
-        yield* Scope.close(live.scope, Exit.void)
-        const next = yield* Effect.either(connect(live.generation + 1, crash))
-        if (next._tag === "Left") {
-          yield* SubscriptionRef.set(state, { _tag: "GaveUp", error: next.left })
+        yield* closeWhole(live.scope, Exit.void)
+        // A rebuilt session that died young was a failed attempt of its episode, which goes on; any other
+        // crash starts a new one, whose first attempt goes at once (unless the server asked for a wait).
+        const young = episode !== undefined && live.generation > 1 && crashedAt - live.builtAt < resetAfterMillis
+        const rebuild = young
+          ? Effect.zipRight(failedAttempt(episode!, crash), connect(live.generation + 1, episode!))
+          : Effect.flatMap(newEpisode, (fresh) => {
+            episode = fresh
+            return Effect.zipRight(honourRetryAfter(crash, 0), connect(live.generation + 1, fresh))
+          })
+        const next = yield* Effect.exit(rebuild)
+        if (Exit.isFailure(next)) {
+          const failure = Cause.failureOption(next.cause)
+          if (Option.isNone(failure) && Cause.isInterruptedOnly(next.cause)) return yield* Effect.interrupt
+          // A defect in an attempt (a transport's bug) ends the rebuilding too: callers and `await` get a
+          // typed GaveUp instead of waiting on a manager that is gone, and the defect is logged.
+          const error = Option.getOrElse(
+            failure,
+            () => new McpError.GaveUp({ transport: description, attempts: episode?.attempts ?? 0, lastError: crash })
+          )
+          if (Option.isNone(failure)) yield* Effect.logError("rebuilding failed with a defect", next.cause)
+          yield* SubscriptionRef.set(state, { _tag: "GaveUp", error })
           yield* Metric.increment(McpMetrics.gaveUp)
-          yield* publish({ _tag: "GaveUp", error: next.left })
-          yield* Effect.logError(next.left.message)
-          yield* Deferred.fail(gaveUp, next.left)
+          yield* publish({ _tag: "GaveUp", error })
+          yield* Effect.logError(error.message)
+          yield* Deferred.fail(gaveUp, error)
           return undefined
         }
-        const rebuilt = next.right
+        const rebuilt = next.value
         latest = infoOf(rebuilt.session)
         yield* SubscriptionRef.set(state, { _tag: "Connected", live: rebuilt })
         yield* Metric.increment(McpMetrics.rebuilds)
@@ -165,28 +225,45 @@ export const make = <R = never>(
       return loop(live)
     }).pipe(Effect.annotateLogs({ module: "McpSession", method: "manage", transport: description }))
     yield* Effect.forkScoped(manage)
+    // runs before the manager is interrupted (finalizers run in reverse order)
+    yield* Effect.addFinalizer(() => Deferred.succeed(closing, undefined))
 
     /**
      * The live session of a generation above `after`: at once if there is one, else wait for the manager
-     * (bounded) or fail fast, as the policy says.
+     * (bounded) or fail fast, as the policy says. `crash` is the crash of a call's earlier attempt that may
+     * have reached the server: when there is one, the call fails with it rather than with what stops the
+     * wait (a `GaveUp`, the wait's bound, the layer's close), so that the caller knows the call may have
+     * run. `last` is the crash of the earlier attempt, whatever its delivery.
      */
-    const acquire = (after: number, crash: McpError.TransportCrashed | undefined): Effect.Effect<Live, McpError.TransportCrashed | McpError.GaveUp> =>
+    const acquire = (
+      after: number,
+      crash: McpError.TransportCrashed | undefined,
+      last: McpError.TransportCrashed | undefined
+    ): Effect.Effect<Live, McpError.TransportCrashed | McpError.GaveUp> =>
       Effect.flatMap(SubscriptionRef.get(state), (current) => {
         if (current._tag === "Connected" && current.live.generation > after) return Effect.succeed(current.live)
-        if (current._tag === "GaveUp") return Effect.fail(current.error)
-        if (current._tag === "Reconnecting" && policy.whileReconnecting === "fail") {
-          return Effect.fail(crash ?? current.error.withDelivery("NotDelivered"))
-        }
+        if (current._tag === "GaveUp") return Effect.fail(crash ?? current.error)
+        /** Why the call cannot go on without a rebuilt session, as read now. */
+        const reconnecting = (s: State): McpError.TransportCrashed =>
+          crash ?? (s._tag === "Reconnecting" ? s.error.withDelivery("NotDelivered") : last ?? closed())
+        // `Connected` at or below `after`: its transport died, and the manager has not taken note yet
+        if (policy.whileReconnecting === "fail") return Effect.fail(reconnecting(current))
         return state.changes.pipe(
+          Stream.interruptWhen(Deferred.await(closing)),
           Stream.filter((s) => (s._tag === "Connected" && s.live.generation > after) || s._tag === "GaveUp"),
           Stream.runHead,
+          Effect.timeoutTo({
+            duration: policy.maxWait,
+            onSuccess: (s) => Effect.succeed(s),
+            onTimeout: () => Effect.map(SubscriptionRef.get(state), (s) => Option.some<State>(s))
+          }),
+          Effect.flatten,
           Effect.flatMap((s): Effect.Effect<Live, McpError.GaveUp | McpError.TransportCrashed> => {
             if (Option.isNone(s)) return Effect.fail(crash ?? closed())
-            return s.value._tag === "Connected" ? Effect.succeed(s.value.live) : Effect.fail((s.value as { error: McpError.GaveUp }).error)
-          }),
-          Effect.timeoutFail({
-            duration: policy.maxWait,
-            onTimeout: () => crash ?? (current._tag === "Reconnecting" ? current.error.withDelivery("NotDelivered") : closed())
+            const reached = s.value
+            if (reached._tag === "Connected" && reached.live.generation > after) return Effect.succeed(reached.live)
+            if (reached._tag === "GaveUp") return Effect.fail(crash ?? reached.error)
+            return Effect.fail(reconnecting(reached))
           })
         )
       })
@@ -207,28 +284,33 @@ export const make = <R = never>(
     const run = <A, E>(
       method: string,
       target: string | undefined,
-      call: (session: Service) => Effect.Effect<A, E | McpError.TransportCrashed>,
+      call: (session: Service, generation: number) => Effect.Effect<A, E | McpError.TransportCrashed>,
       mayReplay: (crash: McpError.TransportCrashed, after: number) => Effect.Effect<boolean>
     ): Effect.Effect<A, E | McpError.TransportCrashed | McpError.GaveUp> =>
       Effect.gen(function*() {
         let after = 0
         let maybeDelivered: McpError.TransportCrashed | undefined
+        let last: McpError.TransportCrashed | undefined
         for (let attempt = 0;; attempt++) {
-          const live = yield* acquire(after, maybeDelivered)
-          const exit = yield* Effect.exit(call(live.session).pipe(
+          const live = yield* acquire(after, maybeDelivered, last)
+          if (attempt > 0) {
+            // counted and told when it goes, not when it is decided: the wait for a session may end it
+            yield* Metric.increment(Metric.tagged(McpMetrics.replays, "method", method))
+            yield* publish({ _tag: "Replayed", method, target, attempt })
+          }
+          const exit = yield* Effect.exit(call(live.session, live.generation).pipe(
             Effect.annotateSpans({ "mcp.attempt": attempt + 1, "mcp.generation": live.generation })
           ))
           if (Exit.isSuccess(exit)) return exit.value
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
           if (!McpError.isTransportCrashed(failure)) return yield* exit
           if (failure.delivery !== "NotDelivered") maybeDelivered = failure
+          last = failure
           // the next attempt goes to a later generation if the transport died, else to this one
           after = live.isCrashed() ? live.generation : live.generation - 1
           if (attempt >= policy.maxReplays || !(yield* mayReplay(failure, after))) {
             return yield* Effect.fail(maybeDelivered ?? failure)
           }
-          yield* Metric.increment(Metric.tagged(McpMetrics.replays, "method", method))
-          yield* publish({ _tag: "Replayed", method, target, attempt: attempt + 1 })
           // annotated here, not around every call: nothing else in a request logs
           yield* Effect.logDebug(`replaying ${method}${target !== undefined ? ` ${target}` : ""} (${failure.reason._tag})`).pipe(
             Effect.annotateLogs({
@@ -244,16 +326,25 @@ export const make = <R = never>(
 
     const always = () => Effect.succeed(true)
 
-    /** What `tools/list` says of a tool; looked up on the next session when not yet known. */
+    const remember = (generation: number, tools: ReadonlyArray<Tool>): void => {
+      listed = { generation, tools: new Map(tools.map((tool) => [tool.name, tool])) }
+    }
+
+    /**
+     * What `tools/list` says of a tool on a generation above `after`, the one a replay would run on: from
+     * the last listing if it came from such a generation (and the server has not said its tools changed
+     * since), else listed on that generation.
+     */
     const toolInfo = (name: string, after: number): Effect.Effect<Tool | undefined> => {
-      const known = tools.get(name)
+      const known = listed !== undefined && listed.generation > after ? listed.tools.get(name) : undefined
       if (known !== undefined) return Effect.succeed(known)
-      return acquire(after, undefined).pipe(
-        Effect.flatMap((live) => live.session.listTools()),
-        Effect.map((listed) => {
-          for (const tool of listed) tools.set(tool.name, tool)
-          return tools.get(name)
-        }),
+      return acquire(after, undefined, undefined).pipe(
+        Effect.flatMap((live) =>
+          Effect.map(live.session.listTools(), (tools) => {
+            remember(live.generation, tools)
+            return tools.find((tool) => tool.name === name)
+          })
+        ),
         Effect.orElseSucceed(() => undefined)
       )
     }
@@ -288,14 +379,14 @@ export const make = <R = never>(
         ),
       callToolStream: (params, streamOptions) =>
         Stream.unwrap(
-          Effect.map(acquire(0, undefined), (live) => live.session.callToolStream(params, streamOptions))
+          Effect.map(acquire(0, undefined, undefined), (live) => live.session.callToolStream(params, streamOptions))
         ),
       listTools: (requestOptions) =>
-        run("tools/list", undefined, (s) => s.listTools(requestOptions), always).pipe(
-          Effect.tap((listed) => {
-            tools.clear()
-            for (const tool of listed) tools.set(tool.name, tool)
-          })
+        run(
+          "tools/list",
+          undefined,
+          (s, generation) => Effect.tap(s.listTools(requestOptions), (tools) => remember(generation, tools)),
+          always
         ),
       listResources: (o) => run("resources/list", undefined, (s) => s.listResources(o), always),
       listResourceTemplates: (o) => run("resources/templates/list", undefined, (s) => s.listResourceTemplates(o), always),
