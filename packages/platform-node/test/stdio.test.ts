@@ -6,6 +6,7 @@ import { McpError, McpSession, McpSessionPolicy } from "@effect-mcp/session"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import type { Progress } from "@modelcontextprotocol/sdk/types.js"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -16,7 +17,10 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
-import { clientInfo, crashOf, isAlive, realSleep, sleepingFor, stdioFixture, timed, tracking, until } from "./utils.js"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { clientInfo, crashOf, isAlive, isRunning, realSleep, sleepingFor, stdioFixture, timed, tracking, until } from "./utils.js"
 
 const fixture = (options?: Partial<NodeMcpTransport.StdioOptions>) =>
   NodeMcpTransport.stdio({ command: process.execPath, args: [stdioFixture], ...options })
@@ -25,6 +29,53 @@ const open = (options?: Partial<NodeMcpTransport.StdioOptions>) =>
   McpSession.make({ transport: fixture(options), clientInfo, requestTimeout: "10 seconds" })
 
 
+
+/**
+ * A temporary file, removed with the scope, and the PIDs written to it (once it holds `count` of them): where
+ * a shell tells the PIDs of the processes it starts. Each is SIGKILLed with the scope if it still runs.
+ */
+const pidFile = Effect.gen(function*() {
+  const dir = yield* Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "effect-mcp-stdio-"))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+  const path = join(dir, "pids")
+  const pids = (count: number) =>
+    Effect.gen(function*() {
+      let read: Array<number> = []
+      yield* until(`${count} pids in ${path}`, Effect.sync(() => {
+        try {
+          read = readFileSync(path, "utf8").trim().split(/\s+/).filter((s) => s !== "").map(Number)
+        } catch {
+          read = []
+        }
+        return read.length >= count
+      }))
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          for (const pid of read) if (isRunning(pid)) process.kill(pid, "SIGKILL")
+        })
+      )
+      return read
+    })
+  return { path, pids }
+})
+
+/** Opens the transport alone (the child need not speak MCP) in `scope`; the reason of the first crash it reports. */
+const openBare = (options: NodeMcpTransport.StdioOptions, scope: Scope.Scope) =>
+  Effect.gen(function*() {
+    const crashed = yield* Deferred.make<McpError.TransportCrashedReason>()
+    let isCrashed = false
+    yield* NodeMcpTransport.stdio(options).open({
+      crash: (reason) => {
+        isCrashed = true
+        Deferred.unsafeDone(crashed, Exit.succeed(reason))
+      },
+      isCrashed: () => isCrashed,
+      failRequests: () => {}
+    }).pipe(Scope.extend(scope))
+    return Deferred.await(crashed)
+  })
 
 const call = (session: McpSession.McpSession.Service, name: string) => session.callTool({ name, arguments: {} })
 
@@ -315,6 +366,95 @@ describe("NodeMcpTransport.stdio", () => {
       assert.isAtLeast(millis, 300)
       assert.isBelow(millis, 2000)
     }).pipe(Effect.provide(NodeContext.layer)))
+
+  // a wrapper (`npx`, a shell) that exits, or is killed (the OOM killer), while the server it started runs
+  for (
+    const { end, expected } of [
+      { end: "exit 0", expected: { code: 0, signal: null } },
+      { end: "kill -KILL $$", expected: { code: null, signal: "SIGKILL" } }
+    ]
+  ) {
+    it.scopedLive(`the processes a child started are signalled on close though the child is gone (${end})`, () =>
+      Effect.gen(function*() {
+        const file = yield* pidFile
+        const scope = yield* Scope.make()
+        const crashed = yield* openBare({
+          command: "sh",
+          args: ["-c", `sleep 30 & echo $! > '${file.path}'; ${end}`],
+          stdinCloseGrace: "50 millis",
+          sigtermGrace: "500 millis"
+        }, scope)
+        const reason = yield* crashed
+        assert.strictEqual(reason._tag, "ProcessExited")
+        if (reason._tag === "ProcessExited") assert.deepStrictEqual({ code: reason.code, signal: reason.signal }, expected)
+        const [grandchild] = yield* file.pids(1)
+        assert.isTrue(isRunning(grandchild!))
+        const { millis } = yield* timed(Scope.close(scope, Exit.void))
+        assert.isFalse(isRunning(grandchild!), "the grandchild outlived the close")
+        // `sleep` exits on SIGTERM, after the stdin grace
+        assert.isBelow(millis, 500)
+      }).pipe(Effect.provide(NodeContext.layer)))
+  }
+
+  it.scopedLive("a server left behind by its killed wrapper, ignoring SIGTERM and the end of stdin, is SIGKILLed on close", () =>
+    Effect.gen(function*() {
+      const file = yield* pidFile
+      const scope = yield* Scope.make()
+      // the wrapper hands its stdin to the server (a background job's stdin is /dev/null otherwise)
+      const session = yield* McpSession.make({
+        transport: NodeMcpTransport.stdio({
+          command: "sh",
+          args: ["-c", `exec 3<&0; '${process.execPath}' '${stdioFixture}' <&3 3<&- & echo $$ $! > '${file.path}'; wait`],
+          env: { FIXTURE_IGNORE_SIGTERM: "1" },
+          stdinCloseGrace: "50 millis",
+          sigtermGrace: "300 millis"
+        }),
+        clientInfo,
+        requestTimeout: "10 seconds"
+      }).pipe(Scope.extend(scope))
+      const [wrapper, server] = yield* file.pids(2)
+      assert.strictEqual(yield* pidOf(session), server)
+      process.kill(wrapper!, "SIGKILL")
+      // the wrapper's death is reported; the server lives on
+      yield* until("the wrapper's death reported", Effect.map(Effect.exit(pidOf(session)), Exit.isFailure))
+      assert.isTrue(isRunning(server!))
+      const { millis } = yield* timed(Scope.close(scope, Exit.void))
+      assert.isFalse(isRunning(server!), "the server outlived the close")
+      assert.isAtLeast(millis, 300)
+      assert.isBelow(millis, 2000)
+    }).pipe(Effect.provide(NodeContext.layer), Logger.withMinimumLogLevel(LogLevel.Error)))
+
+  // an interrupt reaches the children of the fiber it interrupts, in their interruptible regions, though that
+  // fiber runs a finalizer (uninterruptible): as when a resilient layer's shutdown interrupts the fiber that
+  // closes a crashed generation
+  for (const { during, after } of [{ during: "the stdin grace", after: 150 }, { during: "the SIGTERM grace", after: 450 }]) {
+    it.scopedLive(`closing from a fiber interrupted during ${during}: SIGTERM and SIGKILL still come, within their bounds`, () =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const session = yield* open({ env: { FIXTURE_IGNORE_SIGTERM: "1" }, stdinCloseGrace: "300 millis", sigtermGrace: "300 millis" })
+          .pipe(Scope.extend(scope))
+        const pid = yield* pidOf(session)
+        // runs after the check below: a close stuck in the platform's release ends when the child does
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            if (isRunning(pid)) process.kill(pid, "SIGKILL")
+          })
+        )
+        let closedIn: number | undefined = undefined
+        const closing = yield* Effect.fork(Effect.uninterruptible(
+          timed(Scope.close(scope, Exit.void)).pipe(Effect.tap(({ millis }) => Effect.sync(() => void (closedIn = millis))))
+        ))
+        yield* realSleep(after)
+        assert.isTrue(isRunning(pid))
+        yield* Fiber.interruptAsFork(closing, yield* Effect.fiberId)
+        const exit = yield* Fiber.await(closing).pipe(Effect.timeoutOption("5 seconds"))
+        assert.isTrue(Option.isSome(exit), "the close did not end")
+        assert.isFalse(isRunning(pid))
+        assert.isDefined(closedIn)
+        assert.isAtLeast(closedIn!, 600)
+        assert.isBelow(closedIn!, 2000)
+      }).pipe(Effect.provide(NodeContext.layer), Logger.withMinimumLogLevel(LogLevel.Error)))
+  }
 
   it.scopedLive("crash/rebuild cycles of a resilient session leave no dead child's transport reachable", () =>
     Effect.gen(function*() {

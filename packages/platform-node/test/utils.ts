@@ -12,6 +12,7 @@ import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { execFileSync, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 
@@ -55,6 +56,20 @@ export const isAlive = (pid: number): boolean => {
   } catch {
     return false
   }
+}
+
+/**
+ * Whether a process runs: it exists and is not a zombie. An orphan is reparented to PID 1 (or a subreaper),
+ * which may be slow to reap it, or never do so: its death is read from `/proc/<pid>/stat` (Linux).
+ */
+export const isRunning = (pid: number): boolean => {
+  let stat: string
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "latin1")
+  } catch {
+    return false
+  }
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
 }
 
 /** PIDs of this process's children whose command line contains `needle`. */

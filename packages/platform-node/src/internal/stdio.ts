@@ -9,7 +9,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as LogLevel from "effect/LogLevel"
 import * as Mailbox from "effect/Mailbox"
@@ -17,6 +17,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
+import { readdirSync } from "node:fs"
 import type * as Api from "../NodeMcpTransport.js"
 import { LineSplitter } from "./lines.js"
 import {
@@ -28,7 +29,7 @@ import {
   refuseOversizeRequest
 } from "./messages.js"
 import type { ExitStatus } from "./zombie.js"
-import { zombieExit } from "./zombie.js"
+import { statFields, zombieExit } from "./zombie.js"
 
 /** @internal */
 export const invalidLines = Metric.counter("effect_mcp_stdio_invalid_lines", {
@@ -45,9 +46,11 @@ const maxStderrLineBytes = 64 * 1024
 const maxStderrLineChars = 1000
 
 /**
- * Children still running, killed when the host process exits: the scope's finalizer is the real shutdown,
- * this is the safety net for a host that exits without closing its scopes (a test worker torn down, a
- * `process.exit`), since a child in its own process group would otherwise outlive it.
+ * Children whose scope is still open, their process groups SIGKILLed when the host process exits: the
+ * scope's finalizer is the real shutdown, this is the safety net for a host that exits without closing its
+ * scopes (a test worker torn down, a `process.exit`), since a child in its own process group would
+ * otherwise outlive it. A child that has exited stays here until its scope closes: the processes it
+ * started may still run in its group.
  */
 const liveChildren = new Set<number>()
 let exitHookInstalled = false
@@ -68,6 +71,52 @@ const trackChild = (pid: number): void => {
       }
     }
   })
+}
+
+/** How often the close samples whether the child's process group still runs: the OS gives no event for it. */
+const groupPollInterval = 10
+
+/**
+ * A real-time pause between two samples: the OS does not follow a `TestClock`. The bound of each wait is on
+ * the Clock (`timeoutOption`), only its sampling is in real time.
+ */
+const groupPoll = Effect.async<void>((resume) => {
+  const timer = setTimeout(() => resume(Effect.void), groupPollInterval)
+  return Effect.sync(() => clearTimeout(timer))
+})
+
+/**
+ * Whether a process of the group led by `pid` still runs. A PGID stays reserved while any member lives, even
+ * once its leader has exited and been reaped, so `kill(-pid, 0)` answers for the group until it is empty;
+ * but a zombie counts as a member, and an orphan killed by our signal waits for PID 1 (or a subreaper) to
+ * reap it, which some (a container's init) do late or never. On Linux a group that `kill` finds is therefore
+ * looked for in `/proc`, zombies aside: first among the members found before (`known`), then everywhere.
+ */
+const groupRunning = (pid: number, known: Array<number>): boolean => {
+  try {
+    process.kill(-pid, 0)
+  } catch {
+    return false
+  }
+  if (process.platform !== "linux") return true
+  // the state, and the process group (pgrp, the 5th field)
+  const running = (member: number) => {
+    const fields = statFields(member)
+    return fields !== undefined && Number(fields[2]) === pid && fields[0] !== "Z" && fields[0] !== "X"
+  }
+  if (known.some(running)) return true
+  let entries: Array<string>
+  try {
+    entries = readdirSync("/proc")
+  } catch {
+    return true
+  }
+  known.length = 0
+  for (const entry of entries) {
+    const member = Number(entry)
+    if (Number.isInteger(member) && running(member)) known.push(member)
+  }
+  return known.length > 0
 }
 
 const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
@@ -166,6 +215,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
               exitInfo = status
               awaiting.delete("exit")
               exitFiber?.unsafeInterruptAsFork(FiberId.none)
+              Deferred.unsafeDone(exited, Exit.void)
             }
           }
           if (awaiting.size === 0) return report()
@@ -315,20 +365,55 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           })
         )
 
-        // closing: stdin first (the spec's polite shutdown), then SIGTERM, then SIGKILL, each bounded
-        const waitExit = (grace: Duration.Duration) =>
-          Effect.interruptible(Deferred.await(exited)).pipe(Effect.timeoutOption(grace), Effect.map(Option.isSome))
+        // closing: stdin first (the spec's polite shutdown), then SIGTERM, then SIGKILL, each bounded. The
+        // platform spawns the child detached, as the leader of its own process group: the signals go to that
+        // group, whether or not the child has exited, since a wrapper (`npx`, a shell) that exited or was
+        // killed leaves the server it started in it. The platform's release signals the group only for a
+        // running child, or one that exited with a non-zero code.
+        const signal = (name: NodeJS.Signals) => {
+          try {
+            process.kill(-proc.pid, name)
+          } catch {
+            // no such group (the child left it, or no process groups here): the child alone, if it runs
+            if (exitInfo === undefined) {
+              try {
+                process.kill(proc.pid, name)
+              } catch {
+                // already gone
+              }
+            }
+          }
+        }
+        const members: Array<number> = []
+        const untilGroupEmpty: Effect.Effect<void> = Effect.suspend(() =>
+          groupRunning(proc.pid, members) ? Effect.zipRight(groupPoll, untilGroupEmpty) : Effect.void
+        )
+        // the child's exit is an event; the rest of its group is sampled
+        const waitGone = (grace: Duration.Duration) =>
+          Deferred.await(exited).pipe(
+            Effect.zipRight(untilGroupEmpty),
+            Effect.timeoutOption(grace),
+            Effect.map(Option.isSome)
+          )
+        const shutdown = Effect.gen(function*() {
+          yield* outgoing.end
+          if (yield* waitGone(stdinCloseGrace)) return
+          signal("SIGTERM")
+          if (yield* waitGone(sigtermGrace)) return
+          yield* Effect.logDebug(`the child or a process it started runs ${Duration.format(sigtermGrace)} after SIGTERM: SIGKILL`)
+          signal("SIGKILL")
+          yield* waitGone(Duration.seconds(2))
+        })
+        // The waits are interruptible, so that their timeouts can cut them. An interrupt of the fiber closing
+        // the scope (a resilient layer's shutdown, closing a crashed generation) reaches its children, in
+        // their interruptible regions, though the finalizer itself is uninterruptible: it would cut the wait
+        // at hand and skip the signals, and leave the platform's unbounded release waiting on a child that
+        // ignores SIGTERM. So the sequence runs in a fiber of no parent's, joined uninterruptibly.
         yield* Effect.addFinalizer(() =>
-          Effect.gen(function*() {
+          Effect.suspend(() => {
             closed = true
-            yield* outgoing.end
-            if (exitInfo !== undefined) return
-            if (yield* waitExit(stdinCloseGrace)) return
-            yield* Effect.interruptible(proc.kill("SIGTERM")).pipe(Effect.timeoutOption(sigtermGrace), Effect.ignore)
-            if (exitInfo !== undefined) return
-            yield* Effect.logDebug(`no exit ${Duration.format(sigtermGrace)} after SIGTERM: SIGKILL`)
-            yield* Effect.interruptible(proc.kill("SIGKILL")).pipe(Effect.timeoutOption("2 seconds"), Effect.ignore)
-          }).pipe(annotate)
+            return Effect.forkDaemon(Effect.interruptible(shutdown))
+          }).pipe(Effect.flatMap(Fiber.join), annotate)
         )
 
         const encoder = new TextEncoder()

@@ -12,6 +12,29 @@ const buffer = Buffer.alloc(1024)
 const signalNames = new Map(Object.entries(constants.signals).map(([name, number]) => [number as number, name]))
 
 /**
+ * The fields of `/proc/<pid>/stat` (Linux) from the 3rd on (state, ppid, pgrp, …), or `undefined`: no such
+ * process, or no such file. One bounded, synchronous read.
+ *
+ * @internal
+ */
+export const statFields = (pid: number): Array<string> | undefined => {
+  let stat: string
+  try {
+    const fd = openSync(`/proc/${pid}/stat`, "r")
+    try {
+      const bytes = readSync(fd, buffer, 0, buffer.length, 0)
+      stat = buffer.toString("latin1", 0, bytes)
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    return undefined
+  }
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses, the fields after the last ")" do not
+  return stat.slice(stat.lastIndexOf(")") + 2).trimEnd().split(" ")
+}
+
+/**
  * The exit status of a child of this process that has died but has not been reaped yet (a zombie), read
  * from `/proc/<pid>/stat` (Linux 3.5 and later), or `undefined`: the process is running, or already reaped,
  * or not a child of this process, or the platform has no such file.
@@ -27,23 +50,10 @@ const signalNames = new Map(Object.entries(constants.signals).map(([name, number
  */
 export const zombieExit = (pid: number): ExitStatus | undefined => {
   if (process.platform !== "linux") return undefined
-  let stat: string
-  try {
-    const fd = openSync(`/proc/${pid}/stat`, "r")
-    try {
-      const bytes = readSync(fd, buffer, 0, buffer.length, 0)
-      stat = buffer.toString("latin1", 0, bytes)
-    } finally {
-      closeSync(fd)
-    }
-  } catch {
-    return undefined
-  }
-  // "pid (comm) state ppid …": comm may hold spaces and parentheses, the fields after the last ")" do not.
   // fields[0] is the 3rd field (state), fields[1] the 4th (ppid), fields[49] the 52nd (exit_code, as
-  // waitpid(2) reports it).
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).trimEnd().split(" ")
-  if (fields[0] !== "Z" || Number(fields[1]) !== process.pid || fields.length < 50) return undefined
+  // waitpid(2) reports it)
+  const fields = statFields(pid)
+  if (fields === undefined || fields[0] !== "Z" || Number(fields[1]) !== process.pid || fields.length < 50) return undefined
   const status = Number(fields[49])
   if (!Number.isInteger(status) || status < 0) return undefined
   const signal = status & 0x7f
