@@ -161,7 +161,10 @@ export declare namespace McpSession {
    * @category models
    */
   export interface CallToolOptions extends CallToolStreamOptions {
-    /** Receives every progress notification of the call, in order, before the call completes. */
+    /**
+     * Receives every progress notification of the call, in order, before the call completes. If it throws,
+     * the call dies with what it threw (a defect) and is cancelled on the server; the session goes on.
+     */
     readonly onProgress?: ((progress: Progress) => void) | undefined
   }
 

@@ -55,7 +55,8 @@ export declare namespace McpTransport {
     /**
      * Decides whether an error reported by the SDK transport (through `onerror` or a rejected `send`) is
      * fatal, and why. `undefined`: not fatal, logged. Without it, only `onclose` and `control.crash` kill
-     * the transport, and a rejected `send` is a `ConnectionFailed`.
+     * the transport, and a rejected `send` is a `ConnectionFailed`. A rejected `start` is always fatal: it is
+     * classified as during `"send"`, and is a `ConnectionFailed { beforeSend: true }` when unclassified.
      */
     readonly classify?: ((error: unknown, during: "send" | "background") => TransportCrashedReason | undefined) | undefined
   }

@@ -1,5 +1,8 @@
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -10,10 +13,30 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { McpError, McpMetrics, McpSession, McpTest, McpTransport } from "../src/index.js"
 import { correlationKey } from "../src/internal/transport.js"
-import { eventually, failureOf, scripted, tick, tracking, unhandledRejections } from "./utils.js"
+import {
+  eventually,
+  failureOf,
+  initializeResult,
+  liveLikeClock,
+  maxTimerMillis,
+  scripted,
+  tick,
+  tracking,
+  unhandledRejections
+} from "./utils.js"
 
 const clientInfo = { name: "test-client", version: "1.0.0" }
 
+
+/** Whether the session's transport is still alive: its `await` has not completed. */
+const isAlive = (session: McpSession.McpSession.Service) =>
+  Effect.gen(function*() {
+    const death = yield* Effect.fork(session.await)
+    yield* tick
+    const alive = Option.isNone(yield* Fiber.poll(death))
+    yield* Fiber.interrupt(death)
+    return alive
+  })
 
 const setup = (options?: McpTest.ServerOptions) =>
   Effect.gen(function*() {
@@ -104,6 +127,22 @@ describe("McpSession", () => {
         const error = failureOf(yield* Effect.exit(endless.listTools()))
         assert.isTrue(McpError.isProtocolError(error))
       }))
+
+    it.scoped("a page of 200,000 items is listed whole (no spread into one call's arguments)", () =>
+      Effect.gen(function*() {
+        const count = 200_000
+        const session = yield* McpSession.make({
+          transport: scripted((msg, reply) => {
+            if (msg.method !== "tools/list") return
+            const tools = Array.from({ length: count }, (_, i) => ({ name: `t${i}`, inputSchema: { type: "object" } }))
+            reply({ jsonrpc: "2.0", id: msg.id!, result: { tools } })
+          }),
+          clientInfo
+        })
+        const tools = yield* session.listTools()
+        assert.strictEqual(tools.length, count)
+        assert.strictEqual(tools[count - 1].name, `t${count - 1}`)
+      }), 60_000)
 
     it.scoped("every request is counted and timed under the caller's metric tags", () =>
       Effect.gen(function*() {
@@ -351,6 +390,46 @@ describe("McpSession", () => {
         yield* session.ping()
       }))
 
+    it.scoped("a server's -32001 error answer is a ProtocolError with its code and data, not Cancelled", () =>
+      Effect.gen(function*() {
+        const session = yield* McpSession.make({
+          transport: scripted((message, reply) => {
+            if (message.method === "tools/call") {
+              reply({ jsonrpc: "2.0", id: message.id!, error: { code: -32001, message: "took too long", data: { after: 30 } } })
+            }
+          }),
+          clientInfo
+        })
+        const error = failureOf(yield* Effect.exit(session.callTool({ name: "slow" })))
+        assert.strictEqual(error._tag, "ProtocolError")
+        if (error._tag === "ProtocolError") {
+          assert.strictEqual(error.code, -32001)
+          assert.deepStrictEqual(error.data, { after: 30 })
+        }
+      }))
+
+    it.scoped("a malformed answer is no answer: a crash after it is the request's error", () =>
+      Effect.gen(function*() {
+        let control: McpTransport.McpTransport.Control | undefined
+        const inner = scripted((message, reply) => {
+          if (message.method !== "tools/call") return
+          // the SDK's schema rejects it (result is not an object); a transport that does not validate passes it on
+          reply({ jsonrpc: "2.0", id: message.id!, result: "not an object" } as never)
+          control!.crash(new McpError.Closed({ detail: "gone" }))
+        })
+        const transport = McpTransport.make({
+          description: "malformed, then dies",
+          acquire: (c) =>
+            Effect.suspend(() => {
+              control = c
+              return inner.open(c)
+            })
+        })
+        const session = yield* McpSession.make({ transport, clientInfo })
+        const error = failureOf(yield* Effect.exit(session.callTool({ name: "x" })))
+        assert.strictEqual(error._tag, "TransportCrashed", String(error))
+      }))
+
     it.scoped("a peer closing the transport is a Closed crash", () =>
       Effect.gen(function*() {
         const { faults, server, session } = yield* setup()
@@ -447,15 +526,16 @@ describe("McpSession", () => {
       Effect.gen(function*() {
         const server = yield* McpTest.server()
         const { faults, transport } = yield* McpTest.faulty(server.transport)
-        const session = yield* McpSession.make({ transport, clientInfo, requestTimeout: "10 seconds" })
-        yield* faults.blackHole(true)
         // TestClock lists every sleep until its time has passed, interrupted ones included
         const sleeps = Effect.map(TestClock.sleeps(), Chunk.size)
         const before = yield* sleeps
+        const session = yield* McpSession.make({ transport, clientInfo, requestTimeout: "10 seconds" })
+        yield* faults.blackHole(true)
         const calls = yield* Effect.forEach(Array.from({ length: 20 }), () => Effect.fork(session.ping()))
         const listing = yield* Effect.fork(Effect.asVoid(session.listTools()))
         yield* tick
-        assert.strictEqual((yield* sleeps) - before, 1, "one sleep for twenty-one requests")
+        // the timer set for initialize's deadline serves the requests' later deadlines too
+        assert.strictEqual((yield* sleeps) - before, 1, "one sleep for initialize and twenty-one requests")
         // a shorter timeout moves the timer, a longer one leaves it
         const short = yield* Effect.fork(session.ping({ timeout: "2 seconds" }))
         const long = yield* Effect.fork(session.ping({ timeout: "30 seconds" }))
@@ -551,6 +631,66 @@ describe("McpSession", () => {
         assert.strictEqual(error._tag, "RequestTimeout")
       }))
 
+    it.scoped("keep-alive: an error answer is an answer, and resets the count of misses in a row", () =>
+      Effect.gen(function*() {
+        // ping 1 and 3 get no answer, ping 2 an error answer, the others a result
+        let pings = 0
+        const session = yield* McpSession.make({
+          transport: scripted((message, reply) => {
+            if (message.method !== "ping") return
+            pings++
+            if (pings === 2) reply({ jsonrpc: "2.0", id: message.id!, error: { code: -32603, message: "busy" } })
+            else if (pings > 3) reply({ jsonrpc: "2.0", id: message.id!, result: {} })
+          }),
+          clientInfo,
+          keepAlive: { interval: "1 second", timeout: "1 second", maxMissed: 2 }
+        })
+        // timeout (1 miss), error answer (0), timeout (1 miss): never two in a row
+        for (let second = 0; second < 8; second++) {
+          yield* tick
+          yield* TestClock.adjust("1 second")
+        }
+        assert.isTrue(yield* isAlive(session), "the error answer was not counted as an answer")
+        assert.isAtLeast(pings, 4)
+      }))
+
+    it.effect("a timeout beyond the longest timer (2^31-1 ms) still bounds initialize and requests, on a Clock like the live one", () =>
+      Effect.gen(function*() {
+        const clock = yield* liveLikeClock
+        const timeout = Duration.millis(maxTimerMillis + 1000)
+        const server = yield* McpTest.server()
+        const { faults, transport } = yield* McpTest.faulty(server.transport)
+        const scope = yield* Scope.make()
+        const session = yield* McpSession.make({ transport, clientInfo, requestTimeout: timeout }).pipe(
+          Scope.extend(scope),
+          Effect.withClock(clock)
+        )
+        yield* faults.blackHole(true)
+        const call = yield* Effect.fork(session.ping())
+        const forever = yield* Effect.fork(session.ping({ timeout: Duration.infinity }))
+        yield* tick
+        yield* TestClock.adjust(Duration.subtract(timeout, Duration.millis(1)))
+        assert.isNull(call.unsafePoll())
+        yield* TestClock.adjust("1 milli")
+        yield* eventually(Effect.sync(() => call.unsafePoll()), (exit) => exit !== null)
+        assert.strictEqual(failureOf(yield* Fiber.await(call))._tag, "RequestTimeout")
+        // an infinite timeout never expires
+        yield* TestClock.adjust(Duration.days(365 * 100))
+        assert.isNull(forever.unsafePoll())
+        yield* Scope.close(scope, Exit.void)
+        assert.strictEqual(failureOf(yield* Fiber.await(forever))._tag, "TransportCrashed")
+
+        const making = yield* Effect.fork(
+          Effect.scoped(McpSession.make({ transport, clientInfo, requestTimeout: timeout })).pipe(Effect.withClock(clock))
+        )
+        yield* tick
+        yield* TestClock.adjust(timeout)
+        yield* eventually(Effect.sync(() => making.unsafePoll()), (exit) => exit !== null)
+        const error = failureOf(yield* Fiber.await(making))
+        assert.isTrue(McpError.isInitializeFailed(error), String(error))
+        assert.strictEqual((error as McpError.InitializeFailed).reason, "Timeout")
+      }))
+
     it.effect("initialize is bounded by the request timeout", () =>
       Effect.gen(function*() {
         const server = yield* McpTest.server()
@@ -589,6 +729,61 @@ describe("McpSession", () => {
         assert.isTrue(McpError.isInitializeFailed(error), String(error))
         assert.strictEqual((error as McpError.InitializeFailed).reason, "Rejected")
         assert.match(error.message, /go away/)
+      }))
+
+    it.effect("a transport whose start rejects fails with TransportCrashed, not delivered", () =>
+      Effect.gen(function*() {
+        const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" })
+        const transport = McpTransport.make({
+          description: "refused",
+          acquire: () =>
+            Effect.sync(() => ({
+              transport: {
+                start: () => Promise.reject(refused),
+                send: async () => {},
+                close: async () => {}
+              } satisfies Transport
+            }))
+        })
+        const error = failureOf(yield* Effect.exit(Effect.scoped(McpSession.make({ transport, clientInfo }))))
+        assert.isTrue(McpError.isTransportCrashed(error), String(error))
+        const crashed = error as McpError.TransportCrashed
+        assert.strictEqual(crashed.delivery, "NotDelivered")
+        assert.deepStrictEqual(crashed.reason, new McpError.ConnectionFailed({ detail: refused.message, beforeSend: true }))
+        assert.strictEqual(crashed.cause, refused)
+      }))
+
+    it.effect("a -32000 error answer to initialize is InitializeFailed, though the SDK then closes the transport", () =>
+      Effect.gen(function*() {
+        const transport = scripted(() => {}, {
+          initialize: (id, reply) => reply({ jsonrpc: "2.0", id, error: { code: -32000, message: "server overloaded" } })
+        })
+        const error = failureOf(yield* Effect.exit(Effect.scoped(McpSession.make({ transport, clientInfo }))))
+        assert.isTrue(McpError.isInitializeFailed(error), String(error))
+        assert.strictEqual((error as McpError.InitializeFailed).reason, "Rejected")
+        assert.match(error.message, /server overloaded/)
+      }))
+
+    it.effect("a peer that answers initialize and hangs up in the same tick is a TransportCrashed", () =>
+      Effect.gen(function*() {
+        const transport = scripted(() => {}, {
+          initialize: (id, reply, hangUp) => {
+            reply({ jsonrpc: "2.0", id, result: initializeResult })
+            hangUp()
+          }
+        })
+        const error = failureOf(yield* Effect.exit(Effect.scoped(McpSession.make({ transport, clientInfo }))))
+        assert.isTrue(McpError.isTransportCrashed(error), String(error))
+        assert.strictEqual((error as McpError.TransportCrashed).reason._tag, "Closed")
+      }))
+
+    it.effect("a transport that already has a session id (the SDK skips initialize) fails with InitializeFailed", () =>
+      Effect.gen(function*() {
+        const transport = scripted(() => {}, { sessionId: "resumed-session" })
+        const error = failureOf(yield* Effect.exit(Effect.scoped(McpSession.make({ transport, clientInfo }))))
+        assert.isTrue(McpError.isInitializeFailed(error), String(error))
+        assert.strictEqual((error as McpError.InitializeFailed).reason, "Invalid")
+        assert.match((error as McpError.InitializeFailed).detail, /session id/)
       }))
 
     it.live("a failed initialize whose transport fails to close leaves no unhandled rejection (the SDK closes it unawaited)", () =>
@@ -682,6 +877,37 @@ describe("McpSession", () => {
         const events = Chunk.toReadonlyArray(yield* Stream.runCollect(session.callToolStream({ name: "work" })))
         assert.deepStrictEqual(events.map((e) => e._tag), ["Progress", "Progress", "Progress", "Result"])
         assert.deepStrictEqual(events.flatMap((e) => (e._tag === "Progress" ? [e.progress.progress] : [])), [1, 2, 3])
+      }))
+
+    it.scoped("an onProgress that throws fails its own call with that defect; the transport never sees it", () =>
+      Effect.gen(function*() {
+        const boom = new Error("a bug in the caller's progress handler")
+        const throwing = { onProgress: () => { throw boom } }
+        // in memory, the throw would go back into the server's sendNotification
+        const { server, session } = yield* setup()
+        const exit = yield* Effect.exit(session.callTool({ name: "progress", arguments: { steps: 3 } }, throwing))
+        assert.isTrue(Exit.isFailure(exit) && Option.getOrUndefined(Cause.dieOption(exit.cause)) === boom, String(exit))
+        assert.strictEqual(yield* server.executions("progress"), 1)
+        assert.isTrue(yield* isAlive(session))
+        assert.deepStrictEqual(
+          (yield* session.callTool({ name: "echo", arguments: { message: "after" } })).content,
+          [{ type: "text", text: "Echo: after" }]
+        )
+        // progress and answer in one batch: the throw would reject the transport's send, or drop the answer
+        const batched = yield* McpSession.make({
+          transport: scripted((msg, reply) => {
+            if (msg.method === "ping") return reply({ jsonrpc: "2.0", id: msg.id!, result: {} })
+            if (msg.method !== "tools/call") return
+            const progressToken = msg.params._meta.progressToken
+            reply({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken, progress: 1 } })
+            reply({ jsonrpc: "2.0", id: msg.id!, result: { content: [] } })
+          }),
+          clientInfo
+        })
+        const batchedExit = yield* Effect.exit(batched.callTool({ name: "work" }, throwing))
+        assert.isTrue(Exit.isFailure(batchedExit) && Option.getOrUndefined(Cause.dieOption(batchedExit.cause)) === boom)
+        assert.isTrue(yield* isAlive(batched))
+        yield* batched.ping()
       }))
 
     it.scoped("callToolStream ends with the result, or fails with the crash", () =>

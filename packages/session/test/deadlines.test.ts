@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
@@ -7,6 +8,7 @@ import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as Deadlines from "../src/internal/deadlines.js"
+import { liveLikeClock, maxTimerMillis } from "./utils.js"
 
 /** Deadlines whose timer fibers run on the runtime of the effect that makes them, as a session's do. */
 const makeDeadlines = Effect.flatMap(Effect.runtime<never>(), (runtime) => Deadlines.make(Runtime.runFork(runtime)))
@@ -38,6 +40,31 @@ describe("Deadlines", () => {
       assert.deepStrictEqual(expired, ["1s", "5s", "5s again", "9s"])
       yield* TestClock.adjust("1 day")
       assert.deepStrictEqual(expired, ["1s", "5s", "5s again", "9s"])
+    }))
+
+  it.scoped("a deadline beyond the longest timer (2^31-1 ms) still expires at its time, on a Clock like the live one", () =>
+    Effect.gen(function*() {
+      const clock = yield* liveLikeClock
+      const deadlines = yield* Effect.withClock(makeDeadlines, clock)
+      const expired: Array<string> = []
+      const long = 3 * maxTimerMillis + 5000
+      deadlines.add(long, () => expired.push("long"))
+      deadlines.add(Infinity, () => expired.push("never"))
+      yield* Effect.yieldNow()
+      yield* TestClock.adjust(Duration.millis(long - 1))
+      assert.deepStrictEqual(expired, [])
+      yield* TestClock.adjust("1 milli")
+      assert.deepStrictEqual(expired, ["long"])
+      // a shorter one added later still moves the timer
+      deadlines.add(maxTimerMillis + 1, () => expired.push("just above"))
+      deadlines.add(1000, () => expired.push("1s"))
+      yield* Effect.yieldNow()
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(expired, ["long", "1s"])
+      yield* TestClock.adjust(Duration.millis(maxTimerMillis + 1 - 1000))
+      assert.deepStrictEqual(expired, ["long", "1s", "just above"])
+      yield* TestClock.adjust(Duration.days(365 * 100))
+      assert.deepStrictEqual(expired, ["long", "1s", "just above"])
     }))
 
   it.scoped("a callback that throws is logged, and the others and later deadlines still expire", () =>

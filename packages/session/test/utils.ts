@@ -3,6 +3,8 @@ import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import { assert } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -33,7 +35,30 @@ export const eventually = <A, E, R>(
     return yield* Effect.fail(new Error(`condition not met within ${turns} turns`))
   })
 
+/** The longest delay `setTimeout` takes (2^31-1 ms): Effect's live Clock never wakes a sleep longer than that. */
+export const maxTimerMillis = 2 ** 31 - 1
+
+/**
+ * The current Clock's time (a `TestClock`'s in a test), with the live Clock's rule for long sleeps: a sleep
+ * above `maxTimerMillis` never ends (Effect's live scheduler treats it as infinite).
+ */
+export const liveLikeClock: Effect.Effect<Clock.Clock> = Effect.map(Effect.clock, (clock): Clock.Clock => ({
+  [Clock.ClockTypeId]: Clock.ClockTypeId,
+  unsafeCurrentTimeMillis: () => clock.unsafeCurrentTimeMillis(),
+  currentTimeMillis: clock.currentTimeMillis,
+  unsafeCurrentTimeNanos: () => clock.unsafeCurrentTimeNanos(),
+  currentTimeNanos: clock.currentTimeNanos,
+  sleep: (duration) => Duration.toMillis(duration) > maxTimerMillis ? Effect.never : clock.sleep(duration)
+}))
+
 type Reply = (message: JSONRPCMessage) => void
+
+/** What the scripted server answers `initialize` with by default. */
+export const initializeResult = {
+  protocolVersion: LATEST_PROTOCOL_VERSION,
+  capabilities: { tools: {}, resources: {}, prompts: {} },
+  serverInfo: { name: "scripted", version: "0.0.1" }
+}
 
 /**
  * A scripted server: answers `initialize` itself and hands every other message to `handle`, which may
@@ -42,9 +67,12 @@ type Reply = (message: JSONRPCMessage) => void
 export const scripted = (
   handle: (message: JSONRPCMessage & { id?: string | number; method?: string; params?: any }, reply: Reply) => void,
   options?: {
-    readonly initialize?: (id: string | number, reply: Reply) => void
+    /** Answers `initialize`; `hangUp` closes the transport from the peer's side (its `onclose`). */
+    readonly initialize?: (id: string | number, reply: Reply, hangUp: () => void) => void
     /** What the transport's `close` does instead of closing (e.g. reject). */
     readonly close?: () => Promise<void>
+    /** A session id the transport has before it starts, as one that resumes a session would. */
+    readonly sessionId?: string
   }
 ): McpTransport.McpTransport =>
   McpTransport.make({
@@ -61,21 +89,14 @@ export const scripted = (
             const reply: Reply = (m) => transport.onmessage?.(m)
             const msg = message as any
             if (msg.method === "initialize") {
-              if (options?.initialize) return options.initialize(msg.id, reply)
-              return reply({
-                jsonrpc: "2.0",
-                id: msg.id,
-                result: {
-                  protocolVersion: LATEST_PROTOCOL_VERSION,
-                  capabilities: { tools: {}, resources: {}, prompts: {} },
-                  serverInfo: { name: "scripted", version: "0.0.1" }
-                }
-              })
+              if (options?.initialize) return options.initialize(msg.id, reply, () => transport.onclose?.())
+              return reply({ jsonrpc: "2.0", id: msg.id, result: initializeResult })
             }
             if (msg.method === "notifications/initialized") return
             handle(msg, reply)
           }
         }
+        if (options?.sessionId !== undefined) transport.sessionId = options.sessionId
         return { transport }
       })
   })

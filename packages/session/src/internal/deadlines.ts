@@ -26,6 +26,13 @@ export interface Deadlines {
   readonly add: (millis: number, onExpire: () => void) => () => void
 }
 
+/**
+ * The longest sleep Effect's live Clock honours: `setTimeout` takes at most 2^31-1 ms (about 24.8 days), and
+ * the live Clock's scheduler treats a longer sleep as infinite (it never wakes). The timer sleeps at most
+ * this long at a time, and sweeps again: a later deadline still expires at its time.
+ */
+const maxSleepMillis = 2 ** 31 - 1
+
 interface Entry {
   readonly at: number
   readonly onExpire: () => void
@@ -64,7 +71,7 @@ export const make = (
   let wakeAt = Infinity
 
   const sleepUntil = (at: number, from: number): Effect.Effect<void> =>
-    Effect.zipRight(clock.sleep(Duration.millis(at - from)), sweep)
+    Effect.zipRight(clock.sleep(Duration.millis(Math.min(at - from, maxSleepMillis))), sweep)
 
   // expires what is due, then sleeps until the earliest deadline left; a callback that throws is logged
   // and stops neither the others nor the timer

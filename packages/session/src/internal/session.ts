@@ -36,7 +36,14 @@ import type { KeepAlive } from "../McpSessionPolicy.js"
 import { McpSession } from "../McpSession.js"
 import * as Deadlines from "./deadlines.js"
 import * as Metrics from "./metrics.js"
-import { correlationKey, correlationPrefix, errorMessage, failedRequest, Supervisor } from "./transport.js"
+import {
+  correlationKey,
+  correlationPrefix,
+  errorMessage,
+  failedRequest,
+  initializeKey,
+  Supervisor
+} from "./transport.js"
 
 type Service = McpSessionNs.Service
 type Options<R> = McpSessionNs.Options<R>
@@ -145,21 +152,41 @@ export const makeLive = <R = never>(
         Effect.andThen(Effect.sync(() => client.close().catch(() => {})))
       )
     )
-    yield* Effect.tryPromise({
-      try: (signal) => client.connect(supervisor, { signal, timeout: sdkTimeoutMillis }),
-      catch: (cause) => cause
-    }).pipe(
-      // No race with the supervisor here: a crash makes the SDK reject the pending initialize at once, and
-      // the SDK itself closes the transport when initialize fails, which is no death of the transport.
-      Effect.timeoutFail({
-        duration: requestTimeout,
-        onTimeout: () =>
+    // Bounded by `requestTimeout` on the session's deadlines, as every request is (`Effect.timeoutFail`
+    // would never fire on the live Clock for a timeout above 2^31-1 ms). No race with the supervisor here: a
+    // crash makes the SDK reject the pending initialize at once, and the SDK itself closes the transport when
+    // initialize fails, which is no death of the transport.
+    yield* Effect.async<void, unknown>((resume) => {
+      const controller = new AbortController()
+      let settled = false
+      let cancelDeadline = (): void => {}
+      const settle = (effect: Effect.Effect<void, unknown>) => {
+        if (settled) return
+        settled = true
+        cancelDeadline()
+        resume(effect)
+      }
+      cancelDeadline = deadlines.add(Duration.toMillis(requestTimeout), () => {
+        settle(Effect.fail(
           new McpError.InitializeFailed({
             transport: description,
             reason: "Timeout",
             detail: `no answer to initialize within ${Duration.toMillis(requestTimeout)} ms`
           })
-      }),
+        ))
+        controller.abort()
+      })
+      client.connect(supervisor, { signal: controller.signal, timeout: sdkTimeoutMillis }).then(
+        () => settle(Effect.void),
+        (error) => settle(Effect.fail(error))
+      )
+      return Effect.sync(() => {
+        if (settled) return
+        settled = true
+        cancelDeadline()
+        controller.abort()
+      })
+    }).pipe(
       Effect.catchAll((error) => {
         if (error instanceof McpError.TransportCrashed || error instanceof McpError.InitializeFailed) {
           return Effect.fail(error)
@@ -167,11 +194,13 @@ export const makeLive = <R = never>(
         // the answer to initialize was lost (its response stream ended): there is no session to go on with
         const failed = failedRequest(error)
         if (failed !== undefined) return Effect.fail(failed)
-        // The SDK closes the transport itself when initialize fails: only a "connection closed" rejection
-        // means the transport died first.
-        const closed = error instanceof SdkMcpError && error.code === ErrorCode.ConnectionClosed
+        // The server's error answer is its answer, whatever came after it (any code, -32000 included); the
+        // SDK then closes the transport itself, which is no death of the transport either. A transport that
+        // died otherwise is the reason, whatever the SDK rejected with ("Connection closed", or "Not
+        // connected" from the `initialized` notification when the peer answered and hung up in one go).
+        const rejected = error instanceof SdkMcpError && supervisor.answered(initializeKey)
         const crashed = supervisor.crashed
-        if (crashed !== undefined && (closed || crashed.reason._tag !== "Closed")) {
+        if (!rejected && crashed !== undefined && !supervisor.crashedWhileClosing) {
           return Effect.fail(
             crashed.withDelivery(McpError.isNotDeliveredReason(crashed.reason) ? "NotDelivered" : "MaybeDelivered")
           )
@@ -185,8 +214,21 @@ export const makeLive = <R = never>(
           })
         )
       }),
+      Effect.ensuring(Effect.sync(() => supervisor.forget(initializeKey))),
       Effect.withSpan("McpSession.initialize", { kind: "client", attributes: { "mcp.transport": description } })
     )
+
+    // The SDK skips initialize over a transport that already has a session id (it takes it for a resumed
+    // session): then nothing says who the server is or what it can do, which a session promises.
+    const serverInfo = client.getServerVersion()
+    if (serverInfo === undefined) {
+      return yield* new McpError.InitializeFailed({
+        transport: description,
+        reason: "Invalid",
+        detail: "no initialize answer: the transport already had a session id, and the SDK does not initialize " +
+          "a resumed session; open the transport without one"
+      })
+    }
 
     // 4. closing the scope fails what is still pending (this finalizer is added last, so it runs first)
     yield* Effect.addFinalizer(() =>
@@ -194,9 +236,6 @@ export const makeLive = <R = never>(
         supervisor.crash(new McpError.Closed({ detail: "session scope closed" }))
       }).pipe(Effect.andThen(PubSub.shutdown(notifications)))
     )
-
-    // initialize has succeeded: these are known from here on
-    const serverInfo = client.getServerVersion()!
 
     const deliveryOf = (key: string): McpError.Delivery => {
       const state = supervisor.sends.get(key)
@@ -214,8 +253,9 @@ export const makeLive = <R = never>(
         // -32000 is also the SDK's "Connection closed", but the SDK says that only after the transport
         // closed, which the supervisor has seen first: here it is a server's answer (-32000 is the first
         // code of JSON-RPC's range for server errors, which servers use for their own failures)
-        if (error.code === ErrorCode.RequestTimeout) {
-          // The SDK's own timeout is disabled (the Clock governs time): this is the SDK cancelling.
+        if (error.code === ErrorCode.RequestTimeout && !supervisor.answered(key)) {
+          // The SDK's own timeout is disabled (the Clock governs time): this is the SDK cancelling. The
+          // same code in a server's answer is that server's error.
           return new McpError.Cancelled({ method, detail: error.message })
         }
         return new McpError.ProtocolError({
@@ -268,10 +308,8 @@ export const makeLive = <R = never>(
         if (supervisor.crashed !== undefined) return Effect.fail(supervisor.crashed.withDelivery("NotDelivered"))
         const key = `${correlationPrefix}${nextCorrelation++}`
         const meta: Record<string, unknown> = { [correlationKey]: key }
-        if (options?.onProgress !== undefined) {
-          meta.progressToken = key
-          supervisor.progress.set(key, options.onProgress)
-        }
+        const onProgress = options?.onProgress
+        if (onProgress !== undefined) meta.progressToken = key
         return Effect.async<A, McpError.RequestError>((resume) => {
           // aborting makes the SDK send `notifications/cancelled`: on timeout, and on interruption
           const controller = new AbortController()
@@ -295,6 +333,23 @@ export const makeLive = <R = never>(
             settle(Effect.fail(timedOut))
             controller.abort(timedOut)
           })
+          if (onProgress !== undefined) {
+            // The caller's callback runs on the transport's read path, which must never see it throw: the
+            // throw is the caller's bug, so it fails the caller's call, in the caller's fiber, as a defect (as
+            // a throw in `Effect.sync` would), and the request is cancelled on the server. The transport, the
+            // other requests and the session go on.
+            supervisor.progress.set(key, (progress) => {
+              if (settled) return
+              try {
+                onProgress(progress)
+              } catch (defect) {
+                settle(Effect.suspend(() => {
+                  controller.abort("the caller's onProgress failed")
+                  return Effect.die(defect)
+                }))
+              }
+            })
+          }
           let pending: Promise<A>
           try {
             pending = run(meta, { signal: controller.signal, timeout: sdkTimeoutMillis })
@@ -380,7 +435,9 @@ export const makeLive = <R = never>(
         let cursor: string | undefined = undefined
         for (let pages = 0; pages < maxPages; pages++) {
           const page: Page = yield* fetch(cursor)
-          all.push(...items(page))
+          // not `push(...items)`: a spread passes each item as an argument, and a page of some 100,000
+          // items is over V8's limit
+          for (const item of items(page)) all.push(item)
           if (page.nextCursor === undefined || page.nextCursor === cursor) return all
           cursor = page.nextCursor
         }
@@ -543,6 +600,8 @@ const keepAlive = (service: Service, supervisor: Supervisor, options: KeepAlive)
     Effect.matchEffect({
       onSuccess: () => Effect.sync(() => void (missed = 0)),
       onFailure: (error) => {
+        // an error answer is an answer: the peer is alive
+        if (error._tag === "ProtocolError") return Effect.sync(() => void (missed = 0))
         if (error._tag !== "RequestTimeout") return Effect.void
         missed++
         return Effect.logWarning(`ping unanswered (${missed}/${options.maxMissed})`).pipe(

@@ -2,7 +2,12 @@ import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js"
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage, MessageExtraInfo, Progress, RequestId } from "@modelcontextprotocol/sdk/types.js"
-import { ErrorCode, McpError as SdkMcpError } from "@modelcontextprotocol/sdk/types.js"
+import {
+  ErrorCode,
+  isJSONRPCErrorResponse,
+  isJSONRPCResultResponse,
+  McpError as SdkMcpError
+} from "@modelcontextprotocol/sdk/types.js"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -87,6 +92,14 @@ export const correlationKey = "io.effect-mcp/correlation"
 export type SendState = "sending" | "sent" | "notDelivered" | "answered"
 
 /**
+ * The key under which the supervisor records the `initialize` request, which the SDK sends itself (it
+ * carries no correlation tag): whether the server answered it tells its error answer from a death.
+ *
+ * @internal
+ */
+export const initializeKey = "initialize"
+
+/**
  * Wraps the SDK transport. It turns every way the transport can die into the completion of one
  * `Deferred` with a typed `TransportCrashed`, records per request whether it was delivered or answered, and routes
  * progress notifications synchronously, in order, before the response that follows them (the SDK handles
@@ -100,6 +113,12 @@ export class Supervisor implements Transport {
   onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined
 
   crashed: McpError.TransportCrashed | undefined = undefined
+  /**
+   * Whether the crash came while the transport was being closed from this side (by the SDK, when
+   * `initialize` fails, or by the session's scope): then it is the close's echo, not a death of the transport.
+   */
+  crashedWhileClosing = false
+  private closing = false
   readonly sends = new Map<string, SendState>()
   readonly progress = new Map<string, (progress: Progress) => void>()
   /** The requests under way by JSON-RPC id (as a number, as the SDK matches answers), and back. */
@@ -159,6 +178,7 @@ export class Supervisor implements Transport {
 
   crash(reason: McpError.TransportCrashedReason, cause?: unknown): void {
     if (this.crashed !== undefined) return
+    this.crashedWhileClosing = this.closing
     // no validation: the fields are typed, and this runs on the path a caller waits on
     this.crashed = new McpError.TransportCrashed({
       reason,
@@ -191,7 +211,15 @@ export class Supervisor implements Transport {
         this.log("transport error (not fatal)", error)
       }
     }
-    return inner.start()
+    // A transport that cannot open (a refused connection, a process that cannot spawn) is dead before
+    // anything was sent: `make` fails with this `TransportCrashed`, not with a failed handshake.
+    return inner.start().catch((error: unknown) => {
+      this.crash(
+        this.classify?.(error, "send") ?? new McpError.ConnectionFailed({ detail: errorMessage(error), beforeSend: true }),
+        error
+      )
+      throw this.crashed!.withDelivery("NotDelivered")
+    })
   }
 
   private receive(message: JSONRPCMessage, extra?: MessageExtraInfo): void {
@@ -216,7 +244,12 @@ export class Supervisor implements Transport {
     if ("method" in message && !("id" in message)) this.onNotification(message)
     if ("id" in message && ("result" in message || "error" in message)) {
       const key = this.keysById.get(Number(message.id))
-      if (key !== undefined && this.sends.has(key)) this.sends.set(key, "answered")
+      // An answer only if the SDK takes it as one: a transport that does not validate what it reads may pass
+      // on a malformed response, which the SDK reports as an error and does not settle the request with.
+      if (
+        key !== undefined && this.sends.has(key) &&
+        (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message))
+      ) this.sends.set(key, "answered")
     }
     this.onmessage?.(message, extra)
   }
@@ -243,8 +276,8 @@ export class Supervisor implements Transport {
     if (inner === undefined) throw new Error("Not connected")
     let key: string | undefined
     let outgoing = message
-    if ("method" in message && "id" in message && message.params !== undefined) {
-      const meta = message.params._meta as Record<string, unknown> | undefined
+    if ("method" in message && "id" in message) {
+      const meta = message.params?._meta as Record<string, unknown> | undefined
       const tag = meta?.[correlationKey]
       if (typeof tag === "string") {
         key = tag
@@ -253,6 +286,10 @@ export class Supervisor implements Transport {
         if (Object.keys(rest).length === 0) delete params._meta
         else params._meta = rest
         outgoing = { ...message, params }
+      } else if (message.method === "initialize") {
+        key = initializeKey
+      }
+      if (key !== undefined) {
         this.sends.set(key, "sending")
         const id = Number(message.id)
         this.keysById.set(id, key)
@@ -281,6 +318,7 @@ export class Supervisor implements Transport {
    * Node process that runs with the default `--unhandled-rejections=throw`.
    */
   async close(): Promise<void> {
+    this.closing = true
     try {
       await this.inner?.close()
     } catch (error) {
