@@ -565,6 +565,21 @@ describe("McpSession.layerResilient", () => {
   })
 
   describe("crash loops, defects and shutdown", () => {
+    /** The test server's transport, each of its openings (counted from 0) made by `open`. */
+    const eachOpening = (
+      server: McpTest.TestServer,
+      open: (
+        opening: number,
+        open: ReturnType<McpTransport.McpTransport["open"]>
+      ) => ReturnType<McpTransport.McpTransport["open"]>
+    ) => {
+      let opening = 0
+      return McpTransport.make({
+        description: server.transport.description,
+        acquire: (control) => open(opening++, server.transport.open(control))
+      })
+    }
+
     it.scoped("a rebuilt session that dies young goes on with the schedule, and its end gives up", () =>
       Effect.gen(function*() {
         const { events, faults, lifecycle, session } = yield* setup({
@@ -610,11 +625,7 @@ describe("McpSession.layerResilient", () => {
     it.scoped("a defect while rebuilding ends in a typed GaveUp for callers and await, not a silent wait", () =>
       Effect.gen(function*() {
         const server = yield* McpTest.server()
-        let opens = 0
-        const dying = McpTransport.make({
-          description: server.transport.description,
-          acquire: (control) => opens++ === 0 ? server.transport.open(control) : Effect.die(new Error("transport bug"))
-        })
+        const dying = eachOpening(server, (opening, open) => opening === 0 ? open : Effect.die(new Error("transport bug")))
         const { faults, transport } = yield* McpTest.faulty(dying)
         const { lifecycle, session } = yield* McpSession.makeResilient(
           { transport, clientInfo },
@@ -685,15 +696,11 @@ describe("McpSession.layerResilient", () => {
         const server = yield* McpTest.server()
         // the first opening's close takes a second, on the Clock, in a finalizer that runs as the closing fiber
         // runs (`Scope.addFinalizer`, like a child scope's close or a forked fiber's interruption)
-        let opens = 0
-        const slow = McpTransport.make({
-          description: server.transport.description,
-          acquire: (control) =>
-            Effect.tap(
-              server.transport.open(control),
-              () => opens++ === 0 ? Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, Effect.sleep("1 second"))) : Effect.void
-            )
-        })
+        const slow = eachOpening(server, (opening, open) =>
+          Effect.tap(
+            open,
+            () => opening === 0 ? Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, Effect.sleep("1 second"))) : Effect.void
+          ))
         const { faults, transport } = yield* McpTest.faulty(slow)
         const scope = yield* Scope.make()
         const { lifecycle } = yield* McpSession.makeResilient(
