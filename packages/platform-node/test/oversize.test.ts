@@ -114,6 +114,61 @@ describe("LineSplitter", () => {
     assert.strictEqual(skipped[0]!.bytes, encoder.encode(long).length + 1)
     assert.isTrue(long.startsWith(skipped[0]!.head.replace(/\uFFFD$/, "")))
   })
+
+  it("without crEndsLines (the stdio framing), only a LF ends a line: a CR inside one is kept", () => {
+    const lines: Array<string> = []
+    const splitter = new LineSplitter(64, (line) => lines.push(line), () => {})
+    splitter.push(encoder.encode("a\rb\r\nc\r"))
+    splitter.push(encoder.encode("\nd\n"))
+    assert.deepStrictEqual(lines, ["a\rb", "c", "d"])
+  })
+})
+
+describe("SseParser line ends", () => {
+  /** The events (`id=data`) of `chunks`, pushed one by one. */
+  const events = (chunks: ReadonlyArray<string>, limit = 4096) => {
+    const out: Array<string> = []
+    const answers: Array<RequestId> = []
+    const parser = new SseParser(limit, {
+      onEvent: (event) => out.push(`${event.id ?? ""}=${event.data}`),
+      onOversize: (event) => out.push(`${event.id ?? ""}=oversize ${event.answered ? "answer" : "other"}`),
+      onOversizeAnswer: (id) => answers.push(id)
+    })
+    for (const chunk of chunks) parser.push(encoder.encode(chunk))
+    return { out, answers }
+  }
+  /** The same for `text`, in every piece size from 1 to 7 and at once: the events must not depend on it. */
+  const anyChunking = (text: string): Array<string> => {
+    const whole = events([text]).out
+    for (let size = 1; size <= 7; size++) {
+      const pieces = Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size))
+      assert.deepStrictEqual(events(pieces).out, whole, `pieces of ${size}`)
+    }
+    return whole
+  }
+
+  it("LF, CRLF and a lone CR each end a line (WHATWG), in any chunking", () => {
+    assert.deepStrictEqual(anyChunking(`data: {"a":1}\n\n`), [`={"a":1}`])
+    assert.deepStrictEqual(anyChunking(`data: {"a":1}\r\n\r\n`), [`={"a":1}`])
+    assert.deepStrictEqual(anyChunking(`data: {"a":1}\r\r`), [`={"a":1}`])
+    assert.deepStrictEqual(anyChunking(`id: 1\rdata: a\r\ndata: b\n\r\nid: 2\r\ndata: c\r\rdata: d\n\n`), ["1=a\nb", "2=c", "=d"])
+  })
+
+  it("a CR that ends a chunk: a LF that begins the next is the same line end; other text begins a line", () => {
+    // CRLF split: one line end, not an empty line (which would dispatch the event before its second data line)
+    assert.deepStrictEqual(events(["data: a\r", "\ndata: b\r", "\n\r", "\n"]).out, ["=a\nb"])
+    // a lone CR, then the next line
+    assert.deepStrictEqual(events(["data: a\r", "data: b\r", "\r"]).out, ["=a\nb"])
+    // a lone CR, then an empty chunk, then the LF of a CRLF
+    assert.deepStrictEqual(events(["data: a\r", "", "\n\r", "\n"]).out, ["=a"])
+  })
+
+  it("with CR line ends, an event over the limit is still dropped as it streams by, its answer told", () => {
+    const answer = `{"jsonrpc":"2.0","id":9,"result":${big}}`
+    const { answers, out } = events([`id: e1\rdata: ${answer}\r\r`, `data: {"next":1}\r\r`])
+    assert.deepStrictEqual(answers, [9])
+    assert.deepStrictEqual(out, ["e1=oversize answer", `={"next":1}`])
+  })
 })
 
 describe("SseParser", () => {

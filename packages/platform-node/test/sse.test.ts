@@ -13,6 +13,8 @@ import * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type * as net from "node:net"
+import { inspect } from "node:util"
+import { assertNoSecret, secretHeaders, secrets } from "./secrets.js"
 import { clientInfo, crashing, crashOf, freePort, httpClients, timed } from "./utils.js"
 
 interface LegacyServer {
@@ -274,6 +276,26 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
       assert.strictEqual(reason._tag, "ConnectionFailed")
       if (reason._tag === "ConnectionFailed") assert.isTrue(reason.beforeSend)
       assert.isBelow(millis, 1000)
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("no header value in any error: the event stream refused, a POST reset (server there, or gone)", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      for (const { headers } of secretHeaders) {
+        const options = headers !== undefined ? { headers } : {}
+        // the event stream's GET is refused: the session fails to open; the network error is kept
+        const refused = crashOf(yield* Effect.exit(open(`http://127.0.0.1:${port}/sse`, options)))
+        assert.include(inspect(refused, { depth: null }), "ECONNREFUSED")
+        yield* assertNoSecret(refused, secrets, "refused")
+        for (const tool of ["reset", "reset-stop"]) {
+          const server = yield* legacyServer()
+          const session = yield* open(server.url, options)
+          const { crash } = yield* crashing(session, tool)
+          // (a server that dies cuts the event stream too, which is told first, without a cause)
+          if (tool === "reset") assert.isDefined(crash.cause, "the network error is kept")
+          yield* assertNoSecret(crash, secrets, tool)
+        }
+      }
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("an endpoint on another origin is refused (it would receive our messages and headers)", () =>

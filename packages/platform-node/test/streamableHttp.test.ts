@@ -19,7 +19,9 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import { inspect } from "node:util"
 import { scriptedServer } from "./fixtures/scriptedServer.js"
+import { assertNoSecret, secretHeaders, secrets } from "./secrets.js"
 import { clientInfo, crashing, crashOf, failureOf, freePort, httpClients, sleepingFor, timed, tracking, unhandledRejections, until, wakesAfter } from "./utils.js"
 
 
@@ -621,6 +623,49 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.notInclude(logged.join("\n"), secret)
     }).pipe(Effect.provide(client.layer)))
 
+  it.scopedLive("no header value in any error: refused, reset (server there, or gone), a refused resumption", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      for (const { headers } of secretHeaders) {
+        const options = headers !== undefined ? { headers } : {}
+        // the session fails to open: nobody listens; the network error is kept, for debugging
+        const refused = crashOf(yield* Effect.exit(open(`http://127.0.0.1:${port}/mcp`, options)))
+        assert.include(inspect(refused, { depth: null }), "ECONNREFUSED")
+        yield* assertNoSecret(refused, secrets, "refused")
+        // mid-session: the call fails alone (reset, the server is there), or the transport dies with it
+        for (const tool of ["reset", "reset-stop", "resumable-cut-refused"]) {
+          const server = yield* scriptedServer
+          const session = yield* open(server.url, options)
+          const { crash } = yield* crashing(session, tool)
+          assert.strictEqual(crash.reason._tag, "ConnectionFailed")
+          assert.isDefined(crash.cause, `${tool}: the network error is kept`)
+          yield* assertNoSecret(crash, secrets, tool)
+          if (tool !== "reset") yield* assertNoSecret(yield* deathOf(session), secrets, `${tool}: the transport's death`)
+        }
+      }
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a headers Effect whose failure quotes a secret: only its kind is told, nothing of it is kept", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const secret = "SECRET-IN-THE-FAILURE"
+      const refused = crashOf(yield* Effect.exit(open(server.url, { headers: Effect.fail(new Error(`refresh with ${secret} failed`)) })))
+      assert.strictEqual(refused.reason.description, "connection failed: computing the request headers failed (Error)")
+      yield* assertNoSecret(refused, [secret], "at open")
+      // mid-session
+      let failing = false
+      const session = yield* open(server.url, {
+        headers: Effect.suspend(() =>
+          failing ? Effect.fail({ _tag: "TokenExpired", token: secret }) : Effect.succeed({ authorization: Redacted.make("Bearer ok") })
+        )
+      })
+      failing = true
+      const { crash } = yield* crashing(session, "ok")
+      assert.strictEqual(crash.reason.description, "connection failed: computing the request headers failed (TokenExpired)")
+      yield* assertNoSecret(crash, [secret], "mid-session")
+      yield* assertNoSecret(yield* deathOf(session), [secret], "the transport's death")
+    }).pipe(Effect.provide(client.layer)))
+
   it.scopedLive("headers that cannot be computed: ConnectionFailed before send", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer
@@ -678,6 +723,29 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       assert.isDefined(server.requests.find((r) => r.rpc === "notifications/cancelled"))
       // the transport lives on
       yield* session.callTool({ name: "json", arguments: {} })
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scoped("a cancelled call (its timeout, or its caller's interruption) is let go: its POST and its stream are closed, not resumed; the standalone stream stays", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { headers: { "x-standalone": "hold" } })
+      yield* until("the standalone stream", Effect.sync(() => server.standaloneOpen() === 1))
+      // `hang`: answered with an SSE stream that never carries anything; `hang-json`: never answered at all
+      const timedOut = yield* Effect.fork(Effect.exit(session.callTool({ name: "hang", arguments: {} }, { timeout: "1 second" })))
+      const interrupted = yield* Effect.fork(session.callTool({ name: "hang-json", arguments: {} }))
+      yield* until("both calls on the server", Effect.sync(() => server.hung.length === 2))
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((failureOf(yield* Fiber.join(timedOut)) as { _tag: string })._tag, "RequestTimeout")
+      yield* Fiber.interrupt(interrupted)
+      // the SDK tells the server; the server answers neither call then, and holds both open
+      yield* until("both cancellations", Effect.sync(() => server.hung.every((h) => h.cancelledAt !== undefined)))
+      // the client closes them: a socket and a fiber per abandoned call would otherwise stay for the session's life
+      yield* until("both responses closed by the client", Effect.sync(() => server.hung.every((h) => h.closedAt !== undefined)))
+      for (const h of server.hung) assert.isBelow(h.closedAt! - h.cancelledAt!, 1000, `${h.tool} closed late`)
+      assert.strictEqual(server.standaloneOpen(), 1)
+      assert.isUndefined(server.requests.find((r) => r.headers["last-event-id"] !== undefined))
+      yield* livesOn(session)
+      assert.strictEqual(server.standaloneOpen(), 1)
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("a notification whose POST broke while the server is there is sent once more", () =>

@@ -6,6 +6,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { McpError } from "@effect-mcp/session"
 import type { McpTransport } from "@effect-mcp/session"
 import type { RequestId } from "@modelcontextprotocol/sdk/types.js"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Clock from "effect/Clock"
@@ -15,6 +16,7 @@ import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import { identity } from "effect/Function"
+import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -26,16 +28,60 @@ export type HeaderValue = string | Redacted.Redacted<string>
 /** @internal */
 export type HeadersInput = Readonly<Record<string, HeaderValue>>
 
+/** Whether a value is an `HttpClientError` (`RequestError`, `ResponseError`): it holds the request. */
+const holdsRequest = (error: unknown): error is { readonly cause?: unknown } =>
+  Predicate.isObject(error) && "_tag" in error && "request" in error
+
+/** The fields of a network error that say what happened (errno details); none can hold a header. */
+const networkFields = ["code", "errno", "syscall", "address", "port"] as const
+
+/**
+ * What a failure keeps of the error that caused it, for debugging: a copy of the network error under it
+ * (its name, message, stack, errno fields, and the same of its `cause` and of an AggregateError's
+ * `errors`), never the object itself. An `HttpClientError` holds the request, and so our header values in
+ * plain text (and a `ResponseError` the server's headers too, `set-cookie` included); its message repeats
+ * the URL. Those are skipped for the error under them. Anything that is not an `Error` is dropped.
+ *
+ * @internal
+ */
+export const networkCause = (error: unknown, depth = 0): Error | undefined => {
+  if (depth > 6) return undefined
+  if (holdsRequest(error)) return networkCause(error.cause, depth + 1)
+  if (!(error instanceof Error)) return undefined
+  const cause = networkCause((error as { cause?: unknown }).cause, depth + 1)
+  const copy = new Error(error.message, cause !== undefined ? { cause } : undefined)
+  Object.defineProperty(copy, "name", { value: error.name, configurable: true, writable: true, enumerable: false })
+  if (error.stack !== undefined) copy.stack = error.stack
+  for (const field of networkFields) {
+    const value = (error as unknown as Record<string, unknown>)[field]
+    if (typeof value === "string" || typeof value === "number") (copy as unknown as Record<string, unknown>)[field] = value
+  }
+  const errors = (error as { errors?: unknown }).errors
+  if (Array.isArray(errors)) {
+    Object.assign(copy, {
+      errors: errors.flatMap((e) => {
+        const kept = networkCause(e, depth + 1)
+        return kept === undefined ? [] : [kept]
+      })
+    })
+  }
+  return copy
+}
+
 /**
  * A failed send or stream, carrying the reason the transport dies of. Its message is the reason's
- * description, which never contains header values.
+ * description, which never contains header values; of the error that caused it, only the network error
+ * under it is kept (see `networkCause`): the transports give `original` to the session as the cause of
+ * what fails, and no header value may reach an error.
  *
  * @internal
  */
 export class TransportFailure extends Error {
-  constructor(readonly reason: McpError.TransportCrashedReason, readonly original?: unknown) {
+  readonly original: Error | undefined
+  constructor(readonly reason: McpError.TransportCrashedReason, original?: unknown) {
     super(reason.description)
     this.name = "TransportFailure"
+    this.original = networkCause(original)
   }
 }
 
@@ -264,8 +310,24 @@ export const revealHeaders = (headers: HeadersInput): Record<string, string> => 
 }
 
 /**
+ * What may be told of a headers Effect's failure: its kind (an error's `_tag` or `name`), a defect, or an
+ * interruption; never its message or the error itself, which may quote a secret.
+ */
+const headersFailureKind = <E>(cause: Cause.Cause<E>): string | undefined => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) {
+    const error: unknown = failure.value
+    const kind = Predicate.isObject(error) && "_tag" in error ? error._tag : error instanceof Error ? error.name : undefined
+    return typeof kind === "string" && /^[\w$.@/-]{1,64}$/.test(kind) ? kind : undefined
+  }
+  if (Cause.isInterruptedOnly(cause)) return "interrupted"
+  return Option.isSome(Cause.dieOption(cause)) ? "a defect" : undefined
+}
+
+/**
  * Resolves the caller's headers for one request. A failure to compute them (e.g. a token refresh) is a
- * connection failure before anything was sent; its message is not included (it may quote a secret).
+ * connection failure before anything was sent; only its kind is told (see `headersFailureKind`), and it is
+ * not kept as a cause: its message may quote a secret.
  *
  * @internal
  */
@@ -276,14 +338,17 @@ export const resolveHeaders = <E, R>(
   if (!Effect.isEffect(headers)) return Effect.succeed(revealHeaders(headers as HeadersInput))
   return (headers as Effect.Effect<HeadersInput, E, R>).pipe(
     Effect.map(revealHeaders),
-    Effect.catchAllCause((cause) =>
-      Effect.fail(
+    Effect.catchAllCause((cause) => {
+      const kind = headersFailureKind(cause)
+      return Effect.fail(
         new TransportFailure(
-          new McpError.ConnectionFailed({ detail: "computing the request headers failed", beforeSend: true }),
-          cause
+          new McpError.ConnectionFailed({
+            detail: `computing the request headers failed${kind !== undefined ? ` (${kind})` : ""}`,
+            beforeSend: true
+          })
         )
       )
-    )
+    })
   )
 }
 

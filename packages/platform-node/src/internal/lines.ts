@@ -44,6 +44,10 @@ const firstBytes = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
  * called when a line goes over the limit, and what it returns is given the whole line as text, piece by
  * piece (decoded as it streams, never held).
  *
+ * A line ends at a LF (a `\r` before it is dropped): the stdio framing, newline-delimited JSON. With
+ * `crEndsLines` (Server-Sent Events), a lone CR ends a line too, and a CRLF ends one line, even when its CR
+ * ends one chunk and its LF begins the next.
+ *
  * @internal
  */
 export class LineSplitter {
@@ -53,12 +57,15 @@ export class LineSplitter {
     | { bytes: number; head: Uint8Array; watch: ((text: string) => void) | undefined; decoder: TextDecoder }
     | undefined = undefined
   private readonly decoder = new TextDecoder("utf-8")
+  /** The last line ended with a CR at the end of a chunk: a LF that begins the next one belongs to it. */
+  private afterCr = false
 
   constructor(
     readonly maxLineBytes: number,
     readonly onLine: (line: string) => void,
     readonly onSkipped: (line: SkippedLine) => void,
-    readonly watchSkipped?: () => (text: string) => void
+    readonly watchSkipped?: () => (text: string) => void,
+    readonly crEndsLines = false
   ) {}
 
   /** How many bytes of the line being skipped have been read, if one is. */
@@ -68,8 +75,18 @@ export class LineSplitter {
 
   push(chunk: Uint8Array): void {
     let start = 0
+    if (this.afterCr && chunk.length > 0) {
+      this.afterCr = false
+      if (chunk[0] === 10) start = 1
+    }
+    // the next LF and CR at or after `start`, each searched for again only once passed: a chunk of many
+    // lines is scanned once, whichever of the two ends them
+    let lf = chunk.indexOf(10, start)
+    let cr = this.crEndsLines ? chunk.indexOf(13, start) : -1
     while (start < chunk.length) {
-      const newline = chunk.indexOf(10, start)
+      if (lf !== -1 && lf < start) lf = chunk.indexOf(10, start)
+      if (cr !== -1 && cr < start) cr = chunk.indexOf(13, start)
+      const newline = cr === -1 ? lf : lf === -1 ? cr : Math.min(lf, cr)
       const end = newline === -1 ? chunk.length : newline
       const piece = chunk.subarray(start, end)
       if (this.skipping === undefined && this.size + piece.length > this.maxLineBytes) {
@@ -93,7 +110,7 @@ export class LineSplitter {
       if (this.skipping !== undefined) {
         if (newline === -1) return
         this.skipped()
-        start = newline + 1
+        start = this.nextLine(chunk, newline)
         continue
       }
       if (newline === -1) {
@@ -103,12 +120,24 @@ export class LineSplitter {
         return
       }
       this.emit(piece)
-      start = newline + 1
+      start = this.nextLine(chunk, newline)
     }
+  }
+
+  /** Where the line after the one ended at `newline` begins: past its LF too, if a CR ended it. */
+  private nextLine(chunk: Uint8Array, newline: number): number {
+    const next = newline + 1
+    if (chunk[newline] !== 13) return next
+    if (next === chunk.length) {
+      this.afterCr = true
+      return next
+    }
+    return chunk[next] === 10 ? next + 1 : next
   }
 
   /** Flushes a last line that had no newline (end of stream). */
   end(): void {
+    this.afterCr = false
     if (this.skipping !== undefined) this.skipped()
     else if (this.size > 0) this.emit(new Uint8Array(0))
   }

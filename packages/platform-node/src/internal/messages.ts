@@ -37,6 +37,14 @@ export const requestIdsOf = (messages: JSONRPCMessage | ReadonlyArray<JSONRPCMes
     return id === undefined ? [] : [id]
   })
 
+/** The ids of the requests that `notifications/cancelled` messages among messages cancel. @internal */
+export const cancelledIdsOf = (messages: JSONRPCMessage | ReadonlyArray<JSONRPCMessage>): Array<RequestId> =>
+  (Array.isArray(messages) ? messages : [messages]).flatMap((message: JSONRPCMessage) => {
+    if (!("method" in message) || "id" in message || message.method !== "notifications/cancelled") return []
+    const id = (message.params as { requestId?: unknown } | undefined)?.requestId
+    return typeof id === "string" || typeof id === "number" ? [id] : []
+  })
+
 /** The id of a response (result or error), if the message is one. @internal */
 export const responseIdOf = (message: JSONRPCMessage): RequestId | undefined =>
   !("method" in message) && "id" in message && ("result" in message || "error" in message)

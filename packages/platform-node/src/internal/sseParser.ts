@@ -99,7 +99,7 @@ export class SseParser {
         this.startLine()
         this.feed(prefix.slice(prefix.startsWith("data: ") ? 6 : 5))
       }
-    })
+    }, true)
   }
 
   push(chunk: Uint8Array): void {

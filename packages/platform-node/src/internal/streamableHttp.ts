@@ -5,14 +5,18 @@ import { McpError, McpTransport } from "@effect-mcp/session"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import * as Http from "./http.js"
 import {
+  cancelledIdsOf,
   defaultMaxMessageBytes,
   droppedEvent,
   excerpt,
@@ -32,7 +36,20 @@ interface StreamState {
   lastEventId: string | undefined
   /** The reconnection time the server last set on this stream (the SSE `retry` field), in ms. */
   retryMillis: number | undefined
+  /**
+   * Done when a POST's requests were all cancelled (`notifications/cancelled`): it owes nothing any more,
+   * and its answer or stream is not waited for, read nor resumed.
+   */
+  readonly abandoned: Deferred.Deferred<void>
 }
+
+const newState = (kind: StreamState["kind"], requestIds: ReadonlyArray<RequestId>): StreamState => ({
+  kind,
+  pending: new Set(requestIds),
+  lastEventId: undefined,
+  retryMillis: undefined,
+  abandoned: Deferred.unsafeMake<void>(FiberId.none)
+})
 
 /** How one read of a response stream finished. */
 interface Consumed {
@@ -97,6 +114,21 @@ export const streamableHttp = <R = never>(
         const settle = (id: RequestId) => {
           owners.get(id)?.pending.delete(id)
           owners.delete(id)
+        }
+        /**
+         * Requests the caller cancelled (its timeout, or its interruption): the SDK sends
+         * `notifications/cancelled`, and a server then never answers them (the SDK's does not), though it
+         * may hold their stream open. They are no longer owed; the POSTs that now owe nothing are returned,
+         * to be abandoned once the notification went out.
+         */
+        const cancel = (ids: ReadonlyArray<RequestId>): Array<StreamState> => {
+          const idle: Array<StreamState> = []
+          for (const id of ids) {
+            const state = owners.get(id)
+            settle(id)
+            if (state?.kind === "post" && state.pending.size === 0) idle.push(state)
+          }
+          return idle
         }
         /**
          * The requests a POST carried lose their answers, while the server is still there: they fail alone,
@@ -343,13 +375,42 @@ export const streamableHttp = <R = never>(
             }
           }).pipe(annotate)
 
+        /** Follows a stream in the background; a POST's until it is abandoned (its fiber ends, its socket closes). */
         const startStream = (state: StreamState, response: HttpClientResponse.HttpClientResponse | undefined) => {
-          runStream(follow(state, response))
+          const followed = follow(state, response)
+          runStream(state.kind === "post" ? Effect.raceFirst(followed, Deferred.await(state.abandoned)) : followed)
         }
 
-        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>, resent = false): Effect.Effect<void, Http.TransportFailure, R> => {
-          const requestIds = requestIdsOf(message)
-          return Effect.gen(function*() {
+        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>, resent = false): Effect.Effect<void, Http.TransportFailure, R> =>
+          Effect.suspend(() => {
+            const requestIds = requestIdsOf(message)
+            // the requests it carries are owed by this POST from now on (their answers may come before its own)
+            const state = requestIds.length > 0 ? newState("post", requestIds) : undefined
+            if (state !== undefined) for (const id of requestIds) owners.set(id, state)
+            const idle = cancel(cancelledIdsOf(message))
+            const sent = sendPost(message, state)
+            return (state === undefined ? sent : Effect.raceFirst(sent, Deferred.await(state.abandoned))).pipe(
+              // The connection broke after the POST left (reset, closed before or while answering). A live
+              // server does that too, closing an idle keep-alive connection just as we reuse it: if it is
+              // there, only what this POST carried is lost, and the session goes on.
+              Effect.catchIf(Http.isBrokenConnection, (failure) => {
+                for (const id of requestIds) settle(id)
+                return Http.brokenPost(serverIsThere, control, requestIds, resent ? undefined : post(message, true))(failure)
+              }),
+              // a POST that failed owes nothing any more: the session fails what it carried
+              Effect.tapError(() => Effect.sync(() => requestIds.forEach(settle))),
+              // the server has the cancellation (or it was lost): the POSTs it left owing nothing are let go
+              Effect.ensuring(Effect.sync(() => idle.forEach((abandoned) => Deferred.unsafeDone(abandoned.abandoned, Exit.void)))),
+              annotate
+            )
+          })
+
+        /** Sends a POST; `state`: what it owes, if it carries requests. */
+        const sendPost = (
+          message: JSONRPCMessage | Array<JSONRPCMessage>,
+          state: StreamState | undefined
+        ): Effect.Effect<void, Http.TransportFailure, R> =>
+          Effect.gen(function*() {
             const headers = yield* headersFor("application/json, text/event-stream")
             headers["content-type"] = "application/json"
             const sentSession = sessionId !== undefined
@@ -360,17 +421,15 @@ export const streamableHttp = <R = never>(
             const newSession = response.headers["mcp-session-id"]
             if (newSession !== undefined && newSession !== "") sessionId = newSession
             if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, sentSession)
-            if (requestIds.length === 0) {
+            if (state === undefined) {
               // 202 and no body, by the spec; read whatever there is so the connection can be reused
               yield* Http.discard(response)
               if (standaloneEnabled && !standaloneStarted && isInitializedNotification(message)) {
                 standaloneStarted = true
-                startStream({ kind: "standalone", pending: new Set(), lastEventId: undefined, retryMillis: undefined }, undefined)
+                startStream(newState("standalone", []), undefined)
               }
               return
             }
-            const state: StreamState = { kind: "post", pending: new Set(requestIds), lastEventId: undefined, retryMillis: undefined }
-            for (const id of requestIds) owners.set(id, state)
             const type = Http.mediaType(response.headers["content-type"])
             if (type === "text/event-stream") {
               startStream(state, response)
@@ -402,17 +461,7 @@ export const streamableHttp = <R = never>(
                 new McpError.HttpStatus({ status: response.status, method: "POST", body: `unexpected content type ${type || "(none)"}` })
               )
             )
-          }).pipe(
-            // The connection broke after the POST left (reset, closed before or while answering). A live
-            // server does that too, closing an idle keep-alive connection just as we reuse it: if it is
-            // there, only what this POST carried is lost, and the session goes on.
-            Effect.catchIf(Http.isBrokenConnection, (failure) => {
-              for (const id of requestIds) settle(id)
-              return Http.brokenPost(serverIsThere, control, requestIds, resent ? undefined : post(message, true))(failure)
-            }),
-            annotate
-          )
-        }
+          })
 
         const terminate = Effect.suspend(() => {
           if (sessionId === undefined) return Effect.void
