@@ -19,7 +19,8 @@ import * as internalHttp from "./internal/streamableHttp.js"
 
 /**
  * A header value: plain, or `Redacted` for secrets. Values are never logged, traced (their names are added
- * to the HttpClient's redacted header names) or put in error messages.
+ * to the HttpClient's redacted header names) or put in errors: their messages, or the causes they keep
+ * (only a copy of the network error under the HttpClient's is kept, never the request).
  *
  * @since 0.1.0
  * @category models
@@ -69,9 +70,12 @@ export declare namespace NodeMcpTransport {
     readonly stderrTailLines?: number | undefined
     /** The level at which each stderr line is logged. Default: `Debug`. */
     readonly stderrLogLevel?: LogLevel.LogLevel | undefined
-    /** On close: how long the child may take to exit after its stdin is closed, before SIGTERM. Default: 100 ms. */
+    /**
+     * On close: how long the child and the processes it started (its process group) may take to exit after
+     * its stdin is closed, before SIGTERM to the group. Default: 100 ms.
+     */
     readonly stdinCloseGrace?: Duration.DurationInput | undefined
-    /** On close: how long the child may take to exit after SIGTERM, before SIGKILL. Default: 2 seconds. */
+    /** On close: how long the child's process group may take to exit after SIGTERM, before SIGKILL. Default: 2 seconds. */
     readonly sigtermGrace?: Duration.DurationInput | undefined
   }
 
@@ -84,7 +88,8 @@ export declare namespace NodeMcpTransport {
     /**
      * Headers sent with every request: static, or an Effect run before each request (e.g. reading a
      * refreshed bearer token). A failure of that Effect fails the request with
-     * `ConnectionFailed { beforeSend: true }`.
+     * `ConnectionFailed { beforeSend: true }`, which names its kind (`_tag` or error name) only: the
+     * failure itself is not kept, as it may quote a secret.
      */
     readonly headers?: HeadersInput | Effect.Effect<HeadersInput, unknown, R> | undefined
     /** Shown in errors and logs. Default: `<kind>: <origin><path>` (no credentials, no query). */
