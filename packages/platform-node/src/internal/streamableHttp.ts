@@ -5,12 +5,11 @@ import { McpError, McpTransport } from "@effect-mcp/session"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import type * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
@@ -37,10 +36,13 @@ interface StreamState {
   /** The reconnection time the server last set on this stream (the SSE `retry` field), in ms. */
   retryMillis: number | undefined
   /**
-   * Done when a POST's requests were all cancelled (`notifications/cancelled`): it owes nothing any more,
-   * and its answer or stream is not waited for, read nor resumed.
+   * Set when a POST's requests were all cancelled (`notifications/cancelled`): it owes nothing any more,
+   * and its answer or stream is not waited for, read nor resumed. Its fibers are interrupted then.
    */
-  readonly abandoned: Deferred.Deferred<void>
+  abandoned: boolean
+  /** The fiber sending the POST (until its answer is in), and the one reading its stream. */
+  poster: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  reader: Fiber.RuntimeFiber<unknown, unknown> | undefined
 }
 
 const newState = (kind: StreamState["kind"], requestIds: ReadonlyArray<RequestId>): StreamState => ({
@@ -48,8 +50,20 @@ const newState = (kind: StreamState["kind"], requestIds: ReadonlyArray<RequestId
   pending: new Set(requestIds),
   lastEventId: undefined,
   retryMillis: undefined,
-  abandoned: Deferred.unsafeMake<void>(FiberId.none)
+  abandoned: false,
+  poster: undefined,
+  reader: undefined
 })
+
+/**
+ * Lets a POST go: its fibers are interrupted (the socket of its answer is aborted), not raced against a
+ * signal, which would fork two fibers per POST for a cancellation that rarely comes.
+ */
+const abandon = (state: StreamState): void => {
+  state.abandoned = true
+  state.poster?.unsafeInterruptAsFork(FiberId.none)
+  state.reader?.unsafeInterruptAsFork(FiberId.none)
+}
 
 /** How one read of a response stream finished. */
 interface Consumed {
@@ -377,30 +391,46 @@ export const streamableHttp = <R = never>(
 
         /** Follows a stream in the background; a POST's until it is abandoned (its fiber ends, its socket closes). */
         const startStream = (state: StreamState, response: HttpClientResponse.HttpClientResponse | undefined) => {
-          const followed = follow(state, response)
-          runStream(state.kind === "post" ? Effect.raceFirst(followed, Deferred.await(state.abandoned)) : followed)
+          if (state.abandoned) return
+          const fiber = runStream(follow(state, response))
+          if (state.kind === "post") state.reader = fiber
         }
 
-        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>, resent = false): Effect.Effect<void, Http.TransportFailure, R> =>
+        /** What a POST will owe: the requests it carries, owed by it from now on (their answers may come first). */
+        const owedBy = (message: JSONRPCMessage | Array<JSONRPCMessage>): StreamState | undefined => {
+          const requestIds = requestIdsOf(message)
+          if (requestIds.length === 0) return undefined
+          const state = newState("post", requestIds)
+          for (const id of requestIds) owners.set(id, state)
+          return state
+        }
+
+        const post = (
+          message: JSONRPCMessage | Array<JSONRPCMessage>,
+          state: StreamState | undefined,
+          resent = false
+        ): Effect.Effect<void, Http.TransportFailure, R> =>
           Effect.suspend(() => {
-            const requestIds = requestIdsOf(message)
-            // the requests it carries are owed by this POST from now on (their answers may come before its own)
-            const state = requestIds.length > 0 ? newState("post", requestIds) : undefined
-            if (state !== undefined) for (const id of requestIds) owners.set(id, state)
+            const requestIds = state === undefined ? [] : [...state.pending]
             const idle = cancel(cancelledIdsOf(message))
-            const sent = sendPost(message, state)
-            return (state === undefined ? sent : Effect.raceFirst(sent, Deferred.await(state.abandoned))).pipe(
+            const sent = state === undefined
+              ? sendPost(message, state)
+              : Effect.withFiberRuntime<void, Http.TransportFailure, R>((fiber) => {
+                state.poster = fiber
+                return sendPost(message, state)
+              }).pipe(Effect.ensuring(Effect.sync(() => void (state.poster = undefined))))
+            return sent.pipe(
               // The connection broke after the POST left (reset, closed before or while answering). A live
               // server does that too, closing an idle keep-alive connection just as we reuse it: if it is
               // there, only what this POST carried is lost, and the session goes on.
               Effect.catchIf(Http.isBrokenConnection, (failure) => {
                 for (const id of requestIds) settle(id)
-                return Http.brokenPost(serverIsThere, control, requestIds, resent ? undefined : post(message, true))(failure)
+                return Http.brokenPost(serverIsThere, control, requestIds, resent ? undefined : post(message, undefined, true))(failure)
               }),
               // a POST that failed owes nothing any more: the session fails what it carried
               Effect.tapError(() => Effect.sync(() => requestIds.forEach(settle))),
               // the server has the cancellation (or it was lost): the POSTs it left owing nothing are let go
-              Effect.ensuring(Effect.sync(() => idle.forEach((abandoned) => Deferred.unsafeDone(abandoned.abandoned, Exit.void)))),
+              Effect.ensuring(Effect.sync(() => idle.forEach(abandon))),
               annotate
             )
           })
@@ -483,7 +513,12 @@ export const streamableHttp = <R = never>(
           start: () => Promise.resolve(),
           send: (message) => {
             if (closing) return Promise.reject(new Error("Not connected"))
-            return runPromise(post(message))
+            const state = owedBy(message)
+            return runPromise(post(message, state)).catch((error: unknown) => {
+              // a POST abandoned (its requests all cancelled) ends interrupted: that is no failed send
+              if (state?.abandoned === true) return
+              throw error
+            })
           },
           close: async () => {
             if (closing) return
