@@ -461,20 +461,26 @@ export const serverAnswers = (
     )
   const probe = Effect.timeoutTo(attempt(probeRetries), { duration: timeout, onTimeout: () => false, onSuccess: identity })
   // One probe at a time: a live server that closed many idle connections at once fails many requests
-  // together, and they share one answer instead of sending a probe each.
+  // together, and they share one answer instead of sending a probe each. It runs in the background, not in
+  // the fiber of the first that asked: that one may be interrupted (its stream abandoned, a cancelled call),
+  // which must not answer "gone" to the others.
   let inFlight: Deferred.Deferred<boolean> | undefined
   return Effect.suspend(() => {
     if (inFlight !== undefined) return Deferred.await(inFlight)
     const answer = Deferred.unsafeMake<boolean>(FiberId.none)
     inFlight = answer
-    return probe.pipe(
-      Effect.onExit((exit) =>
-        Effect.sync(() => {
-          inFlight = undefined
-          Deferred.unsafeDone(answer, Exit.succeed(Exit.isSuccess(exit) && exit.value))
-        })
+    return FiberSet.run(
+      background,
+      probe.pipe(
+        Effect.onExit((exit) =>
+          Effect.sync(() => {
+            inFlight = undefined
+            Deferred.unsafeDone(answer, Exit.succeed(Exit.isSuccess(exit) && exit.value))
+          })
+        ),
+        Effect.asVoid
       )
-    )
+    ).pipe(Effect.zipRight(Deferred.await(answer)))
   })
 }
 
