@@ -4,7 +4,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as ChildProcess from "node:child_process"
 import { once } from "node:events"
-import { zombieExit } from "../src/internal/zombie.js"
+import { groupRunning, pidReused, startTimeOf, zombieExit } from "../src/internal/zombie.js"
 
 /** A child that prints a line and then lives until it is killed, or exits with `code` when given one. */
 const child = (code?: number) =>
@@ -54,5 +54,29 @@ describe.runIf(process.platform === "linux")("zombieExit", () => {
     assert.isUndefined(zombieExit(proc.pid!))
     assert.isUndefined(zombieExit(process.pid))
     assert.isUndefined(zombieExit(1))
+  })
+})
+
+describe.runIf(process.platform === "linux")("process groups", () => {
+  it("a group is told from a later one that reused its leader's PID, by the leader's start time", async () => {
+    // a group leader, as stdio's children are (spawned detached)
+    const leader = ChildProcess.spawn("sleep", ["30"], { detached: true, stdio: "ignore" })
+    await once(leader, "spawn")
+    const pid = leader.pid!
+    try {
+      const start = startTimeOf(pid)
+      assert.isDefined(start)
+      assert.isFalse(pidReused(pid, start))
+      assert.isTrue(groupRunning(pid, [], start))
+      // the same PID, started at another time: another process holds it, so the group we knew is gone
+      const earlier = String(Number(start) - 1)
+      assert.isTrue(pidReused(pid, earlier))
+      assert.isFalse(groupRunning(pid, [], earlier))
+    } finally {
+      leader.kill("SIGKILL")
+      await once(leader, "exit")
+    }
+    assert.isUndefined(startTimeOf(pid))
+    assert.isFalse(groupRunning(pid, [], undefined))
   })
 })

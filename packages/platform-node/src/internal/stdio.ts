@@ -17,7 +17,6 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
-import { readdirSync } from "node:fs"
 import type * as Api from "../NodeMcpTransport.js"
 import { LineSplitter } from "./lines.js"
 import {
@@ -29,7 +28,7 @@ import {
   refuseOversizeRequest
 } from "./messages.js"
 import type { ExitStatus } from "./zombie.js"
-import { statFields, zombieExit } from "./zombie.js"
+import { groupRunning, pidReused, startTimeOf, zombieExit } from "./zombie.js"
 
 /** @internal */
 export const invalidLines = Metric.counter("effect_mcp_stdio_invalid_lines", {
@@ -85,40 +84,6 @@ const groupPoll = Effect.async<void>((resume) => {
   return Effect.sync(() => clearTimeout(timer))
 })
 
-/**
- * Whether a process of the group led by `pid` still runs. A PGID stays reserved while any member lives, even
- * once its leader has exited and been reaped, so `kill(-pid, 0)` answers for the group until it is empty;
- * but a zombie counts as a member, and an orphan killed by our signal waits for PID 1 (or a subreaper) to
- * reap it, which some (a container's init) do late or never. On Linux a group that `kill` finds is therefore
- * looked for in `/proc`, zombies aside: first among the members found before (`known`), then everywhere.
- */
-const groupRunning = (pid: number, known: Array<number>): boolean => {
-  try {
-    process.kill(-pid, 0)
-  } catch {
-    return false
-  }
-  if (process.platform !== "linux") return true
-  // the state, and the process group (pgrp, the 5th field)
-  const running = (member: number) => {
-    const fields = statFields(member)
-    return fields !== undefined && Number(fields[2]) === pid && fields[0] !== "Z" && fields[0] !== "X"
-  }
-  if (known.some(running)) return true
-  let entries: Array<string>
-  try {
-    entries = readdirSync("/proc")
-  } catch {
-    return true
-  }
-  known.length = 0
-  for (const entry of entries) {
-    const member = Number(entry)
-    if (Number.isInteger(member) && running(member)) known.push(member)
-  }
-  return known.length > 0
-}
-
 const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
 
 /** The OS error of a failed spawn, e.g. `spawn nonexistent ENOENT`. */
@@ -171,6 +136,8 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         )
         const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", method: "stdio", transport: description, pid: proc.pid })
         trackChild(proc.pid)
+        // when the child started: a process that holds its PID later and started at another time is another's
+        const leaderStart = startTimeOf(proc.pid)
         // runs after the shutdown finalizer below (finalizers run in reverse order)
         yield* Effect.addFinalizer(() => Effect.sync(() => liveChildren.delete(proc.pid)))
 
@@ -370,7 +337,11 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         // group, whether or not the child has exited, since a wrapper (`npx`, a shell) that exited or was
         // killed leaves the server it started in it. The platform's release signals the group only for a
         // running child, or one that exited with a non-zero code.
+        // the members of the child's group found so far, looked at first
+        const members: Array<number> = []
         const signal = (name: NodeJS.Signals) => {
+          // our group is empty and its PID is another's: `-pid` would be another process group
+          if (pidReused(proc.pid, leaderStart)) return
           try {
             process.kill(-proc.pid, name)
           } catch {
@@ -384,9 +355,8 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
             }
           }
         }
-        const members: Array<number> = []
         const untilGroupEmpty: Effect.Effect<void> = Effect.suspend(() =>
-          groupRunning(proc.pid, members) ? Effect.zipRight(groupPoll, untilGroupEmpty) : Effect.void
+          groupRunning(proc.pid, members, leaderStart) ? Effect.zipRight(groupPoll, untilGroupEmpty) : Effect.void
         )
         // the child's exit is an event; the rest of its group is sampled
         const waitGone = (grace: Duration.Duration) =>

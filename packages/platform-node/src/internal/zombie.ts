@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from "node:fs"
+import { closeSync, openSync, readdirSync, readSync } from "node:fs"
 import { constants } from "node:os"
 
 /** How a child process ended: its exit code, or the signal that killed it. */
@@ -59,4 +59,66 @@ export const zombieExit = (pid: number): ExitStatus | undefined => {
   const signal = status & 0x7f
   if (signal === 0) return { code: (status >> 8) & 0xff, signal: null }
   return { code: null, signal: signalNames.get(signal) ?? `signal ${signal}` }
+}
+
+/**
+ * When a process started (`/proc/<pid>/stat`'s 22nd field, in clock ticks since boot), or `undefined`: no
+ * such process, or not Linux. With the PID, it names a process for good: a PID is reused, not with the same
+ * start time.
+ *
+ * @internal
+ */
+export const startTimeOf = (pid: number): string | undefined =>
+  process.platform === "linux" ? statFields(pid)?.[19] : undefined
+
+/**
+ * Whether `pid` now names another process than the one that started at `leaderStart`. A PID is reused only
+ * once no process uses it, as its PID or as its group's: then the group it led is empty, and `-pid` would be
+ * another's group.
+ *
+ * @internal
+ */
+export const pidReused = (pid: number, leaderStart: string | undefined): boolean => {
+  if (leaderStart === undefined) return false
+  const holder = startTimeOf(pid)
+  return holder !== undefined && holder !== leaderStart
+}
+
+/**
+ * Whether a process of the group led by `pid` still runs. A PGID stays reserved while any member lives, even
+ * once its leader has exited and been reaped, so `kill(-pid, 0)` answers for the group until it is empty;
+ * but a zombie counts as a member, and an orphan killed by our signal waits for PID 1 (or a subreaper) to
+ * reap it, which some (a container's init) do late or never. On Linux a group that `kill` finds is therefore
+ * looked for in `/proc`, zombies aside: first among the members found before (`known`), then everywhere.
+ * `leaderStart` is the leader's start time (`startTimeOf`), which tells its group from a later one that
+ * reused its PID.
+ *
+ * @internal
+ */
+export const groupRunning = (pid: number, known: Array<number>, leaderStart: string | undefined): boolean => {
+  if (pidReused(pid, leaderStart)) return false
+  try {
+    process.kill(-pid, 0)
+  } catch {
+    return false
+  }
+  if (process.platform !== "linux") return true
+  // the state, and the process group (pgrp, the 5th field)
+  const running = (member: number) => {
+    const fields = statFields(member)
+    return fields !== undefined && Number(fields[2]) === pid && fields[0] !== "Z" && fields[0] !== "X"
+  }
+  if (known.some(running)) return true
+  let entries: Array<string>
+  try {
+    entries = readdirSync("/proc")
+  } catch {
+    return true
+  }
+  known.length = 0
+  for (const entry of entries) {
+    const member = Number(entry)
+    if (Number.isInteger(member) && running(member)) known.push(member)
+  }
+  return known.length > 0
 }
