@@ -731,6 +731,46 @@ describe("McpSession", () => {
         assert.match(error.message, /go away/)
       }))
 
+    it.scoped("an onProgress that throws as its caller is interrupted still cancels the call on the server", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const { faults, transport } = yield* McpTest.faulty(server.transport)
+        const session = yield* McpSession.make({ transport, clientInfo })
+        let caller: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
+        caller = yield* Effect.fork(session.callTool({ name: "progress", arguments: { steps: 3 } }, {
+          onProgress: () => {
+            // the caller's fiber is interrupted before it resumes with the defect
+            caller!.unsafeInterruptAsFork(caller!.id())
+            throw new Error("a bug in the caller's callback")
+          }
+        }))
+        yield* Fiber.await(caller)
+        const sent = yield* faults.sent
+        assert.isTrue(
+          sent.some((m) => (m as { method?: string }).method === "notifications/cancelled"),
+          "no notifications/cancelled was sent"
+        )
+        // the session goes on
+        yield* session.ping()
+      }))
+
+    it.effect("closing a session whose transport's close never settles takes closeTimeout, on the Clock", () =>
+      Effect.gen(function*() {
+        const transport = scripted((msg, reply) => {
+          if (msg.method === "ping") reply({ jsonrpc: "2.0", id: msg.id!, result: {} })
+        }, { close: () => new Promise<void>(() => {}) })
+        const scope = yield* Scope.make()
+        const session = yield* McpSession.make({ transport, clientInfo, closeTimeout: "2 seconds" }).pipe(Scope.extend(scope))
+        yield* session.ping()
+        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        for (let i = 0; i < 10; i++) yield* tick
+        yield* TestClock.adjust("1999 millis")
+        for (let i = 0; i < 10; i++) yield* tick
+        assert.isTrue(Option.isNone(yield* Fiber.poll(closing)), "closed before closeTimeout")
+        yield* TestClock.adjust("1 milli")
+        yield* eventually(Fiber.poll(closing), Option.isSome)
+      }))
+
     it.effect("a transport whose start rejects fails with TransportCrashed, not delivered", () =>
       Effect.gen(function*() {
         const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" })

@@ -773,6 +773,39 @@ describe("McpSession.layerResilient", () => {
         yield* charges.release
       }))
 
+    it.scoped("Idempotent does not keep a listing the server said changed while it was read", () =>
+      Effect.gen(function*() {
+        // the server answers tools/list and says its tools changed in the same tick: `charge` is no longer
+        // idempotent, and the answer just read is the old one
+        let idempotent = true
+        let calls = 0
+        const scriptedTransport = scripted((msg, reply) => {
+          if (msg.method === "tools/list") {
+            const annotations = { readOnlyHint: false, idempotentHint: idempotent }
+            reply({ jsonrpc: "2.0", id: msg.id!, result: { tools: [{ name: "charge", inputSchema: { type: "object" }, annotations }] } })
+            if (idempotent) reply({ jsonrpc: "2.0", method: "notifications/tools/list_changed" })
+            idempotent = false
+          }
+          // a call is never answered
+          if (msg.method === "tools/call") calls++
+        })
+        const { faults, transport } = yield* McpTest.faulty(scriptedTransport)
+        const { session } = yield* McpSession.makeResilient(
+          { transport, clientInfo },
+          McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("1 second"), replay: "Idempotent" })
+        )
+        const listing = yield* session.listTools()
+        assert.isTrue(listing[0]!.annotations?.idempotentHint)
+        const call = yield* Effect.fork(session.callTool({ name: "charge" }))
+        yield* eventually(Effect.sync(() => calls), (n) => n === 1)
+        yield* faults.failPending(new McpError.StreamClosed({ detail: "the answer stream ended" }))
+        const exit = yield* eventually(Fiber.poll(call), Option.isSome)
+        const error = failureOf(Option.getOrThrow(exit)) as McpError.TransportCrashed
+        assert.strictEqual(error.delivery, "MaybeDelivered")
+        for (let i = 0; i < 10; i++) yield* tick
+        assert.strictEqual(calls, 1)
+      }))
+
     it.scoped("Idempotent forgets what tools/list said once the server says its tools changed", () =>
       Effect.gen(function*() {
         const charges = chargeServer(() => true)

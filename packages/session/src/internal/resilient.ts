@@ -75,11 +75,16 @@ export const make = <R = never>(
     // every generation's notifications, as they arrive (a closed generation's transport delivers no more)
     // the tool annotations the Idempotent rule reads; forgotten when the server says its tools changed
     let listed: ListedTools | undefined = undefined
+    // how many times the server said so: a listing under way meanwhile may mix old and new, and is not kept
+    let toolChanges = 0
     const sessionOptions: session.InternalOptions<R> = {
       ...options,
       keepAlive: options.keepAlive ?? policy.keepAlive,
       onNotification: (notification) => {
-        if (notification.method === "notifications/tools/list_changed") listed = undefined
+        if (notification.method === "notifications/tools/list_changed") {
+          listed = undefined
+          toolChanges++
+        }
         notifications.unsafeOffer(notification)
       }
     }
@@ -326,9 +331,20 @@ export const make = <R = never>(
 
     const always = () => Effect.succeed(true)
 
-    const remember = (generation: number, tools: ReadonlyArray<Tool>): void => {
-      listed = { generation, tools: new Map(tools.map((tool) => [tool.name, tool])) }
-    }
+    /**
+     * Lists the tools on a session and remembers them for the Idempotent rule, unless the server said its
+     * tools changed while they were listed (its answer and the notification may be read together, in
+     * either order). `current` tells whether the listing is as the server says now.
+     */
+    const listAndRemember = (s: Service, generation: number, requestOptions?: McpSessionNs.RequestOptions) =>
+      Effect.suspend(() => {
+        const changes = toolChanges
+        return Effect.map(s.listTools(requestOptions), (tools) => {
+          const current = changes === toolChanges
+          if (current) listed = { generation, tools: new Map(tools.map((tool) => [tool.name, tool])) }
+          return { tools, current }
+        })
+      })
 
     /**
      * What `tools/list` says of a tool on a generation above `after`, the one a replay would run on: from
@@ -339,12 +355,9 @@ export const make = <R = never>(
       const known = listed !== undefined && listed.generation > after ? listed.tools.get(name) : undefined
       if (known !== undefined) return Effect.succeed(known)
       return acquire(after, undefined, undefined).pipe(
-        Effect.flatMap((live) =>
-          Effect.map(live.session.listTools(), (tools) => {
-            remember(live.generation, tools)
-            return tools.find((tool) => tool.name === name)
-          })
-        ),
+        Effect.flatMap((live) => listAndRemember(live.session, live.generation)),
+        // a listing the server changed meanwhile says nothing sure: not known, not replayed
+        Effect.map(({ current, tools }) => current ? tools.find((tool) => tool.name === name) : undefined),
         Effect.orElseSucceed(() => undefined)
       )
     }
@@ -385,7 +398,7 @@ export const make = <R = never>(
         run(
           "tools/list",
           undefined,
-          (s, generation) => Effect.tap(s.listTools(requestOptions), (tools) => remember(generation, tools)),
+          (s, generation) => Effect.map(listAndRemember(s, generation, requestOptions), ({ tools }) => tools),
           always
         ),
       listResources: (o) => run("resources/list", undefined, (s) => s.listResources(o), always),

@@ -146,7 +146,8 @@ export const makeLive = <R = never>(
       { capabilities: options.capabilities ?? {}, jsonSchemaValidator: lazyValidator() }
     )
     yield* Effect.addFinalizer(() =>
-      Effect.tryPromise(() => supervisor.close()).pipe(
+      // interruptible, or the timeout could not cut the wait: a finalizer runs uninterruptibly
+      Effect.interruptible(Effect.tryPromise(() => supervisor.close())).pipe(
         Effect.timeoutOption(closeTimeout),
         Effect.ignore,
         Effect.andThen(Effect.sync(() => client.close().catch(() => {})))
@@ -343,10 +344,9 @@ export const makeLive = <R = never>(
               try {
                 onProgress(progress)
               } catch (defect) {
-                settle(Effect.suspend(() => {
-                  controller.abort("the caller's onProgress failed")
-                  return Effect.die(defect)
-                }))
+                // aborted at once, as on a deadline: the caller's fiber may be interrupted before it resumes
+                settle(Effect.die(defect))
+                controller.abort("the caller's onProgress failed")
               }
             })
           }

@@ -65,7 +65,8 @@ export const inMemory = (
                 cause
               })
           }),
-          () => Effect.promise(() => instance.close()).pipe(Effect.timeoutOption("1 second"), Effect.ignore)
+          // interruptible, or the timeout could not cut the wait: a release runs uninterruptibly
+          () => Effect.interruptible(Effect.promise(() => instance.close())).pipe(Effect.timeoutOption("1 second"), Effect.ignore)
         )
         return { transport: clientTransport }
       })
