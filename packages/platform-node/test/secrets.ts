@@ -10,6 +10,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import { inspect } from "node:util"
+import { crashOf } from "./utils.js"
 
 /** The header values the secret tests send, and must find in no error. */
 export const secrets: ReadonlyArray<string> = ["SECRET-STATIC", "SECRET-PLAIN", "SECRET-COMPUTED"]
@@ -55,4 +56,12 @@ export const assertNoSecret = (error: unknown, secrets: ReadonlyArray<string>, w
     for (const [how, text] of Object.entries(shown)) {
       for (const secret of secrets) assert.notInclude(text, secret, `${what}: ${how} shows a header value`)
     }
+  })
+
+/** An opening refused (nobody listens): it fails keeping the network error (ECONNREFUSED), and no header value. */
+export const assertRefusedWithoutSecret = <A, E, R>(opening: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const refused = crashOf(yield* Effect.exit(opening))
+    assert.include(inspect(refused, { depth: null }), "ECONNREFUSED")
+    yield* assertNoSecret(refused, secrets, "refused")
   })

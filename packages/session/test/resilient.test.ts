@@ -55,6 +55,22 @@ const expectOpenAt = (faults: McpTest.Faults, millis: number, opens: number) =>
     yield* eventually(faults.opens, (n) => n === opens)
   })
 
+/** Crashes the session with its next opening refused, and starts a ping that waits for the rebuild. */
+const pingWhileReconnecting = (
+  faults: McpTest.Faults,
+  lifecycle: McpSession.Lifecycle["Type"],
+  session: McpSession.McpSession.Service
+) =>
+  Effect.gen(function*() {
+    yield* faults.failNextOpens(refused)
+    yield* faults.crash(processExited)
+    yield* eventually(lifecycle.state, (s) => s._tag === "Reconnecting")
+    yield* eventually(faults.opens, (n) => n === 2)
+    const waiting = yield* Effect.fork(session.ping())
+    yield* tick
+    return waiting
+  })
+
 const connectedAgain = (lifecycle: McpSession.Lifecycle["Type"], generation: number) =>
   eventually(lifecycle.state, (s) => s._tag === "Connected" && s.generation === generation)
 
@@ -241,12 +257,7 @@ describe("McpSession.layerResilient", () => {
     it.scoped("calls wait for the rebuild, bounded by maxWait, or fail fast", () =>
       Effect.gen(function*() {
         const { faults, lifecycle, session } = yield* setup({ reconnect: Schedule.spaced("1 minute"), maxWait: "5 seconds" })
-        yield* faults.failNextOpens(refused)
-        yield* faults.crash(processExited)
-        yield* eventually(lifecycle.state, (s) => s._tag === "Reconnecting")
-        yield* eventually(faults.opens, (n) => n === 2)
-        const waiting = yield* Effect.fork(session.ping())
-        yield* tick
+        const waiting = yield* pingWhileReconnecting(faults, lifecycle, session)
         yield* TestClock.adjust("5 seconds")
         const error = failureOf(yield* Fiber.await(waiting)) as McpError.TransportCrashed
         assert.strictEqual(error._tag, "TransportCrashed")
@@ -677,12 +688,7 @@ describe("McpSession.layerResilient", () => {
           { transport, clientInfo },
           McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("1 minute") })
         ).pipe(Scope.extend(scope))
-        yield* faults.failNextOpens(refused)
-        yield* faults.crash(processExited)
-        yield* eventually(lifecycle.state, (s) => s._tag === "Reconnecting")
-        yield* eventually(faults.opens, (n) => n === 2)
-        const waiting = yield* Effect.fork(session.ping())
-        yield* tick
+        const waiting = yield* pingWhileReconnecting(faults, lifecycle, session)
         yield* Scope.close(scope, Exit.void)
         const exit = yield* eventually(Fiber.poll(waiting), Option.isSome, 50)
         const error = failureOf(Option.getOrThrow(exit)) as McpError.TransportCrashed
@@ -721,6 +727,16 @@ describe("McpSession.layerResilient", () => {
   })
 
   describe("tool annotations", () => {
+    /** The call fails as one that may have run, and is not replayed: it ran once. */
+    const notReplayed = <A, E>(call: Fiber.RuntimeFiber<A, E>, executions: Effect.Effect<number>) =>
+      Effect.gen(function*() {
+        const exit = yield* eventually(Fiber.poll(call), Option.isSome)
+        const error = failureOf(Option.getOrThrow(exit)) as McpError.TransportCrashed
+        assert.strictEqual(error.delivery, "MaybeDelivered")
+        for (let i = 0; i < 10; i++) yield* tick
+        assert.strictEqual(yield* executions, 1)
+      })
+
     /** A server whose `charge` tool blocks until released; read-only or not as `readOnly()` says when listed. */
     const chargeServer = (readOnly: () => boolean) => {
       let executions = 0
@@ -765,11 +781,7 @@ describe("McpSession.layerResilient", () => {
         yield* faults.crash(new McpError.StreamClosed({ detail: "cut" }))
         yield* tick
         yield* TestClock.adjust("1 second")
-        const exit = yield* eventually(Fiber.poll(call), Option.isSome)
-        const error = failureOf(Option.getOrThrow(exit)) as McpError.TransportCrashed
-        assert.strictEqual(error.delivery, "MaybeDelivered")
-        for (let i = 0; i < 10; i++) yield* tick
-        assert.strictEqual(yield* charges.executions, 1)
+        yield* notReplayed(call, charges.executions)
         yield* charges.release
       }))
 
@@ -799,11 +811,7 @@ describe("McpSession.layerResilient", () => {
         const call = yield* Effect.fork(session.callTool({ name: "charge" }))
         yield* eventually(Effect.sync(() => calls), (n) => n === 1)
         yield* faults.failPending(new McpError.StreamClosed({ detail: "the answer stream ended" }))
-        const exit = yield* eventually(Fiber.poll(call), Option.isSome)
-        const error = failureOf(Option.getOrThrow(exit)) as McpError.TransportCrashed
-        assert.strictEqual(error.delivery, "MaybeDelivered")
-        for (let i = 0; i < 10; i++) yield* tick
-        assert.strictEqual(calls, 1)
+        yield* notReplayed(call, Effect.sync(() => calls))
       }))
 
     it.scoped("Idempotent forgets what tools/list said once the server says its tools changed", () =>
@@ -828,11 +836,7 @@ describe("McpSession.layerResilient", () => {
         yield* eventually(charges.executions, (n) => n === 1)
         // the call fails alone; the transport lives on
         yield* faults.failPending(new McpError.StreamClosed({ detail: "the answer stream ended" }))
-        const exit = yield* eventually(Fiber.poll(call), Option.isSome)
-        const error = failureOf(Option.getOrThrow(exit)) as McpError.TransportCrashed
-        assert.strictEqual(error.delivery, "MaybeDelivered")
-        for (let i = 0; i < 10; i++) yield* tick
-        assert.strictEqual(yield* charges.executions, 1)
+        yield* notReplayed(call, charges.executions)
         yield* charges.release
       }))
   })
