@@ -17,6 +17,7 @@ import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Exit from "effect/Exit"
+import { identity } from "effect/Function"
 import * as FiberRef from "effect/FiberRef"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -138,6 +139,54 @@ export const makeLive = <R = never>(
     // FiberRefs into every caller, for nothing, on the path a dying transport's callers wait on
     const awaitDeath: Effect.Effect<never, McpError.TransportCrashed> = Effect.flatten(Fiber.await(fiber))
     const deadlines = yield* Deadlines.make(runFork)
+
+    /**
+     * An SDK promise bounded by a deadline on the session's timer. The first of its settling, the deadline
+     * and the fiber's interruption wins; the deadline aborts the promise's signal with `abortReason` of its
+     * error, the interruption with none (aborting makes the SDK send `notifications/cancelled`). `start` gets
+     * the controller, `settle` and whether it is settled, for what else may end the wait first (a throwing
+     * `onProgress`).
+     */
+    const withDeadline = <A, E>(
+      timeoutMillis: number,
+      timedOut: () => E,
+      abortReason: (error: E) => unknown,
+      start: (
+        controller: AbortController,
+        settle: (effect: Effect.Effect<A, E>) => void,
+        isSettled: () => boolean
+      ) => Promise<A>,
+      rejected: (error: unknown) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E> =>
+      Effect.async<A, E>((resume) => {
+        const controller = new AbortController()
+        let settled = false
+        // the first of answer, deadline and interruption settles it; it is then off the timer
+        const finish = (): boolean => {
+          if (settled) return false
+          settled = true
+          cancelDeadline()
+          return true
+        }
+        const settle = (effect: Effect.Effect<A, E>) => {
+          if (finish()) resume(effect)
+        }
+        const cancelDeadline = deadlines.add(timeoutMillis, () => {
+          const error = timedOut()
+          settle(Effect.fail(error))
+          controller.abort(abortReason(error))
+        })
+        let pending: Promise<A>
+        try {
+          pending = start(controller, settle, () => settled)
+        } catch (error) {
+          pending = Promise.reject(error)
+        }
+        pending.then((value) => settle(Effect.succeed(value)), (error) => settle(rejected(error)))
+        return Effect.sync(() => {
+          if (finish()) controller.abort()
+        })
+      })
     const clock = yield* Effect.clock
 
     // 3. the SDK client over the supervised transport; closing closes the transport, bounded
@@ -157,37 +206,18 @@ export const makeLive = <R = never>(
     // would never fire on the live Clock for a timeout above 2^31-1 ms). No race with the supervisor here: a
     // crash makes the SDK reject the pending initialize at once, and the SDK itself closes the transport when
     // initialize fails, which is no death of the transport.
-    yield* Effect.async<void, unknown>((resume) => {
-      const controller = new AbortController()
-      let settled = false
-      let cancelDeadline = (): void => {}
-      const settle = (effect: Effect.Effect<void, unknown>) => {
-        if (settled) return
-        settled = true
-        cancelDeadline()
-        resume(effect)
-      }
-      cancelDeadline = deadlines.add(Duration.toMillis(requestTimeout), () => {
-        settle(Effect.fail(
-          new McpError.InitializeFailed({
-            transport: description,
-            reason: "Timeout",
-            detail: `no answer to initialize within ${Duration.toMillis(requestTimeout)} ms`
-          })
-        ))
-        controller.abort()
-      })
-      client.connect(supervisor, { signal: controller.signal, timeout: sdkTimeoutMillis }).then(
-        () => settle(Effect.void),
-        (error) => settle(Effect.fail(error))
-      )
-      return Effect.sync(() => {
-        if (settled) return
-        settled = true
-        cancelDeadline()
-        controller.abort()
-      })
-    }).pipe(
+    yield* withDeadline<void, unknown>(
+      Duration.toMillis(requestTimeout),
+      () =>
+        new McpError.InitializeFailed({
+          transport: description,
+          reason: "Timeout",
+          detail: `no answer to initialize within ${Duration.toMillis(requestTimeout)} ms`
+        }),
+      () => undefined,
+      (controller) => client.connect(supervisor, { signal: controller.signal, timeout: sdkTimeoutMillis }),
+      Effect.fail
+    ).pipe(
       Effect.catchAll((error) => {
         if (error instanceof McpError.TransportCrashed || error instanceof McpError.InitializeFailed) {
           return Effect.fail(error)
@@ -311,60 +341,32 @@ export const makeLive = <R = never>(
         const meta: Record<string, unknown> = { [correlationKey]: key }
         const onProgress = options?.onProgress
         if (onProgress !== undefined) meta.progressToken = key
-        return Effect.async<A, McpError.RequestError>((resume) => {
-          // aborting makes the SDK send `notifications/cancelled`: on timeout, and on interruption
-          const controller = new AbortController()
-          let settled = false
-          // the first of answer, deadline and interruption settles the request; it is then off the timer
-          const finish = (): boolean => {
-            if (settled) return false
-            settled = true
-            cancelDeadline()
-            return true
-          }
-          const settle = (effect: Effect.Effect<A, McpError.RequestError>) => {
-            if (finish()) resume(effect)
-          }
-          const cancelDeadline = deadlines.add(timeoutMillis, () => {
-            const timedOut = new McpError.RequestTimeout({
-              method,
-              ...(target !== undefined ? { target } : {}),
-              timeoutMillis
-            })
-            settle(Effect.fail(timedOut))
-            controller.abort(timedOut)
-          })
-          if (onProgress !== undefined) {
-            // The caller's callback runs on the transport's read path, which must never see it throw: the
-            // throw is the caller's bug, so it fails the caller's call, in the caller's fiber, as a defect (as
-            // a throw in `Effect.sync` would), and the request is cancelled on the server. The transport, the
-            // other requests and the session go on.
-            supervisor.progress.set(key, (progress) => {
-              if (settled) return
-              try {
-                onProgress(progress)
-              } catch (defect) {
-                // aborted at once, as on a deadline: the caller's fiber may be interrupted before it resumes
-                settle(Effect.die(defect))
-                controller.abort("the caller's onProgress failed")
-              }
-            })
-          }
-          let pending: Promise<A>
-          try {
-            pending = run(meta, { signal: controller.signal, timeout: sdkTimeoutMillis })
-          } catch (error) {
-            pending = Promise.reject(error)
-          }
-          pending.then(
-            (value) => settle(Effect.succeed(value)),
-            // mapped in the caller's fiber, so a mapping that throws is a defect there, not a lost call
-            (error) => settle(Effect.failSync(() => toError(error, method, key)))
-          )
-          return Effect.sync(() => {
-            if (finish()) controller.abort()
-          })
-        }).pipe(
+        return withDeadline<A, McpError.RequestError>(
+          timeoutMillis,
+          () => new McpError.RequestTimeout({ method, ...(target !== undefined ? { target } : {}), timeoutMillis }),
+          identity,
+          (controller, settle, isSettled) => {
+            if (onProgress !== undefined) {
+              // The caller's callback runs on the transport's read path, which must never see it throw: the
+              // throw is the caller's bug, so it fails the caller's call, in the caller's fiber, as a defect
+              // (as a throw in `Effect.sync` would), and the request is cancelled on the server. The
+              // transport, the other requests and the session go on.
+              supervisor.progress.set(key, (progress) => {
+                if (isSettled()) return
+                try {
+                  onProgress(progress)
+                } catch (defect) {
+                  // aborted at once, as on a deadline: the caller's fiber may be interrupted before it resumes
+                  settle(Effect.die(defect))
+                  controller.abort("the caller's onProgress failed")
+                }
+              })
+            }
+            return run(meta, { signal: controller.signal, timeout: sdkTimeoutMillis })
+          },
+          // mapped in the caller's fiber, so a mapping that throws is a defect there, not a lost call
+          (error) => Effect.failSync(() => toError(error, method, key))
+        ).pipe(
           // An answer that came before the death is the request's: the SDK settles it with that answer within
           // a few microtasks (and its deadline still bounds it), even when the death is reported in the same
           // tick, as a stdio child's last answer and the end of its stdout are.
