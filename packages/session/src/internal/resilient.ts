@@ -72,11 +72,11 @@ export const make = <R = never>(
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const events = yield* PubSub.unbounded<LifecycleEvent>()
     const notifications = yield* PubSub.unbounded<ServerNotification>()
-    // every generation's notifications, as they arrive (a closed generation's transport delivers no more)
     // the tool annotations the Idempotent rule reads; forgotten when the server says its tools changed
     let listed: ListedTools | undefined = undefined
     // how many times the server said so: a listing under way meanwhile may mix old and new, and is not kept
     let toolChanges = 0
+    // every generation's notifications, as they arrive (a closed generation's transport delivers no more)
     const sessionOptions: session.InternalOptions<R> = {
       ...options,
       keepAlive: options.keepAlive ?? policy.keepAlive,
@@ -246,8 +246,15 @@ export const make = <R = never>(
       last: McpError.TransportCrashed | undefined
     ): Effect.Effect<Live, McpError.TransportCrashed | McpError.GaveUp> =>
       Effect.flatMap(SubscriptionRef.get(state), (current) => {
-        if (current._tag === "Connected" && current.live.generation > after) return Effect.succeed(current.live)
-        if (current._tag === "GaveUp") return Effect.fail(crash ?? current.error)
+        /** What the call goes on with in a state: a live session above `after`, or the end; else nothing yet. */
+        const settled = (s: State): Effect.Effect<Live, McpError.TransportCrashed | McpError.GaveUp> | undefined =>
+          s._tag === "Connected" && s.live.generation > after
+            ? Effect.succeed(s.live)
+            : s._tag === "GaveUp"
+            ? Effect.fail(crash ?? s.error)
+            : undefined
+        const now = settled(current)
+        if (now !== undefined) return now
         /** Why the call cannot go on without a rebuilt session, as read now. */
         const reconnecting = (s: State): McpError.TransportCrashed =>
           crash ?? (s._tag === "Reconnecting" ? s.error.withDelivery("NotDelivered") : last ?? closed())
@@ -255,7 +262,7 @@ export const make = <R = never>(
         if (policy.whileReconnecting === "fail") return Effect.fail(reconnecting(current))
         return state.changes.pipe(
           Stream.interruptWhen(Deferred.await(closing)),
-          Stream.filter((s) => (s._tag === "Connected" && s.live.generation > after) || s._tag === "GaveUp"),
+          Stream.filter((s) => settled(s) !== undefined),
           Stream.runHead,
           Effect.timeoutTo({
             duration: policy.maxWait,
@@ -263,13 +270,9 @@ export const make = <R = never>(
             onTimeout: () => Effect.map(SubscriptionRef.get(state), (s) => Option.some<State>(s))
           }),
           Effect.flatten,
-          Effect.flatMap((s): Effect.Effect<Live, McpError.GaveUp | McpError.TransportCrashed> => {
-            if (Option.isNone(s)) return Effect.fail(crash ?? closed())
-            const reached = s.value
-            if (reached._tag === "Connected" && reached.live.generation > after) return Effect.succeed(reached.live)
-            if (reached._tag === "GaveUp") return Effect.fail(crash ?? reached.error)
-            return Effect.fail(reconnecting(reached))
-          })
+          Effect.flatMap((s) =>
+            Option.isNone(s) ? Effect.fail(crash ?? closed()) : settled(s.value) ?? Effect.fail(reconnecting(s.value))
+          )
         )
       })
 
