@@ -420,15 +420,13 @@ export const streamableHttp = <R = never>(
                 return sendPost(message, state)
               }).pipe(Effect.ensuring(Effect.sync(() => void (state.poster = undefined))))
             return sent.pipe(
+              // a POST that failed owes nothing any more: what it carried fails, alone or with the transport
+              Effect.tapError(() => Effect.sync(() => requestIds.forEach(settle))),
               // The connection broke after the POST left (reset, closed before or while answering). A live
               // server does that too, closing an idle keep-alive connection just as we reuse it: if it is
               // there, only what this POST carried is lost, and the session goes on.
-              Effect.catchIf(Http.isBrokenConnection, (failure) => {
-                for (const id of requestIds) settle(id)
-                return Http.brokenPost(serverIsThere, control, requestIds, resent ? undefined : post(message, undefined, true))(failure)
-              }),
-              // a POST that failed owes nothing any more: the session fails what it carried
-              Effect.tapError(() => Effect.sync(() => requestIds.forEach(settle))),
+              Effect.catchIf(Http.isBrokenConnection, (failure) =>
+                Http.brokenPost(serverIsThere, control, requestIds, resent ? undefined : post(message, undefined, true))(failure)),
               // the server has the cancellation (or it was lost): the POSTs it left owing nothing are let go
               Effect.ensuring(Effect.sync(() => idle.forEach(abandon))),
               annotate
