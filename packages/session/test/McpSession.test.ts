@@ -1,3 +1,4 @@
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
@@ -767,6 +768,29 @@ describe("McpSession", () => {
         yield* TestClock.adjust("1999 millis")
         for (let i = 0; i < 10; i++) yield* tick
         assert.isTrue(Option.isNone(yield* Fiber.poll(closing)), "closed before closeTimeout")
+        yield* TestClock.adjust("1 milli")
+        yield* eventually(Fiber.poll(closing), Option.isSome)
+      }))
+
+    it.effect("an in-memory server whose close never settles holds the session's close 1 second, on the Clock", () =>
+      Effect.gen(function*() {
+        const server = new McpServer({ name: "stuck", version: "1.0.0" })
+        let closes = 0
+        server.close = () => {
+          closes++
+          return new Promise<void>(() => {})
+        }
+        const scope = yield* Scope.make()
+        const session = yield* McpSession.make({ transport: McpTransport.inMemory(() => server), clientInfo }).pipe(
+          Scope.extend(scope)
+        )
+        yield* session.ping()
+        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        for (let i = 0; i < 10; i++) yield* tick
+        yield* TestClock.adjust("999 millis")
+        for (let i = 0; i < 10; i++) yield* tick
+        assert.strictEqual(closes, 1)
+        assert.isTrue(Option.isNone(yield* Fiber.poll(closing)), "closed before the server's close bound")
         yield* TestClock.adjust("1 milli")
         yield* eventually(Fiber.poll(closing), Option.isSome)
       }))
