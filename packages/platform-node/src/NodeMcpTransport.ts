@@ -151,9 +151,10 @@ export declare namespace NodeMcpTransport {
    */
   export interface SseOptions<R = never> extends HttpOptions<R> {
     /**
-     * Bound on the wait for the server's `endpoint` event, and on the probe that asks whether the server is
-     * still there after a POST's connection broke (that POST's requests then fail alone if it is). Default:
-     * 10 seconds.
+     * Bound on the wait for the server's `endpoint` event, on the wait for the answer to a POST that
+     * carries no request (a notification; it is let go then), and on the probe that asks whether the server
+     * is still there after a POST's connection broke (that POST's requests then fail alone if it is).
+     * Default: 10 seconds.
      */
     readonly connectTimeout?: Duration.DurationInput | undefined
   }

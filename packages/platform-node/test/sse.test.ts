@@ -14,7 +14,7 @@ import * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type * as net from "node:net"
 import { assertNoSecret, assertRefusedWithoutSecret, secretHeaders, secrets } from "./secrets.js"
-import { clientInfo, crashing, crashOf, freePort, httpClients, timed } from "./utils.js"
+import { clientInfo, crashing, crashOf, failureOf, freePort, httpClients, timed, until } from "./utils.js"
 
 interface LegacyServer {
   readonly url: string
@@ -23,25 +23,40 @@ interface LegacyServer {
   readonly openResponses: () => number
   /** How many times the transport asked whether the server is there (`OPTIONS`). */
   readonly probes: () => number
+  /** The paths the client posted to, in order. */
+  readonly posts: () => ReadonlyArray<string>
+}
+
+interface LegacyOptions {
+  /**
+   * Answers a GET itself instead of the stream above: "stream" when its answer is the event stream the
+   * server then writes on, true for any other answer, false to leave the GET to the stream above.
+   */
+  readonly get?: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean | "stream") | undefined
+  /** Never answers the POSTs of notifications. */
+  readonly hangNotifications?: boolean | undefined
 }
 
 /**
  * GET /sse names `/message?sessionId=1` (or `endpoint`), then answers every request on the stream; a
- * `tools/call` of `forbidden`, `gone` or `cut` fails as its name says.
+ * `tools/call` of `forbidden`, `gone` or `cut` fails as its name says; `hang` is never answered, and
+ * `answer-hang` is answered on the stream while its POST never is.
  */
-const legacyServer = (endpoint = "/message?sessionId=1") =>
+const legacyServer = (endpoint = "/message?sessionId=1", options?: LegacyOptions) =>
   Effect.acquireRelease(
     Effect.async<{
       server: http.Server
       sockets: Set<net.Socket>
       responses: Set<http.ServerResponse>
       probes: () => number
+      posts: Array<string>
       url: string
     }>((resume) => {
+      const posts: Array<string> = []
       const sockets = new Set<net.Socket>()
       const responses = new Set<http.ServerResponse>()
       let stream: http.ServerResponse | undefined
-      let options = 0
+      let probes = 0
       /** Who waits for the client's next answer to a request of the server's. */
       let onClientAnswer: ((message: unknown) => void) | undefined
       const server = http.createServer((req, res) => {
@@ -54,20 +69,27 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
         }
         if (req.method === "OPTIONS") {
           // what the transport asks to learn whether the server is there
-          options++
+          probes++
           res.writeHead(204, { allow: "GET, POST" }).end()
           return
         }
         if (req.method === "GET") {
+          const answered = options?.get?.(req, res) ?? false
+          if (answered !== false) {
+            if (answered === "stream") stream = res
+            return
+          }
           res.writeHead(200, { "content-type": "text/event-stream" })
           res.write(`event: endpoint\ndata: ${endpoint}\n\n`)
           stream = res
           return
         }
+        posts.push(req.url ?? "")
         let body = ""
         req.on("data", (chunk: Buffer) => (body += chunk.toString()))
         req.on("end", () => {
           const rpc = JSON.parse(body)
+          if (options?.hangNotifications === true && rpc.id === undefined) return
           const send = (message: unknown) => stream?.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`)
           if (rpc.method === undefined && rpc.id !== undefined) {
             // the client's answer to a request of the server's
@@ -125,6 +147,11 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
               res.writeHead(202).end("Accepted")
               stream?.write(`event: message\ndata: {"jsonrpc":"2.0","result":${JSON.stringify({ content: [{ type: "text", text: "x".repeat(64 * 1024) }] })},"id":${JSON.stringify(rpc.id)},"_meta":{"id":0}}\n\n`)
               return
+            case "hang":
+              return
+            case "answer-hang":
+              send({ jsonrpc: "2.0", id: rpc.id, result: { content: [{ type: "text", text: "ok" }] } })
+              return
             case "cut":
               res.writeHead(202).end("Accepted")
               setTimeout(() => stream?.socket?.destroy(), 20)
@@ -141,7 +168,7 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
       })
       server.listen(0, "127.0.0.1", () => {
         const { port } = server.address() as net.AddressInfo
-        resume(Effect.succeed({ server, sockets, responses, probes: () => options, url: `http://127.0.0.1:${port}/sse` }))
+        resume(Effect.succeed({ server, sockets, responses, probes: () => probes, posts, url: `http://127.0.0.1:${port}/sse` }))
       })
     }),
     ({ server, sockets }) =>
@@ -149,12 +176,20 @@ const legacyServer = (endpoint = "/message?sessionId=1") =>
         server.close()
         for (const socket of sockets) socket.destroy()
       })
-  ).pipe(Effect.map(({ probes, responses, sockets, url }): LegacyServer => ({
+  ).pipe(Effect.map(({ posts, probes, responses, sockets, url }): LegacyServer => ({
     url,
     openSockets: () => sockets.size,
     openResponses: () => responses.size,
-    probes
+    probes,
+    posts: () => [...posts]
   })))
+
+/** A GET that opens the event stream and writes `text` on it at once, in one chunk. */
+const streamWith = (text: string) => (_req: http.IncomingMessage, res: http.ServerResponse) => {
+  res.writeHead(200, { "content-type": "text/event-stream" })
+  res.write(text)
+  return "stream" as const
+}
 
 
 const open = (url: string, options?: Partial<NodeMcpTransport.SseOptions>) =>
@@ -301,6 +336,128 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
       const reason = crashOf(yield* Effect.exit(open(server.url))).reason
       assert.strictEqual(reason._tag, "StreamClosed")
       if (reason._tag === "StreamClosed") assert.include(reason.detail, "another origin")
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("an invalid endpoint fails the opening at once, with what the server sent", () =>
+    Effect.gen(function*() {
+      for (const data of ["http://[::1", ""]) {
+        const server = yield* legacyServer(undefined, { get: streamWith(`event: endpoint\ndata: ${data}\n\n`) })
+        const { exit, millis } = yield* timed(open(server.url))
+        const reason = crashOf(exit).reason
+        assert.strictEqual(reason._tag, "StreamClosed")
+        if (reason._tag === "StreamClosed") {
+          assert.include(reason.detail, "invalid endpoint")
+          assert.include(reason.detail, data === "" ? "(empty)" : data)
+        }
+        assert.isBelow(millis, 1000, "waited for the endpoint's bound (10 s)")
+      }
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("an endpoint event without data is no event: the one that follows is the endpoint", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer(undefined, {
+        get: (_req, res) => {
+          res.writeHead(200, { "content-type": "text/event-stream" })
+          res.write("event: endpoint\n\n")
+          setTimeout(() => res.write("event: endpoint\ndata: /message?sessionId=1\n\n"), 50)
+          return "stream"
+        }
+      })
+      const session = yield* open(server.url)
+      const result = yield* session.callTool({ name: "ok", arguments: {} })
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+      assert.isTrue(server.posts().every((path) => path === "/message?sessionId=1"), server.posts().join(", "))
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a relative endpoint is resolved against where the stream was found, after a redirect", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer("message?sessionId=1", {
+        get: (req, res) => {
+          if (req.url !== "/old/sse") return false
+          res.writeHead(308, { location: "/new/sse" }).end()
+          return true
+        }
+      })
+      const session = yield* open(server.url.replace("/sse", "/old/sse"))
+      yield* session.callTool({ name: "ok", arguments: {} })
+      // `fetch` follows the redirect itself, out of the transport's sight: the configured URL is the base then
+      const expected = client.followsRedirects ? "/old/message?sessionId=1" : "/new/message?sessionId=1"
+      assert.isAbove(server.posts().length, 0)
+      assert.isTrue(server.posts().every((path) => path === expected), server.posts().join(", "))
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a GET answered with something else than an event stream fails the opening at once, naming it", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer(undefined, {
+        get: (_req, res) => {
+          // a login page, held open
+          res.writeHead(200, { "content-type": "text/html; charset=utf-8" })
+          res.write("<html>sign in</html>")
+          return true
+        }
+      })
+      const { exit, millis } = yield* timed(open(server.url))
+      const reason = crashOf(exit).reason
+      assert.deepStrictEqual(reason, new McpError.StreamClosed({ detail: "GET answered text/html, not an event stream" }))
+      assert.isBelow(millis, 1000, "waited for the endpoint's bound (10 s)")
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a server's request over the limit in the same chunk as the endpoint is refused once open", () =>
+    Effect.gen(function*() {
+      const request = { jsonrpc: "2.0", id: "srv-early", method: "ping", params: { pad: "x".repeat(2048) } }
+      const server = yield* legacyServer(undefined, {
+        get: streamWith(`event: endpoint\ndata: /message?sessionId=1\n\nevent: message\ndata: ${JSON.stringify(request)}\n\n`)
+      })
+      const session = yield* open(server.url, { maxMessageBytes: 1024 }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+      const result = yield* session.callTool({ name: "ok", arguments: {} })
+      assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("an event's size is counted in bytes, over all its data lines", () =>
+    Effect.gen(function*() {
+      // three data lines of 600 bytes (300 two-byte characters each, 1,802 bytes with their joins): over 1 KiB
+      const line = "é".repeat(300)
+      const server = yield* legacyServer(undefined, {
+        get: streamWith(`event: endpoint\ndata: /message?sessionId=1\n\nevent: message\ndata: ${line}\ndata: ${line}\ndata: ${line}\n\n`)
+      })
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ message }) => void warnings.push(String(message)))
+      const session = yield* open(server.url, { maxMessageBytes: 1024 }).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      yield* session.callTool({ name: "ok", arguments: {} })
+      assert.isTrue(
+        warnings.some((w) => w.includes("an SSE event of 1802 bytes exceeded the limit of 1024 bytes")),
+        warnings.join(" | ")
+      )
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a POST never answered is let go when its call times out, or is answered on the stream", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const session = yield* open(server.url)
+      const streamOnly = server.openResponses()
+      for (let i = 0; i < 3; i++) {
+        const error = failureOf(yield* Effect.exit(session.callTool({ name: "hang", arguments: {} }, { timeout: "100 millis" })))
+        assert.strictEqual(error._tag, "RequestTimeout")
+      }
+      const answered = yield* session.callTool({ name: "answer-hang", arguments: {} })
+      assert.deepStrictEqual(answered.content[0], { type: "text", text: "ok" })
+      yield* until("the POSTs were let go", Effect.sync(() => server.openResponses() === streamOnly))
+      // the session goes on
+      yield* session.callTool({ name: "ok", arguments: {} })
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a POST of a notification never answered is let go after connectTimeout", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer(undefined, { hangNotifications: true })
+      // notifications/initialized is never answered: the opening goes on after the bound
+      const { exit, millis } = yield* timed(
+        open(server.url, { connectTimeout: "300 millis" }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+      )
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.isAtLeast(millis, 250)
+      yield* until("the POST was let go", Effect.sync(() => server.openResponses() === 1))
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("closing leaves no stream or socket open", () =>

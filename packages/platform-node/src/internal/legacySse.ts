@@ -2,25 +2,44 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { McpError, McpTransport } from "@effect-mcp/session"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
+import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Stream from "effect/Stream"
 import type * as Api from "../NodeMcpTransport.js"
 import * as Http from "./http.js"
 import {
+  cancelledIdsOf,
   defaultMaxMessageBytes,
   droppedEvent,
   excerpt,
   oversizeAnswer,
   parseMessages,
   refuseOversizeRequest,
-  requestIdsOf
+  requestIdsOf,
+  responseIdOf
 } from "./messages.js"
 import type { SseEvent } from "./sseParser.js"
 import { SseParser } from "./sseParser.js"
+
+/**
+ * A POST that carries requests, while its answer (202) has not come: which of its requests still await
+ * their answers on the event stream, and its fiber, interrupted (its socket aborted) once it owes nothing.
+ */
+interface PostState {
+  readonly pending: Set<RequestId>
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  abandoned: boolean
+}
+
+const letGo = (state: PostState): void => {
+  state.abandoned = true
+  state.fiber?.unsafeInterruptAsFork(FiberId.none)
+}
 
 /**
  * The legacy HTTP+SSE client. Unlike the SDK's (an `EventSource` that reconnects by itself and then posts
@@ -48,6 +67,23 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
         let closing = false
         let started = false
         const early: Array<JSONRPCMessage> = []
+        // the server's requests over the limit that arrived before `start`: refused once we may post
+        const refusals: Array<RequestId> = []
+        /**
+         * The POSTs still waiting for their answer, by the requests they carry. A POST is answered 202 at
+         * once by the spec, the requests' answers coming on the event stream; one that is not (a stuck server)
+         * would hold a socket and a fiber for the session's life. It is let go once every request it carried
+         * has been answered on the stream or cancelled (its caller's timeout or interruption).
+         */
+        const owners = new Map<RequestId, PostState>()
+        /** A request no longer awaited; its POST, if that now owes nothing. */
+        const settle = (id: RequestId): PostState | undefined => {
+          const state = owners.get(id)
+          if (state === undefined) return undefined
+          owners.delete(id)
+          state.pending.delete(id)
+          return state.pending.size === 0 ? state : undefined
+        }
 
         const fail = (reason: McpError.TransportCrashedReason, cause?: unknown) =>
           new McpError.TransportCrashed({ reason, transport: description, ...(cause !== undefined ? { cause } : {}) })
@@ -57,6 +93,11 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
 
         const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
           for (const message of messages) {
+            const answered = responseIdOf(message)
+            if (answered !== undefined) {
+              const idle = settle(answered)
+              if (idle !== undefined) letGo(idle)
+            }
             if (started) transport.onmessage?.(message)
             else early.push(message)
           }
@@ -72,31 +113,45 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
                 new McpError.ConnectionFailed({ detail: `GET: no answer within ${Duration.format(connectTimeout)}`, beforeSend: false })
               )
           }),
-          Effect.flatMap((response) =>
-            response.status >= 200 && response.status < 300
-              ? Effect.succeed(response)
-              : Http.failedStatus("GET", response, false)
-          ),
+          Effect.flatMap((response) => {
+            if (response.status < 200 || response.status >= 300) return Http.failedStatus("GET", response, false)
+            const type = Http.mediaType(response.headers["content-type"])
+            if (type === "text/event-stream") return Effect.succeed(response)
+            // a login page, a JSON error: not the stream, which would otherwise be waited for until the bound
+            return Effect.zipRight(
+              FiberSet.run(streams, Http.discard(response)),
+              Effect.fail(
+                new Http.TransportFailure(
+                  new McpError.StreamClosed({ detail: `GET answered ${type || "no content type"}, not an event stream` })
+                )
+              )
+            )
+          }),
           Effect.mapError((e) => fail(e.reason, e.original))
         )
+        // relative to where the stream was found, after the redirects we followed (RFC 3986, 5.1.3)
+        const base = new URL(response.request.url)
 
         // 2. its reader: the endpoint first, then every message; its end is the transport's death
         let invalid: Array<string> = []
+        const refuseEndpoint = (detail: string) =>
+          Deferred.unsafeDone(endpoint, Effect.fail(new McpError.StreamClosed({ detail })))
         const onEvent = (event: SseEvent) => {
           if (event.event === "endpoint") {
+            // an event without data lines is no event (WHATWG: it is not dispatched)
+            if (!event.hasData) return
             let target: URL
             try {
-              target = new URL(event.data, url)
+              // an empty endpoint would name the event stream itself
+              if (event.data.trim() === "") throw new Error("empty")
+              target = new URL(event.data, base)
             } catch {
-              invalid.push(`invalid endpoint: ${excerpt(event.data)}`)
+              refuseEndpoint(`the server named an invalid endpoint: ${excerpt(event.data) || "(empty)"}`)
               return
             }
             // posting our messages (and headers) to another origin would leak them
             if (target.origin !== url.origin) {
-              Deferred.unsafeDone(
-                endpoint,
-                Effect.fail(new McpError.StreamClosed({ detail: `the server named an endpoint on another origin (${target.origin})` }))
-              )
+              refuseEndpoint(`the server named an endpoint on another origin (${target.origin})`)
               return
             }
             Deferred.unsafeDone(endpoint, Effect.succeed(target))
@@ -114,7 +169,8 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           onEvent,
           onOversizeAnswer: (id, bytes) =>
             control.failRequests([id], new McpError.StreamClosed({ detail: oversizeAnswer(id, "an SSE event", maxMessageBytes, bytes) })),
-          onOversizeRequest: (id) => refuseOversizeRequest(transport, id, maxMessageBytes),
+          // before `start`, the endpoint may not be known yet (and the transport not made): refused then
+          onOversizeRequest: (id) => started ? refuseOversizeRequest(transport, id, maxMessageBytes) : void refusals.push(id),
           onOversize: (dropped) => {
             if (!dropped.answered) invalid.push(droppedEvent(dropped, maxMessageBytes))
           }
@@ -157,7 +213,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           Effect.mapError((reason) => fail(reason))
         )
 
-        const post = (message: JSONRPCMessage | Array<JSONRPCMessage>, resent = false): Effect.Effect<void, Http.TransportFailure, R> =>
+        const send = (message: JSONRPCMessage | Array<JSONRPCMessage>) =>
           Effect.gen(function*() {
             const headers = yield* Http.resolveHeaders(headersInput)
             const response = yield* execute(
@@ -166,12 +222,44 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
             )
             if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, true)
             yield* Http.discard(response)
-          }).pipe(
+          })
+
+        /**
+         * Sends a POST. One that carries requests is held while they await their answers (see `owners`);
+         * one that carries none (notifications, our answers) owes nothing, and waits for its answer at most
+         * `connectTimeout`, then is let go.
+         */
+        const post = (
+          message: JSONRPCMessage | Array<JSONRPCMessage>,
+          state: PostState | undefined,
+          resent = false
+        ): Effect.Effect<void, Http.TransportFailure, R> =>
+          (state === undefined
+            ? send(message).pipe(
+              Effect.timeoutOption(connectTimeout),
+              Effect.flatMap((answered) =>
+                answered._tag === "Some" ? Effect.void : Effect.logWarning(
+                  `a POST that carried no request got no answer within ${Duration.format(connectTimeout)}; let go`
+                )
+              )
+            )
+            : Effect.withFiberRuntime<void, Http.TransportFailure, R>((fiber) => {
+              state.fiber = fiber
+              return send(message)
+            }).pipe(
+              Effect.ensuring(Effect.sync(() => {
+                // answered: nothing left to let go; its requests' answers come on the stream
+                state.fiber = undefined
+                for (const id of state.pending) if (owners.get(id) === state) owners.delete(id)
+              }))
+            )).pipe(
             // The connection broke after the POST left. A live server does that too, closing an idle
             // keep-alive connection just as we reuse it: if it is there, only what this POST carried is
             // lost (its answer would have come on the event stream), and the session goes on.
             Effect.catchIf(Http.isBrokenConnection, (failure) =>
-              Http.brokenPost(serverIsThere, control, requestIdsOf(message), resent ? undefined : post(message, true))(failure)),
+              Http.brokenPost(serverIsThere, control, requestIdsOf(message), resent ? undefined : post(message, undefined, true))(
+                failure
+              )),
             annotate
           )
 
@@ -180,10 +268,28 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
             Promise.resolve().then(() => {
               started = true
               for (const message of early.splice(0)) transport.onmessage?.(message)
+              for (const id of refusals.splice(0)) refuseOversizeRequest(transport, id, maxMessageBytes)
             }),
           send: (message) => {
             if (closing) return Promise.reject(new Error("Not connected"))
-            return runPromise(post(message))
+            const requestIds = requestIdsOf(message)
+            const state: PostState | undefined = requestIds.length === 0
+              ? undefined
+              : { pending: new Set(requestIds), fiber: undefined, abandoned: false }
+            if (state !== undefined) for (const id of requestIds) owners.set(id, state)
+            // the requests it cancels are no longer awaited: their POSTs, if they now owe nothing, are let go
+            // once the server has the cancellation
+            const idle = cancelledIdsOf(message).flatMap((id) => {
+              const done = settle(id)
+              return done === undefined ? [] : [done]
+            })
+            return runPromise(post(message, state).pipe(Effect.ensuring(Effect.sync(() => idle.forEach(letGo))))).catch(
+              (error: unknown) => {
+                // a POST let go ends interrupted: that is no failed send
+                if (state?.abandoned === true) return
+                throw error
+              }
+            )
           },
           close: async () => {
             if (closing) return

@@ -10,6 +10,11 @@ import { MessageIdScanner } from "./messages.js"
 export interface SseEvent {
   readonly event: string
   readonly data: string
+  /**
+   * Whether it had a `data` field. One without is not an event by the WHATWG rules (it is not dispatched);
+   * it is told here only for its `id`, which a resumption needs.
+   */
+  readonly hasData: boolean
   /** The `id` field of this event, if it had one. */
   readonly id: string | undefined
 }
@@ -30,6 +35,9 @@ export interface OversizeEvent {
 }
 
 const decoder = new TextDecoder()
+
+/** A text's length in UTF-8 bytes, which the limits count. */
+const utf8Bytes = (text: string): number => Buffer.byteLength(text, "utf8")
 
 /**
  * What an {@link SseParser} tells.
@@ -159,13 +167,15 @@ export class SseParser {
     if (value.startsWith(" ")) value = value.slice(1)
     switch (field) {
       case "data": {
-        if (this.dropped !== undefined || this.dataBytes + value.length > this.maxEventBytes) {
-          this.dropping().bytes += value.length
+        // in bytes, with the newline that joins it to the line before
+        const bytes = utf8Bytes(value) + (this.data.length > 0 || (this.dropped?.lines ?? 0) > 0 ? 1 : 0)
+        if (this.dropped !== undefined || this.dataBytes + bytes > this.maxEventBytes) {
+          this.dropping().bytes += bytes
           this.startLine()
           this.feed(value)
           return
         }
-        this.dataBytes += value.length
+        this.dataBytes += bytes
         this.data.push(value)
         this.hasFields = true
         break
@@ -191,7 +201,12 @@ export class SseParser {
   private dispatch(): void {
     if (!this.hasFields) return
     const dropped = this.dropped
-    const event: SseEvent = { event: this.event === "" ? "message" : this.event, data: this.data.join("\n"), id: this.id }
+    const event: SseEvent = {
+      event: this.event === "" ? "message" : this.event,
+      data: this.data.join("\n"),
+      hasData: this.data.length > 0,
+      id: this.id
+    }
     this.data = []
     this.dataBytes = 0
     this.event = ""
