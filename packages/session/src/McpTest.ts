@@ -55,7 +55,10 @@ export interface TestServer {
   readonly transport: McpTransport
   /** How many times the server executed a tool. */
   readonly executions: (tool: string) => Effect.Effect<number>
-  /** Cancellations received by `block` calls. */
+  /**
+   * The `block` calls that saw their signal aborted: by a `notifications/cancelled`, or by their connection
+   * closing (the SDK aborts every handler still running then).
+   */
   readonly cancellations: Effect.Effect<ReadonlyArray<Cancellation>>
   /** The `_meta` of every `echo` request as the server saw it. */
   readonly metas: Effect.Effect<ReadonlyArray<Record<string, unknown> | undefined>>
@@ -63,7 +66,10 @@ export interface TestServer {
   readonly opened: Effect.Effect<number>
   /** How many transports are open now. */
   readonly live: Effect.Effect<number>
-  /** Lets every pending `block` call answer. */
+  /**
+   * Lets every `block` call sent before it answer: the ones running, and the ones on their way to the
+   * server's handler. A call not sent yet (its fiber forked a moment before) waits for the next `release`.
+   */
   readonly release: Effect.Effect<void>
 }
 
@@ -81,13 +87,17 @@ export interface Faults {
   /** The next openings fail with these reasons, one each (e.g. to test backoff). */
   readonly failNextOpens: (...reasons: ReadonlyArray<TransportCrashedReason>) => Effect.Effect<void>
   /**
-   * The next requests sent (other than `initialize`) fail in `send` with these reasons, one each, as a transport does when the
-   * request is refused (e.g. `HttpStatus` 403 or `SessionExpired`): the request never reaches the server.
+   * The next requests sent (other than `initialize`) fail in `send` with these reasons, one each, as a
+   * transport does when the request is refused (e.g. `HttpStatus` 403 or `SessionExpired`): the request
+   * never reaches the server, and the transport is dead. The caller's failure is `NotDelivered` for the
+   * reasons that say so (4xx `HttpStatus`, `SessionExpired`, `SpawnFailed`, `ConnectionFailed { beforeSend:
+   * true }`), `MaybeDelivered` for the others, as with a real transport.
    */
   readonly failNextSends: (...reasons: ReadonlyArray<TransportCrashedReason>) => Effect.Effect<void>
   /**
-   * Fails the requests sent and not yet answered with `TransportCrashed { reason }` while the transport lives
-   * on, as a transport does when the response stream that was to carry their answers ends without them
+   * Fails the requests sent and not yet answered (an answer dropped by `dropIncoming`, or still delayed by
+   * `delayIncoming`, is not one) with `TransportCrashed { reason }` while the transport lives on, as a
+   * transport does when the response stream that was to carry their answers ends without them
    * (`McpTransport.Control.failRequests`). Their answers, if the server still sends them, are dropped.
    */
   readonly failPending: (reason: TransportCrashedReason) => Effect.Effect<void>
@@ -95,7 +105,10 @@ export interface Faults {
   readonly blackHole: (on: boolean) => Effect.Effect<void>
   /** Drops the next `count` messages from the server. */
   readonly dropIncoming: (count: number) => Effect.Effect<void>
-  /** Delays every message from the server by this much, on Effect's Clock. */
+  /**
+   * Delays every message from the server by this much, on Effect's Clock, in their order: a message never
+   * overtakes one delayed before it. The delays end with the connection.
+   */
   readonly delayIncoming: (delay: Duration.DurationInput) => Effect.Effect<void>
   /** How many times the transport was opened (or attempted). */
   readonly opens: Effect.Effect<number>

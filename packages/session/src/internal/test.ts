@@ -2,9 +2,10 @@ import { completable } from "@modelcontextprotocol/sdk/server/completable.js"
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js"
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage, MessageExtraInfo, RequestId } from "@modelcontextprotocol/sdk/types.js"
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Runtime from "effect/Runtime"
+import * as FiberSet from "effect/FiberSet"
 import { z } from "zod"
 import * as McpError from "../McpError.js"
 import type * as McpTest from "../McpTest.js"
@@ -18,11 +19,17 @@ export const makeServer = (options?: McpTest.ServerOptions): Effect.Effect<McpTe
     const cancellations: Array<McpTest.Cancellation> = []
     const metas: Array<Record<string, unknown> | undefined> = []
     let opened = 0
+    let openings = 0
     let live = 0
     let gate: { promise: Promise<void>; open: () => void } = makeGate()
     const count = (name: string) => executions.set(name, (executions.get(name) ?? 0) + 1)
+    // `block` calls by opening and request id: sent by a client and not yet released, and released
+    const blockNames = new Set(["block", "block-readonly"])
+    const blockKey = (opening: number, id: RequestId) => `${opening}:${typeof id}:${String(id)}`
+    const sentBlocks = new Set<string>()
+    const released = new Set<string>()
 
-    const build = (): McpServer => {
+    const build = (opening: number): McpServer => {
       opened++
       const server = new McpServer(
         { name: options?.name ?? "effect-mcp-test", version: "1.0.0" },
@@ -82,6 +89,7 @@ export const makeServer = (options?: McpTest.ServerOptions): Effect.Effect<McpTe
       })
       const block = (name: string) => async (extra: { requestId: RequestId; signal: AbortSignal }) => {
         count(name)
+        const key = blockKey(opening, extra.requestId)
         await new Promise<void>((resolve) => {
           const onAbort = () => {
             cancellations.push({ requestId: extra.requestId, reason: String(extra.signal.reason ?? "") })
@@ -89,7 +97,12 @@ export const makeServer = (options?: McpTest.ServerOptions): Effect.Effect<McpTe
           }
           if (extra.signal.aborted) return onAbort()
           extra.signal.addEventListener("abort", onAbort, { once: true })
-          void gate.promise.then(() => resolve())
+          // released once `release` ran after the call was sent, even if it ran before this handler did
+          const wait = (): void => {
+            if (released.delete(key)) return resolve()
+            void gate.promise.then(wait)
+          }
+          wait()
         })
         return { content: [{ type: "text" as const, text: "released" }] }
       }
@@ -139,13 +152,27 @@ export const makeServer = (options?: McpTest.ServerOptions): Effect.Effect<McpTe
       return server
     }
 
-    const inner = transport.inMemory(build, { description: options?.name ?? "in-memory test server" })
+    const description = options?.name ?? "in-memory test server"
     const testTransport = transport.make<never>({
-      description: inner.description,
+      description,
       acquire: (control) =>
-        inner.open(control).pipe(
-          Effect.tap(() => Effect.acquireRelease(Effect.sync(() => live++), () => Effect.sync(() => live--)))
-        )
+        Effect.suspend(() => {
+          const opening = ++openings
+          return transport.inMemory(() => build(opening), { description }).open(control).pipe(
+            Effect.tap(({ transport: client }) => {
+              // the `block` calls this connection sends, which `release` lets answer
+              const send = client.send.bind(client)
+              client.send = (message, sendOptions) => {
+                if (
+                  "method" in message && message.method === "tools/call" && "id" in message &&
+                  blockNames.has(String((message.params as { name?: unknown } | undefined)?.name))
+                ) sentBlocks.add(blockKey(opening, message.id))
+                return send(message, sendOptions)
+              }
+            }),
+            Effect.tap(() => Effect.acquireRelease(Effect.sync(() => live++), () => Effect.sync(() => live--)))
+          )
+        })
     })
 
     const server: McpTest.TestServer = {
@@ -156,6 +183,8 @@ export const makeServer = (options?: McpTest.ServerOptions): Effect.Effect<McpTe
       opened: Effect.sync(() => opened),
       live: Effect.sync(() => live),
       release: Effect.sync(() => {
+        for (const key of sentBlocks) released.add(key)
+        sentBlocks.clear()
         gate.open()
         gate = makeGate()
       })
@@ -201,12 +230,45 @@ class FaultyTransport implements Transport {
   onclose?: (() => void) | undefined
   onerror?: ((error: Error) => void) | undefined
   onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined
+  /** Delayed messages from the server, in their order, with when each is due (Clock milliseconds). */
+  private readonly delayed: Array<{ readonly due: number; readonly message: JSONRPCMessage; readonly extra: MessageExtraInfo | undefined }> = []
+  private draining = false
 
   constructor(
     readonly inner: Transport,
     readonly state: FaultState,
-    readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => unknown
+    readonly clock: Clock.Clock,
+    readonly runFork: (effect: Effect.Effect<void>) => unknown
   ) {}
+
+  /** Hands a message from the server on: an answer is no longer pending then (or dropped, if failed). */
+  private hand(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
+    if ("id" in message && !("method" in message) && message.id !== undefined) {
+      this.state.pending.delete(message.id)
+      if (this.state.lost.delete(message.id)) return
+    }
+    this.onmessage?.(message, extra)
+  }
+
+  /** Hands the delayed messages on as they fall due, one fiber for the connection, in their order. */
+  private readonly drain: Effect.Effect<void> = Effect.suspend(() => {
+    const head = this.delayed[0]
+    if (head === undefined) {
+      this.draining = false
+      return Effect.void
+    }
+    const wait = head.due - this.clock.unsafeCurrentTimeMillis()
+    return (wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void).pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        const now = this.clock.unsafeCurrentTimeMillis()
+        while (this.delayed.length > 0 && this.delayed[0]!.due <= now) {
+          const { extra, message } = this.delayed.shift()!
+          this.hand(message, extra)
+        }
+        return this.drain
+      }))
+    )
+  })
 
   get sessionId() {
     return this.inner.sessionId
@@ -218,19 +280,23 @@ class FaultyTransport implements Transport {
 
   start(): Promise<void> {
     this.inner.onmessage = (message, extra) => {
-      if ("id" in message && !("method" in message) && message.id !== undefined) {
-        this.state.pending.delete(message.id)
-        if (this.state.lost.delete(message.id)) return
-      }
       if (this.state.dropIncoming > 0) {
+        // dropped on the way: an answer stays pending, as the caller sees it
         this.state.dropIncoming--
         return
       }
-      if (Duration.toMillis(this.state.delay) > 0) {
-        this.runFork(Effect.sleep(this.state.delay).pipe(Effect.andThen(() => this.onmessage?.(message, extra))))
+      const delay = Duration.toMillis(this.state.delay)
+      if (delay > 0 || this.delayed.length > 0) {
+        // in order: a message never overtakes one delayed before it (nor does a later one, delay or not)
+        const now = this.clock.unsafeCurrentTimeMillis()
+        this.delayed.push({ due: Math.max(now + delay, this.delayed.at(-1)?.due ?? now), message, extra })
+        if (!this.draining) {
+          this.draining = true
+          this.runFork(this.drain)
+        }
         return
       }
-      this.onmessage?.(message, extra)
+      this.hand(message, extra)
     }
     this.inner.onclose = () => this.onclose?.()
     this.inner.onerror = (error) => this.onerror?.(error)
@@ -258,8 +324,7 @@ export const faulty = <R>(
   inner: McpTransport<R>
 ): Effect.Effect<{ readonly transport: McpTransport<R>; readonly faults: McpTest.Faults }> =>
   Effect.gen(function*() {
-    const runtime = yield* Effect.runtime<never>()
-    const runFork = Runtime.runFork(runtime)
+    const clock = yield* Effect.clock
     const state: FaultState = {
       opens: 0,
       failOpens: [],
@@ -284,7 +349,9 @@ export const faulty = <R>(
           state.pending.clear()
           state.lost.clear()
           const connection = yield* inner.open(control)
-          const faultyTransport = new FaultyTransport(connection.transport, state, runFork)
+          // the delays' fiber belongs to the connection: it ends when the connection's scope closes
+          const runFork = yield* FiberSet.makeRuntime<never, void, never>()
+          const faultyTransport = new FaultyTransport(connection.transport, state, clock, runFork)
           state.current = { control, transport: faultyTransport }
           const classify = connection.classify
           return {
