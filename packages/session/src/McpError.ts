@@ -10,13 +10,13 @@ import * as Schema from "effect/Schema"
 
 /**
  * @since 0.1.0
- * @category type ids
+ * @category models
  */
 export const TypeId: unique symbol = Symbol.for("@effect-mcp/session/McpError")
 
 /**
  * @since 0.1.0
- * @category type ids
+ * @category models
  */
 export type TypeId = typeof TypeId
 
@@ -576,3 +576,9 @@ export const isInitializeFailed = (u: unknown): u is InitializeFailed => u insta
  * @category guards
  */
 export const isGaveUp = (u: unknown): u is GaveUp => u instanceof GaveUp
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isCancelled = (u: unknown): u is Cancelled => u instanceof Cancelled

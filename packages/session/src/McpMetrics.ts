@@ -20,6 +20,7 @@ export const requests = Metric.counter("mcp_requests_total", { description: "MCP
 
 /**
  * Failed requests, tagged `method` and `error` (the error tag, or the crash reason for `TransportCrashed`).
+ * A tool's error result is a `ToolError` failure when the call fails on it (`toolErrors: "fail"`).
  *
  * @since 0.1.0
  * @category models
@@ -30,8 +31,9 @@ export const failures = Metric.counter("mcp_request_failures_total", {
 })
 
 /**
- * Request latency, tagged `method`: a timer (`Metric.timerWithBoundaries`), a histogram of milliseconds
- * tagged `time_unit: milliseconds`, with buckets from 0.5 ms to 60 s.
+ * Request latency, tagged `method`, of answered requests (a result, an error answer, a tool's error
+ * result): a timer (`Metric.timerWithBoundaries`), a histogram of milliseconds tagged
+ * `time_unit: milliseconds`, with buckets from 0.5 ms to 60 s.
  *
  * @since 0.1.0
  * @category models
@@ -43,7 +45,7 @@ export const latency: Metric.Metric<
 > = internal.latencyTimer
 
 /**
- * Transport deaths, tagged `reason`.
+ * Transport deaths, tagged `reason`. The session's own end (its scope closing) is none.
  *
  * @since 0.1.0
  * @category models

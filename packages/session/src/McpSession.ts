@@ -26,6 +26,8 @@ import type {
   ServerNotification,
   Tool
 } from "@modelcontextprotocol/sdk/types.js"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -149,18 +151,21 @@ export declare namespace McpSession {
   export interface CallToolStreamOptions extends RequestOptions {
     /** `"fail"`: a result with `isError: true` fails with `ToolError`. Default: `"return"`. */
     readonly toolErrors?: "return" | "fail" | undefined
+  }
+
+  /**
+   * `callTool`'s options. `callToolStream` takes no `replay`: a stream is never replayed (its progress
+   * events may already have been consumed).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface CallToolOptions extends CallToolStreamOptions {
     /**
      * For a resilient session: overrides the policy's replay rule for this call (e.g. `"Always"` to opt in
      * to at-least-once). A plain session never replays.
      */
     readonly replay?: ReplayRule | undefined
-  }
-
-  /**
-   * @since 0.1.0
-   * @category models
-   */
-  export interface CallToolOptions extends CallToolStreamOptions {
     /**
      * Receives every progress notification of the call, in order, before the call completes. If it throws,
      * the call dies with what it threw (a defect) and is cancelled on the server; the session goes on.
@@ -220,6 +225,32 @@ export const make: <R = never>(
 export const layer: <R = never>(
   options: McpSession.Options<R>
 ) => Layer.Layer<McpSession, TransportCrashed | InitializeFailed, R> = internal.layer
+
+/**
+ * `layer`, with its options read from `Config`: each field is a `Config` of its value (or a plain object
+ * of them), e.g. `requestTimeout: Config.duration("MCP_REQUEST_TIMEOUT")`; give the others with
+ * `Config.succeed` (the transport, say). A missing or invalid setting fails the layer with its
+ * `ConfigError`.
+ *
+ * @example
+ * ```ts
+ * import { McpSession, McpTransport } from "@effect-mcp/session"
+ * import { Config } from "effect"
+ * declare const transport: McpTransport.McpTransport
+ *
+ * const SessionLive = McpSession.layerConfig({
+ *   transport: Config.succeed(transport),
+ *   clientInfo: Config.succeed({ name: "my-agent", version: "1.0.0" }),
+ *   requestTimeout: Config.duration("MCP_REQUEST_TIMEOUT").pipe(Config.withDefault("60 seconds"))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: <R = never>(
+  options: Config.Config.Wrap<McpSession.Options<R>>
+) => Layer.Layer<McpSession, TransportCrashed | InitializeFailed | ConfigError.ConfigError, R> = internal.layerConfig
 
 // ---------------------------------------------------------------------------------------------------------
 // Resilience
@@ -304,3 +335,14 @@ export const layerResilient: <R = never>(
   options: McpSession.Options<R>,
   policy?: McpSessionPolicy | undefined
 ) => Layer.Layer<McpSession | Lifecycle, GaveUp, R> = internalResilient.layer
+
+/**
+ * `layerResilient`, with the session's options read from `Config` (see `layerConfig`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerResilientConfig: <R = never>(
+  options: Config.Config.Wrap<McpSession.Options<R>>,
+  policy?: McpSessionPolicy | undefined
+) => Layer.Layer<McpSession | Lifecycle, GaveUp | ConfigError.ConfigError, R> = internalResilient.layerConfig

@@ -76,8 +76,8 @@ export interface McpSessionPolicy {
 }
 
 /**
- * The default reconnect schedule: exponential from 100 ms (factor 2), each delay capped at 5 s, jittered,
- * at most 10 attempts after the first.
+ * The default reconnect schedule: exponential from 100 ms (factor 2), each delay capped at 5 s, then
+ * jittered (× 0.8 to 1.2, so at most 6 s), at most 10 attempts after the first.
  *
  * @since 0.1.0
  * @category constructors
@@ -146,7 +146,7 @@ export const make = (options: {
  * by `max`; `undefined` when it did not ask.
  *
  * @since 0.1.0
- * @category utils
+ * @category combinators
  */
 export const retryAfter = (
   error: TransportCrashed | InitializeFailed,

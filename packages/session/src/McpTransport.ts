@@ -15,13 +15,13 @@ import type { TransportCrashed, TransportCrashedReason } from "./McpError.js"
 
 /**
  * @since 0.1.0
- * @category type ids
+ * @category models
  */
 export const TypeId: unique symbol = internal.TypeId
 
 /**
  * @since 0.1.0
- * @category type ids
+ * @category models
  */
 export type TypeId = typeof TypeId
 

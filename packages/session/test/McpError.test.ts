@@ -49,3 +49,30 @@ describe("McpError.TransportCrashed", () => {
       assert.isTrue(McpError.isMcpError(Cause.squash(failed)))
     }))
 })
+
+describe("McpError guards", () => {
+  it("each error has its guard, and no guard takes another error for its own", () => {
+    const errors = {
+      TransportCrashed: crash(),
+      RequestTimeout: new McpError.RequestTimeout({ method: "ping", timeoutMillis: 1 }),
+      ProtocolError: new McpError.ProtocolError({ method: "ping", code: -32603, detail: "x" }),
+      Cancelled: new McpError.Cancelled({ method: "ping", detail: "x" }),
+      ToolError: new McpError.ToolError({ toolName: "t", detail: "x", result: { content: [] } }),
+      GaveUp: new McpError.GaveUp({ transport: "t", attempts: 1, lastError: crash() })
+    }
+    const guards: Record<keyof typeof errors, (u: unknown) => boolean> = {
+      TransportCrashed: McpError.isTransportCrashed,
+      RequestTimeout: McpError.isRequestTimeout,
+      ProtocolError: McpError.isProtocolError,
+      Cancelled: McpError.isCancelled,
+      ToolError: McpError.isToolError,
+      GaveUp: McpError.isGaveUp
+    }
+    for (const [name, guard] of Object.entries(guards)) {
+      for (const [other, error] of Object.entries(errors)) {
+        assert.strictEqual(guard(error), name === other, `${name} guard on ${other}`)
+        assert.isTrue(McpError.isMcpError(error))
+      }
+    }
+  })
+})

@@ -3,10 +3,14 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -165,6 +169,103 @@ describe("McpSession", () => {
         // latency is of answered requests
         assert.strictEqual((yield* Metric.value(latency)).count, 1)
         assert.strictEqual((yield* Metric.value(failures)).count, 1)
+      }))
+
+    it.scoped("a tool's error result the caller fails on, and an error answer, are failures, timed as answered", () =>
+      Effect.gen(function*() {
+        const { session } = yield* setup()
+        // the session's own tags first, then the caller's
+        const tagged = <M extends Metric.Metric<any, any, any>>(metric: M, method: string) =>
+          Metric.tagged(Metric.tagged(metric, "method", method), "tenant", "t-errors")
+        const failed = (method: string, error: string) =>
+          Metric.tagged(Metric.tagged(Metric.tagged(McpMetrics.failures, "method", method), "error", error), "tenant", "t-errors")
+        const toolError = failureOf(
+          yield* Effect.exit(
+            session.callTool({ name: "fail", arguments: { message: "no" } }, { toolErrors: "fail" }).pipe(
+              Effect.tagMetrics("tenant", "t-errors")
+            )
+          )
+        )
+        assert.strictEqual(toolError._tag, "ToolError")
+        const protocolError = failureOf(
+          yield* Effect.exit(session.getPrompt({ name: "nope" }).pipe(Effect.tagMetrics("tenant", "t-errors")))
+        )
+        assert.strictEqual(protocolError._tag, "ProtocolError")
+        assert.strictEqual((yield* Metric.value(failed("tools/call", "ToolError"))).count, 1)
+        assert.strictEqual((yield* Metric.value(failed("prompts/get", "ProtocolError"))).count, 1)
+        assert.strictEqual((yield* Metric.value(tagged(McpMetrics.latency, "tools/call"))).count, 1)
+        assert.strictEqual((yield* Metric.value(tagged(McpMetrics.latency, "prompts/get"))).count, 1)
+      }))
+
+    it.effect("the scope's close is no transport crash in the metrics; a peer hanging up is one", () =>
+      Effect.gen(function*() {
+        const closed = Metric.tagged(McpMetrics.crashes, "reason", "Closed")
+        const before = (yield* Metric.value(closed)).count
+        yield* Effect.scoped(Effect.gen(function*() {
+          const server = yield* McpTest.server()
+          const session = yield* McpSession.make({ transport: server.transport, clientInfo })
+          yield* session.ping()
+        }))
+        for (let i = 0; i < 10; i++) yield* tick
+        assert.strictEqual((yield* Metric.value(closed)).count, before)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const server = yield* McpTest.server()
+          const { faults, transport } = yield* McpTest.faulty(server.transport)
+          const session = yield* McpSession.make({ transport, clientInfo })
+          yield* faults.close
+          yield* Effect.exit(session.await)
+        }))
+        for (let i = 0; i < 10; i++) yield* tick
+        assert.strictEqual((yield* Metric.value(closed)).count, before + 1)
+      }))
+
+    it("callToolStream takes no replay option: a stream is never replayed (a type error, not a silent no-op)", () => {
+      const streamOptions: McpSession.CallToolStreamOptions = {
+        toolErrors: "fail",
+        // @ts-expect-error: `replay` is an option of `callTool` only
+        replay: "Always"
+      }
+      const callOptions: McpSession.CallToolOptions = { replay: "Always" }
+      assert.strictEqual(streamOptions.toolErrors, "fail")
+      assert.strictEqual(callOptions.replay, "Always")
+    })
+
+    it.effect("layerConfig reads the options from Config; a missing setting fails the layer with its ConfigError", () =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const { faults, transport } = yield* McpTest.faulty(server.transport)
+        const options = {
+          transport: Config.succeed(transport),
+          clientInfo: Config.succeed(clientInfo),
+          requestTimeout: Config.duration("MCP_REQUEST_TIMEOUT")
+        }
+        const provider = ConfigProvider.fromMap(new Map([["MCP_REQUEST_TIMEOUT", "3 seconds"]]))
+        yield* Effect.scoped(Effect.gen(function*() {
+          const session = yield* McpSession.McpSession
+          yield* faults.blackHole(true)
+          const ping = yield* Effect.fork(session.ping())
+          for (let i = 0; i < 10; i++) yield* tick
+          yield* TestClock.adjust("2999 millis")
+          assert.isNull(ping.unsafePoll())
+          yield* TestClock.adjust("1 milli")
+          const error = failureOf(yield* Fiber.await(ping)) as McpError.RequestTimeout
+          assert.strictEqual(error._tag, "RequestTimeout")
+          assert.strictEqual(error.timeoutMillis, 3000)
+        }).pipe(Effect.provide(McpSession.layerConfig(options)), Effect.withConfigProvider(provider)))
+        const empty = ConfigProvider.fromMap(new Map())
+        const layers: ReadonlyArray<Layer.Layer<McpSession.McpSession, unknown>> = [
+          McpSession.layerConfig(options),
+          McpSession.layerResilientConfig(options)
+        ]
+        for (const live of layers) {
+          const missing = failureOf(
+            yield* Effect.exit(
+              Effect.scoped(Layer.build(live)).pipe(Effect.withConfigProvider(empty))
+            )
+          )
+          assert.isTrue(ConfigError.isConfigError(missing), String(missing))
+          assert.include(String(missing), "MCP_REQUEST_TIMEOUT")
+        }
       }))
 
     it.scoped("each caller's metric tags get their own counts, however the calls interleave", () =>

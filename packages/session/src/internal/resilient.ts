@@ -1,6 +1,8 @@
 import type { Implementation, ServerNotification, Tool } from "@modelcontextprotocol/sdk/types.js"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -449,3 +451,10 @@ export const layer = <R = never>(
     Effect.map(make(options, policy), ({ lifecycle, session }) =>
       Context.make(McpSession, session).pipe(Context.add(Lifecycle, lifecycle)))
   )
+
+/** @internal */
+export const layerConfig = <R = never>(
+  options: Config.Config.Wrap<Options<R>>,
+  policy?: McpSessionPolicy.McpSessionPolicy | undefined
+): Layer.Layer<McpSession | Lifecycle, McpError.GaveUp | ConfigError.ConfigError, R> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(options), (resolved) => layer(resolved, policy)))

@@ -15,6 +15,8 @@ import type { CallToolResult, Progress, ServerNotification } from "@modelcontext
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation"
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Deferred from "effect/Deferred"
 import * as Exit from "effect/Exit"
 import { identity } from "effect/Function"
@@ -130,7 +132,8 @@ export const makeLive = <R = never>(
       Effect.tapError((crashed) =>
         Effect.logDebug("transport died", crashed.message).pipe(
           Effect.annotateLogs({ ...annotations, method: "supervise" }),
-          Effect.zipRight(Metric.increment(crashesOf(crashed.reason._tag)))
+          // a death this side caused by closing (the scope's end) is no crash to count
+          Effect.zipRight(supervisor.crashedWhileClosing ? Effect.void : Metric.increment(crashesOf(crashed.reason._tag)))
         )
       ),
       Effect.forkScoped
@@ -264,7 +267,7 @@ export const makeLive = <R = never>(
     // 4. closing the scope fails what is still pending (this finalizer is added last, so it runs first)
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
-        supervisor.crash(new McpError.Closed({ detail: "session scope closed" }))
+        supervisor.end(new McpError.Closed({ detail: "session scope closed" }))
       }).pipe(Effect.andThen(PubSub.shutdown(notifications)))
     )
 
@@ -333,7 +336,16 @@ export const makeLive = <R = never>(
       target: string | undefined,
       run: (meta: Record<string, unknown>, sdkOptions: SdkRequestOptions) => Promise<A>,
       options?: { readonly timeout?: Duration.DurationInput | undefined; readonly onProgress?: ((progress: Progress) => void) | undefined }
-    ): Effect.Effect<A, McpError.RequestError> => {
+    ): Effect.Effect<A, McpError.RequestError> => checkedRequest<A, never>(method, target, run, options, undefined)
+
+    /** A request whose answer `check` may turn into a failure (a tool's error result), inside its span. */
+    const checkedRequest = <A, E extends McpError.ToolError>(
+      method: string,
+      target: string | undefined,
+      run: (meta: Record<string, unknown>, sdkOptions: SdkRequestOptions) => Promise<A>,
+      options: { readonly timeout?: Duration.DurationInput | undefined; readonly onProgress?: ((progress: Progress) => void) | undefined } | undefined,
+      check: ((answer: A) => Effect.Effect<A, E>) | undefined
+    ): Effect.Effect<A, McpError.RequestError | E> => {
       const timeoutMillis = timeoutMillisOf(options?.timeout)
       return Effect.suspend(() => {
         if (supervisor.crashed !== undefined) return Effect.fail(supervisor.crashed.withDelivery("NotDelivered"))
@@ -373,7 +385,8 @@ export const makeLive = <R = never>(
           Effect.raceFirst(Effect.catchAll(awaitDeath, (crashed) =>
             supervisor.answered(key) ? Effect.never : Effect.fail(crashed.withDelivery(deliveryOf(key))))),
           // after the race: the losing side may still read the request's delivery
-          Effect.ensuring(Effect.sync(() => supervisor.forget(key)))
+          Effect.ensuring(Effect.sync(() => supervisor.forget(key))),
+          (self): Effect.Effect<A, McpError.RequestError | E> => check === undefined ? self : Effect.flatMap(self, check)
         )
       }).pipe((self) => instrument(method, target, self))
     }
@@ -383,11 +396,11 @@ export const makeLive = <R = never>(
      * and the outcome is set on the span itself (it is not made the current span: nothing inside a request
      * logs or starts a span).
      */
-    const instrument = <A>(
+    const instrument = <A, E extends McpError.RequestError | McpError.ToolError>(
       method: string,
       target: string | undefined,
-      self: Effect.Effect<A, McpError.RequestError>
-    ): Effect.Effect<A, McpError.RequestError> => {
+      self: Effect.Effect<A, E>
+    ): Effect.Effect<A, E> => {
       const { latency, requests } = metricsOf(method)
       return Effect.useSpan(`McpSession.${method}`, {
         kind: "client",
@@ -400,7 +413,7 @@ export const makeLive = <R = never>(
           ...(target !== undefined ? { "mcp.target": target } : {})
         }
       }, (span) =>
-        Effect.withFiberRuntime<A, McpError.RequestError>((fiber) => {
+        Effect.withFiberRuntime<A, E>((fiber) => {
           const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
           requests(1, labels)
           const start = clock.unsafeCurrentTimeNanos()
@@ -411,7 +424,11 @@ export const makeLive = <R = never>(
             } else {
               const failure = Cause.failureOption(exit.cause)
               if (Option.isSome(failure)) {
-                const error = failure.value
+                const error: McpError.RequestError | McpError.ToolError = failure.value
+                // the server answered: an error answer, or a tool's error result the caller fails on
+                if (error._tag === "ProtocolError" || error._tag === "ToolError") {
+                  latency(Duration.nanos(clock.unsafeCurrentTimeNanos() - start), labels)
+                }
                 const tag = error._tag === "TransportCrashed" ? error.reason._tag : error._tag
                 failuresOf(method)(tag)(1, labels)
                 span.attribute("mcp.outcome", error._tag === "TransportCrashed" ? `TransportCrashed.${tag}` : tag)
@@ -490,13 +507,14 @@ export const makeLive = <R = never>(
         : Effect.succeed(result)
 
     const callTool: Service["callTool"] = (params, callOptions) =>
-      request(
+      checkedRequest(
         "tools/call",
         params.name,
         (meta, sdkOptions) =>
           client.callTool(withMeta(params, meta), undefined, sdkOptions) as Promise<CallToolResult>,
-        callOptions
-      ).pipe(Effect.flatMap(checkToolResult(params.name, callOptions?.toolErrors)))
+        callOptions,
+        checkToolResult(params.name, callOptions?.toolErrors)
+      )
 
     const serverCapabilities = client.getServerCapabilities() ?? {}
     const instructions = Option.fromNullable(client.getInstructions())
@@ -648,3 +666,9 @@ export const layer = <R = never>(
   options: Options<R>
 ): Layer.Layer<McpSession, McpError.TransportCrashed | McpError.InitializeFailed, R> =>
   Layer.scoped(McpSession, make(options))
+
+/** @internal */
+export const layerConfig = <R = never>(
+  options: Config.Config.Wrap<Options<R>>
+): Layer.Layer<McpSession, McpError.TransportCrashed | McpError.InitializeFailed | ConfigError.ConfigError, R> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(options), (resolved) => layer(resolved)))

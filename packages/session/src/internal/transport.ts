@@ -177,6 +177,12 @@ export class Supervisor implements Transport {
     }
   }
 
+  /** The session ends the transport itself (its scope closes): a death this side caused, as by `close`. */
+  end(reason: McpError.TransportCrashedReason): void {
+    this.closing = true
+    this.crash(reason)
+  }
+
   crash(reason: McpError.TransportCrashedReason, cause?: unknown): void {
     if (this.crashed !== undefined) return
     this.crashedWhileClosing = this.closing
