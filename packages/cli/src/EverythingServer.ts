@@ -1,6 +1,7 @@
 /**
  * The reference MCP server, `@modelcontextprotocol/server-everything`, run as a child process on a port of
- * 127.0.0.1: the demo's embedded default, and a real server for tests. The process is a scoped resource:
+ * 127.0.0.1 (a preloaded shim keeps it off the other interfaces): the demo's embedded default, and a real
+ * server for tests. The process is a scoped resource:
  * when the scope closes it is stopped (SIGTERM, then SIGKILL, each bounded), whatever happened.
  *
  * @since 0.1.0
@@ -43,7 +44,7 @@ export declare namespace EverythingServer {
    * @category models
    */
   export interface Options {
-    /** Default: a free port of 127.0.0.1. */
+    /** An integer from 1 to 65535 (anything else fails with `ServerFailed`). Default: a free port of 127.0.0.1. */
     readonly port?: number | undefined
     /** Default: `"streamableHttp"`. */
     readonly transport?: Transport | undefined

@@ -40,6 +40,11 @@ export declare namespace Output {
     readonly color: boolean
     /** The terminal's width, or 100. */
     readonly columns: number
+    /**
+     * Completes when nobody reads stdout any more (its reader went away: `| head -1`); writes are dropped
+     * from then on. Never completes for a captured output.
+     */
+    readonly closed: Effect.Effect<void>
   }
 
   /**

@@ -25,7 +25,10 @@ describe("parsing", () => {
         [["call", "echo", "[1,2]", ...stdioFixture], "must be a JSON object"],
         [["tools", "http://127.0.0.1:1/mcp", ...stdioFixture], "Received unknown argument"],
         [["tools", "no-such-server", "--config", "/nonexistent/mcp.json"], "cannot read the config file"],
-        [["demo", ...stdioFixture], "unknown argument"]
+        [["demo", ...stdioFixture], "unknown argument"],
+        [["call", "http://127.0.0.1:1/mcp", "echo", ...stdioFixture], "either a <server> or -- command args, not both"],
+        [["call", "http://127.0.0.1:1/mcp", `{"message":"hi"}`, ...stdioFixture], "either a <server> or -- command args, not both"],
+        [["ping", "-H", "X-Test: a\nb", "http://127.0.0.1:1/mcp"], "--header X-Test: the value may not contain a line feed"]
       ]
       for (const [argv, message] of cases) {
         const ran = yield* runCli(...argv)
@@ -150,7 +153,7 @@ describe("against a stdio server", () => {
 
       const table = yield* runCli("tools", ...stdioFixture)
       assert.match(table.stdout, /^echo\s+read-only\s+echoes `message`$/m)
-      assert.include(table.stderr, "6 tools · cli-fixture 1.0.0")
+      assert.include(table.stderr, "7 tools · cli-fixture 1.0.0")
 
       const ping = yield* runCli("ping", "--json", ...stdioFixture)
       assert.strictEqual(ping.code, Code.Success, ping.stderr)
@@ -180,6 +183,21 @@ describe("against a stdio server", () => {
       assert.strictEqual(pings.length, 2)
       assert.isNumber(pings[0].latencyMs)
       assert.strictEqual(pings[0].generation, 1)
+    }))
+
+  it.live("watch: a failed ping has its latencyMs; elapsedMs counts from the start of the command", () =>
+    Effect.gen(function*() {
+      const ran = yield* runCli("watch", "--json", "--count", "1", "--interval", "50ms", "--timeout", "300ms", ...stdioFixture, "--no-ping")
+      assert.strictEqual(ran.code, Code.Success, ran.stderr)
+      const events = ran.stdout.trim().split("\n").map((line) => JSON.parse(line))
+      const connected = events.find((e) => e.event === "Connected")
+      const failed = events.find((e) => e.event === "PingFailed")
+      assert.isDefined(failed, ran.stdout)
+      assert.strictEqual(failed.error._tag, "RequestTimeout")
+      assert.isAtLeast(failed.latencyMs, 250)
+      // the ping started after the connection: the command's elapsed time is the longer one
+      assert.isAbove(failed.elapsedMs, connected.elapsedMs)
+      assert.isAtLeast(failed.elapsedMs, failed.latencyMs)
     }))
 })
 

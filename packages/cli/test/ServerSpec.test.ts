@@ -143,5 +143,21 @@ describe("ServerSpec", () => {
     assert.strictEqual(Either.getOrThrow(spec)._tag, "Sse")
     assert.deepStrictEqual(ServerSpec.parseHeader("Accept:  text/plain "), Either.right(["Accept", "text/plain"] as const))
     assert.isTrue(Either.isLeft(ServerSpec.parseHeader(": value")))
+    assert.deepStrictEqual(ServerSpec.parseHeader("X-Ok: a\tb é"), Either.right(["X-Ok", "a\tb é"] as const))
+  })
+
+  it("a header value with a line break or a control character is a usage error, without the value", () => {
+    for (const [value, what] of [["a\nb", "a line feed"], ["a\r\nX-Evil: 1", "a carriage return"], ["a\u0000b", "the character U+0000"], ["a\u007fb", "the character U+007F"]]) {
+      const message = usageError(ServerSpec.parseHeader(`X-Test: s3cret${value}`))
+      assert.include(message, `--header X-Test: the value may not contain ${what}`)
+      assert.notInclude(message, "s3cret")
+    }
+    const fromConfig = ServerSpec.fromConfig(
+      { mcpServers: { remote: { url: "http://127.0.0.1:8080/mcp", headers: { Authorization: "Bearer ${TOKEN}" } } } },
+      "remote",
+      "inline",
+      { TOKEN: "s3cret\nX-Evil: 1" }
+    )
+    assert.include(usageError(fromConfig), `server "remote" header Authorization: the value may not contain a line feed`)
   })
 })

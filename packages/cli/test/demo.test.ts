@@ -2,10 +2,15 @@
  * `mcp-session demo` end to end, as `pnpm demo` runs it: the timeline tells the crash with its reason and
  * latency and the recovery, the run exits 0, and no server process is left behind.
  */
+import { ExitCode } from "@effect-mcp/cli"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as net from "node:net"
 import { isAlive } from "../src/internal/everything.js"
-import { pidsOf, runBin } from "./utils.js"
+import { childPidsOf, killPid, pidsOf, runBin, runCli, tempDir } from "./utils.js"
+
+const { ExitCode: Code } = ExitCode
 
 describe("demo", () => {
   it.live("kills the server mid-call, shows the typed crash and the recovery, leaves nothing running", () =>
@@ -33,5 +38,31 @@ describe("demo", () => {
       for (const pid of pids) assert.isFalse(isAlive(pid), `server pid ${pid} is still running`)
       const leftover = pidsOf("server-everything").filter((pid) => !before.has(pid))
       assert.deepStrictEqual(leftover, [])
+    }), 120_000)
+
+  it.scopedLive("--port: out of range is a usage error (nothing started), in use is exit 3", () =>
+    Effect.gen(function*() {
+      yield* Effect.addFinalizer(() => Effect.sync(() => childPidsOf("server-everything").forEach(killPid)))
+      // in a directory of its own: a negative "port" once became a Unix socket file in the working directory
+      const dir = yield* tempDir
+      for (const port of ["70000", "-5", "0"]) {
+        const ran = yield* runBin(["demo", "--port", port], { cwd: dir, timeout: 30_000 })
+        assert.strictEqual(ran.code, Code.UsageError, `--port ${port}: ${ran.stderr}`)
+        assert.include(ran.stderr, `--port expects a port from 1 to 65535, got ${port}`)
+      }
+      assert.deepStrictEqual(fs.readdirSync(dir), [])
+
+      const taken = yield* Effect.acquireRelease(
+        Effect.async<net.Server>((resume) => {
+          const server = net.createServer((socket) => socket.destroy())
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const ran = yield* runCli("demo", "--port", String((taken.address() as net.AddressInfo).port))
+      assert.strictEqual(ran.code, Code.TransportCrashed, ran.stderr)
+      assert.include(ran.stderr, "the demo failed: server-everything: exited before listening")
+      assert.include(ran.stderr, "already in use")
+      assert.deepStrictEqual(childPidsOf("server-everything"), [])
     }), 120_000)
 })

@@ -1,9 +1,11 @@
 import { Cli, Output } from "@effect-mcp/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { execFile, execFileSync } from "node:child_process"
+import * as Schedule from "effect/Schedule"
+import { execFile, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -83,3 +85,59 @@ export const pidsOf = (needle: string): Array<number> => {
     return match !== null && match[2]!.includes(needle) ? [Number(match[1])] : []
   })
 }
+
+/** PIDs of this process's children whose command line contains `needle`. */
+export const childPidsOf = (needle: string): Array<number> => {
+  let out = ""
+  try {
+    out = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
+  } catch {
+    return []
+  }
+  return out.split("\n").flatMap((line) => {
+    const match = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line)
+    return match !== null && Number(match[2]) === process.pid && match[3]!.includes(needle) ? [Number(match[1])] : []
+  })
+}
+
+/** SIGKILL by PID, if it still runs. */
+export const killPid = (pid: number): void => {
+  try {
+    process.kill(pid, "SIGKILL")
+  } catch {
+    // already gone
+  }
+}
+
+/** The real executable with its stdout and stderr as pipes the test reads itself; killed by PID when the scope closes. */
+export const spawnBin = (argv: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = spawn(process.execPath, [bin, ...argv], {
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", NO_COLOR: "1" },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let stderr = ""
+      child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
+      const exited = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)))
+      return {
+        child,
+        stderr: () => stderr,
+        /** The exit code (or signal), bounded. */
+        exit: (within: Duration.DurationInput) =>
+          Effect.promise(() => exited).pipe(
+            Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`still running after ${Duration.format(within)}: ${stderr}`) }),
+            Effect.orDie
+          )
+      }
+    }),
+    ({ child }) => Effect.sync(() => void (child.pid !== undefined && child.exitCode === null && child.signalCode === null && killPid(child.pid)))
+  )
+
+/** Polls `condition` every 20 ms until it holds, bounded. */
+export const until = (condition: () => boolean, within: Duration.DurationInput, what: string): Effect.Effect<void> =>
+  Effect.suspend(() => (condition() ? Effect.void : Effect.fail("not yet"))).pipe(
+    Effect.retry(Schedule.spaced("20 millis")),
+    Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`${what}: not within ${Duration.format(within)}`) }),
+    Effect.orDie
+  )

@@ -29,6 +29,7 @@ import { Output } from "../Output.js"
 import type { ServerSpec } from "../ServerSpec.js"
 import * as demo from "./demo.js"
 import { parseDuration } from "./duration.js"
+import * as everything from "./everything.js"
 import * as render from "./render.js"
 import * as serverSpec from "./serverSpec.js"
 
@@ -219,7 +220,17 @@ const watchCommand = Command.make(
 
 const demoCommand = Command.make(
   "demo",
-  { port: Options.integer("port").pipe(Options.optional, Options.withDescription("The port for server-everything (default: a free one)")) },
+  {
+    port: Options.integer("port").pipe(
+      Options.mapEffect((port) =>
+        everything.isPort(port)
+          ? Effect.succeed(port)
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--port expects a port from 1 to 65535, got ${port}`)))
+      ),
+      Options.optional,
+      Options.withDescription("The port of 127.0.0.1 for server-everything, 1 to 65535 (default: a free one)")
+    )
+  },
   (c) => record({ _tag: "Demo", port: c.port })
 ).pipe(Command.withDescription("Start server-everything, kill it mid-call, restart it, and watch the session recover"))
 
@@ -544,7 +555,7 @@ const runWatch = (
       if (Option.isSome(error) && error.value._tag === "GaveUp") return yield* error.value
       return yield* emit(
         "PingFailed",
-        { elapsedMs: render.round(ms), error: Option.isSome(error) ? render.errorJson(error.value) : { _tag: "Defect" } },
+        { latencyMs: render.round(ms), error: Option.isSome(error) ? render.errorJson(error.value) : { _tag: "Defect" } },
         `${p.red("✗")} ping failed after ${render.millis(ms)}: ${Option.isSome(error) ? render.errorLine(error.value) : Cause.pretty(exit.cause)}`
       )
     })
@@ -552,7 +563,8 @@ const runWatch = (
       onNone: () => Effect.repeat(pingOnce, Schedule.spaced(interval)).pipe(Effect.asVoid),
       onSome: (n) => n <= 0 ? Effect.void : Effect.repeat(pingOnce, Schedule.addDelay(Schedule.recurs(n - 1), () => interval)).pipe(Effect.asVoid)
     })
-    yield* Effect.raceFirst(pings, session.await)
+    // until the count, the session's end, or the reader of stdout going away (`| head`)
+    yield* Effect.raceAll([pings, session.await, ctx.output.closed])
     return ExitCode.ExitCode.Success as ExitCode.ExitCode
   })
 
@@ -591,6 +603,19 @@ const reportFailure = (
   return code
 }
 
+/**
+ * With `-- command args`, the placeholder takes the `<server>` place, so a `<server>` given as well shifts
+ * `call`'s positionals by one: `call <server> <tool> -- cmd` reads as `<tool>` = the server and
+ * `[arguments]` = the tool. A tool name is never a URL and `[arguments]` is a JSON object (or an attempt at
+ * one): anything else in those places is the server, and `resolve` says "not both".
+ */
+const serverBesidesStdio = (invocation: Exclude<Invocation, { readonly _tag: "Demo" }>): string | undefined => {
+  if (invocation._tag !== "Call") return undefined
+  if (serverSpec.isUrl(invocation.tool)) return invocation.tool
+  if (Option.isSome(invocation.arguments) && !/^\s*[[{]/.test(invocation.arguments.value)) return invocation.tool
+  return undefined
+}
+
 const execute = (
   invocation: Invocation,
   stdio: { readonly argv: ReadonlyArray<string> | undefined; readonly placeholder: string | undefined }
@@ -607,7 +632,13 @@ const execute = (
         Effect.catchAll((error) =>
           Effect.sync(() => {
             output.stderr(`${render.paint(output.color).red("✗")} the demo failed: ${error.message}`)
-            return ExitCode.ExitCode.Internal as ExitCode.ExitCode
+            // a server that could not be started (its port in use) is not a bug of ours; the session's
+            // errors have their own codes; only a demo that went wrong otherwise is
+            return error._tag === "DemoFailed"
+              ? ExitCode.ExitCode.Internal
+              : error._tag === "ServerFailed"
+              ? ExitCode.ExitCode.TransportCrashed
+              : ExitCode.fromError(error)
           })
         ),
         Effect.scoped
@@ -615,10 +646,11 @@ const execute = (
     }
     const command = invocation._tag === "List" ? invocation.what : invocation._tag.toLowerCase()
     const c = invocation.common
+    const server = invocation.server === stdio.placeholder ? serverBesidesStdio(invocation) : invocation.server
     let spec: ServerSpec | undefined
     const program = Effect.gen(function*() {
       spec = yield* serverSpec.resolve({
-        server: invocation.server === stdio.placeholder ? undefined : invocation.server,
+        server,
         stdio: invocation.server === stdio.placeholder ? stdio.argv : undefined,
         sse: c.sse,
         headers: c.header,

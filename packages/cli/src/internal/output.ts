@@ -1,3 +1,4 @@
+import * as Effect from "effect/Effect"
 import type * as Api from "../Output.js"
 
 /** @internal */
@@ -7,6 +8,7 @@ export const make = (options: {
   readonly isTTY: boolean
   readonly color: boolean
   readonly columns: number
+  readonly closed?: Effect.Effect<void> | undefined
 }): Api.Output.Service => {
   let transientShown = false
   const clear = () => {
@@ -31,16 +33,45 @@ export const make = (options: {
     },
     isTTY: options.isTTY,
     color: options.color,
-    columns: options.columns
+    columns: options.columns,
+    closed: options.closed ?? Effect.never
+  }
+}
+
+/**
+ * Writes to `stream` until it fails: once the reader has gone away (EPIPE, as with `| head -1`), what is
+ * left to write is dropped, quietly, instead of an unhandled 'error' event crashing the process.
+ */
+const writer = (stream: NodeJS.WriteStream) => {
+  let failed = false
+  const waiting = new Set<() => void>()
+  stream.on("error", () => {
+    failed = true
+    for (const wake of waiting) wake()
+    waiting.clear()
+  })
+  return {
+    write: (text: string) => {
+      if (!failed && !stream.destroyed) stream.write(text)
+    },
+    closed: Effect.async<void>((resume) => {
+      if (failed) return resume(Effect.void)
+      const wake = () => resume(Effect.void)
+      waiting.add(wake)
+      return Effect.sync(() => void waiting.delete(wake))
+    })
   }
 }
 
 /** @internal */
 export const makeProcess = (): Api.Output.Service => {
   const isTTY = process.stderr.isTTY === true
+  const out = writer(process.stdout)
+  const err = writer(process.stderr)
   return make({
-    out: (text) => void process.stdout.write(text),
-    err: (text) => void process.stderr.write(text),
+    out: out.write,
+    err: err.write,
+    closed: out.closed,
     isTTY,
     color: isTTY && process.env.NO_COLOR === undefined,
     columns: process.stderr.columns !== undefined && process.stderr.columns > 20 ? process.stderr.columns : 100

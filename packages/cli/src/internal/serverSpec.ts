@@ -124,6 +124,10 @@ export const fromConfig = (
     }
     const url = yield* checkUrl(yield* expand(entry.url, environment, `${where} url`), where)
     const headers = yield* expandRecord(entry.headers, environment, `${where} header`)
+    for (const [header, value] of Object.entries(headers)) {
+      const invalid = invalidValue(value)
+      if (invalid !== undefined) return yield* Either.left(usage(`${where} header ${header}: the value may not contain ${invalid}`))
+    }
     return entry.type === "sse" ? Sse({ url, headers, name }) : StreamableHttp({ url, headers, name })
   })
 
@@ -131,7 +135,8 @@ export const fromConfig = (
 // Command line
 // ---------------------------------------------------------------------------------------------------------
 
-const isUrl = (s: string): boolean => /^https?:\/\//i.test(s)
+/** @internal */
+export const isUrl = (s: string): boolean => /^https?:\/\//i.test(s)
 
 const checkUrl = (url: string, where: string): Either.Either<string, UsageError> => {
   try {
@@ -145,6 +150,22 @@ const checkUrl = (url: string, where: string): Either.Either<string, UsageError>
   }
 }
 
+/**
+ * What makes a header value unusable, if anything. RFC 9110 field values are visible ASCII, obs-text, spaces
+ * and tabs: a CR, LF or NUL would split or break the request. The value is never shown: it may be a secret.
+ */
+const invalidValue = (value: string): string | undefined => {
+  const bad = /[^\t\x20-\x7e\x80-\xff]/.exec(value)
+  if (bad === null) return undefined
+  const code = bad[0].charCodeAt(0)
+  const what = code === 0x0a
+    ? "a line feed"
+    : code === 0x0d
+    ? "a carriage return"
+    : `the character U+${code.toString(16).toUpperCase().padStart(4, "0")}`
+  return `${what} (only visible characters, spaces and tabs)`
+}
+
 /** @internal */
 export const parseHeader = (header: string): Either.Either<readonly [string, string], UsageError> => {
   const colon = header.indexOf(":")
@@ -152,7 +173,10 @@ export const parseHeader = (header: string): Either.Either<readonly [string, str
   if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
     return Either.left(usage(`--header expects "Name: value", got "${header.length > 40 ? `${header.slice(0, 40)}…` : header}"`))
   }
-  return Either.right([name, header.slice(colon + 1).trim()] as const)
+  const value = header.slice(colon + 1).trim()
+  const invalid = invalidValue(value)
+  if (invalid !== undefined) return Either.left(usage(`--header ${name}: the value may not contain ${invalid}`))
+  return Either.right([name, value] as const)
 }
 
 const parseEnv = (assignment: string): Either.Either<readonly [string, string], UsageError> => {
