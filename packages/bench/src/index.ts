@@ -16,6 +16,11 @@ export * as Crash from "./Crash.js"
 /**
  * @since 0.1.0
  */
+export * as Goals from "./Goals.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Memory from "./Memory.js"
 
 /**

@@ -13,6 +13,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import * as Bench from "./Bench.js"
+import * as Goals from "./Goals.js"
 import { machine, svgChart, textTable } from "./Report.js"
 
 const quick = process.argv.includes("--quick")
@@ -48,6 +49,7 @@ const program = Effect.gen(function*() {
   const seconds = (performance.now() - start) / 1000
   console.log(textTable(rows))
   for (const row of rows) if (row.note !== undefined) console.log(`  · ${row.measure} (${row.transport}): ${row.note}`)
+  console.log(`\nthe 10 ms goal (a killed server, from the OS's notice): ${Goals.summary(Goals.kills(rows))}`)
   fs.mkdirSync(docs, { recursive: true })
   fs.writeFileSync(`${docs}${chartName}`, svgChart(rows, `@effect-mcp/session vs raw MCP SDK (${host.node}, ${host.cores} cores)`))
   const warned = [...warnings].map(([kind, { count, origin }]) => `${kind} (${count}×, from ${origin})`)

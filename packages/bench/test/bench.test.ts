@@ -2,7 +2,7 @@
  * Not a benchmark: every measure run with tiny counts, to check that it still runs and gives sane,
  * finite numbers (the bench itself is `pnpm bench`).
  */
-import { Bench, Crash, Memory, Overhead, Recovery, Report, Stats } from "@effect-mcp/bench"
+import { Bench, Crash, Goals, Memory, Overhead, Recovery, Report, Stats } from "@effect-mcp/bench"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -120,4 +120,43 @@ describe("bench (smoke)", () => {
       const doc = Bench.document({ rows, config: Bench.quick, machine: Report.machine(), seconds: 1, chart: "c.svg" })
       assert.include(doc, "| m | in-memory |")
     }))
+  it("the 10 ms goal: judged on every kill counted from the OS's notice, by the library's median", () => {
+    const kill = (measure: string, transport: string, samples: ReadonlyArray<number>): Stats.Row => ({
+      group: "crash",
+      measure,
+      transport,
+      unit: "ms",
+      library: Stats.measured(samples, 2000),
+      raw: Stats.measured([Number.POSITIVE_INFINITY], 2000)
+    })
+    const notice = "server process SIGKILLed mid-call: from the OS's notice"
+    const rows: Array<Stats.Row> = [
+      // counted from the kill: not judged (the kernel's teardown is in it)
+      kill("server process SIGKILLed mid-call", "sse", [30, 40, 50]),
+      // a cut or a 403 is not a kill
+      kill("SSE response cut before the answer", "streamable-http", [50, 50, 50]),
+      // median 4, one sample far over: met (the largest is shown, not judged)
+      kill(notice, "sse", [3, 4, 45]),
+      kill(`${notice}, in a fresh process`, "streamable-http", [9, 10, 11])
+    ]
+    const met = Goals.kills(rows)
+    assert.deepStrictEqual(met.map((v) => [v.transport, v.median, v.max, v.met]), [
+      ["sse", 4, 45, true],
+      ["streamable-http", 10, 11, true]
+    ])
+    assert.strictEqual(Goals.summary(met), "met: every kill's median is within 10 ms of the OS's notice (2 of 2)")
+
+    const missed = Goals.kills([...rows, kill("child process SIGKILLed mid-call: from the OS's notice", "stdio", [10, 10.5, 11])])
+    assert.deepStrictEqual(missed.map((v) => v.met), [true, true, false])
+    assert.strictEqual(Goals.summary(missed), "missed in 1 of 3: stdio 10.5 ms")
+    assert.include(Goals.markdown(missed), "| child process SIGKILLed mid-call: from the OS's notice | stdio | 10.5 ms | ≤ 10 ms | 11.0 ms | **missed** |")
+
+    // a kill that hung is missed, and a run without kills claims nothing
+    const hung = Goals.kills([kill(notice, "sse", [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, 3])])
+    assert.strictEqual(Goals.summary(hung), "missed in 1 of 1: sse hung")
+    assert.strictEqual(Goals.summary(Goals.kills(rows.slice(0, 2))), "not measured in this run (no kill was measured)")
+
+    const doc = Bench.document({ rows, config: Bench.quick, machine: Report.machine(), seconds: 1, chart: "c.svg" })
+    assert.include(doc, "In this run: met: every kill's median is within 10 ms of the OS's notice (2 of 2).")
+  })
 })
