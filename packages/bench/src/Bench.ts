@@ -28,7 +28,7 @@ export interface Config {
 }
 
 /**
- * The counts of `pnpm bench`: about 13–14 minutes on a 2-core machine.
+ * The counts of `pnpm bench`: 10–14 minutes on a 2-core machine.
  *
  * @since 0.1.0
  * @category constructors
