@@ -403,8 +403,14 @@ const makeCase = (fault: Fault, options: Options, server: ScriptedServer): Case 
   }
 }
 
-/** The end of the measure of a row counted from the OS's notice. */
-const fromNoticeSuffix = ": from the OS's notice"
+/**
+ * The end of the measure of a row counted from the OS's notice (a fresh process's rows add ", in a fresh
+ * process" after it).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const fromNoticeSuffix = ": from the OS's notice"
 
 /**
  * A sample counted from the OS's notice. The watch's thread can be scheduled a little after the client's own

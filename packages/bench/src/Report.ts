@@ -84,7 +84,13 @@ export const textTable = (rows: ReadonlyArray<Row>): string => {
   return out.join("\n")
 }
 
-const escape = (s: string) => s.replace(/\|/g, "\\|")
+/**
+ * A text made safe for a Markdown table cell (its pipes escaped).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const escape = (s: string): string => s.replace(/\|/g, "\\|")
 
 /**
  * The table in Markdown, one table per measure, with each row's note below it.
