@@ -120,10 +120,15 @@ export declare namespace McpSession {
     readonly clientInfo: { readonly name: string; readonly version: string }
     readonly capabilities?: ClientCapabilities | undefined
     /**
-     * Default timeout of every request, initialize included, on the Clock of the effect that makes the
+     * Default timeout of every request, on the Clock of the effect that makes the
      * session (`TestClock` in tests). Default: 60 seconds.
      */
     readonly requestTimeout?: Duration.DurationInput | undefined
+    /**
+     * Bound on the handshake (`initialize`), on the same Clock: a server that never answers it is told
+     * apart from a slow call. Default: the request timeout, at most 10 seconds.
+     */
+    readonly initializeTimeout?: Duration.DurationInput | undefined
     /** Bound on closing the transport when the scope closes. Default: 2 seconds. */
     readonly closeTimeout?: Duration.DurationInput | undefined
     /** Bound on the number of pages a `list*` call follows. Default: 1000. */

@@ -17,7 +17,6 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { McpError, McpMetrics, McpSession, McpTest, McpTransport } from "../src/index.js"
-import { correlationKey } from "../src/internal/transport.js"
 import {
   eventually,
   failureOf,
@@ -25,6 +24,7 @@ import {
   liveLikeClock,
   maxTimerMillis,
   scripted,
+  scriptedSdk,
   tick,
   tracking,
   unhandledRejections
@@ -62,7 +62,7 @@ describe("McpSession", () => {
         assert.strictEqual(session.transport, "srv")
       }))
 
-    it.scoped("callTool answers, and the correlation tag never reaches the server", () =>
+    it.scoped("callTool answers, and the caller's _meta reaches the server as it was", () =>
       Effect.gen(function*() {
         const { server, session } = yield* setup()
         const result = yield* session.callTool({ name: "echo", arguments: { message: "hi" }, _meta: { user: "x" } })
@@ -72,7 +72,6 @@ describe("McpSession", () => {
         const metas = yield* server.metas
         assert.strictEqual(metas.length, 1)
         assert.deepStrictEqual(metas[0], { user: "x" })
-        assert.isFalse(correlationKey in (metas[0] ?? {}))
       }))
 
     it.scoped("lists, reads, prompts, completes, sets the logging level and pings", () =>
@@ -367,7 +366,7 @@ describe("McpSession", () => {
         })
         const transport = McpTransport.make({
           description: "answers, then dies",
-          acquire: (c) => Effect.suspend(() => {
+          open: (c) => Effect.suspend(() => {
             control = c
             return inner.open(c)
           })
@@ -394,20 +393,20 @@ describe("McpSession", () => {
       Effect.gen(function*() {
         const server = yield* McpTest.server()
         // a transport whose peer the test can hang up on without holding it
-        let peer: WeakRef<{ onclose?: (() => void) | undefined }> | undefined
+        let peer: WeakRef<McpTransport.McpTransport.Control> | undefined
         const tracked = tracking(McpTransport.make({
           description: "hangs up on request",
-          acquire: (control) =>
-            Effect.tap(server.transport.open(control), (connection) =>
+          open: (control) =>
+            Effect.tap(server.transport.open(control), () =>
               Effect.sync(() => {
-                peer = new WeakRef(connection.transport)
+                peer = new WeakRef(control)
               }))
         }))
         const kept = yield* Effect.scoped(Effect.gen(function*() {
           const session = yield* McpSession.make({ transport: tracked.transport, clientInfo })
           yield* session.callTool({ name: "echo", arguments: { message: "before" } })
-          // as the peer closing: the SDK transport's own onclose, which the supervisor owns
-          peer?.deref()?.onclose?.()
+          // as the peer closing
+          peer?.deref()?.crash(new McpError.Closed({ detail: "closed by the transport" }))
           // kept as they come (not rendered: rendering reads the stack)
           const death = yield* Effect.flip(session.await)
           const call = yield* Effect.flip(session.callTool({ name: "echo", arguments: { message: "after" } }))
@@ -510,26 +509,33 @@ describe("McpSession", () => {
         }
       }))
 
-    it.scoped("a malformed answer is no answer: a crash after it is the request's error", () =>
+    it.scoped("an invalid answer fails its call at once, and the transport and the other calls go on", () =>
       Effect.gen(function*() {
-        let control: McpTransport.McpTransport.Control | undefined
-        const inner = scripted((message, reply) => {
-          if (message.method !== "tools/call") return
-          // the SDK's schema rejects it (result is not an object); a transport that does not validate passes it on
-          reply({ jsonrpc: "2.0", id: message.id!, result: "not an object" } as never)
-          control!.crash(new McpError.Closed({ detail: "gone" }))
+        const session = yield* McpSession.make({
+          transport: scripted((message, reply) => {
+            if (message.method !== "tools/call") return
+            const name = message.params?.name
+            if (name === "both") {
+              reply({ jsonrpc: "2.0", id: message.id!, result: { content: [] }, error: { code: 1, message: "x" } } as never)
+            } else if (name === "scalar") {
+              reply({ jsonrpc: "2.0", id: message.id!, result: "not an object" } as never)
+            } else if (name === "neither") {
+              reply({ jsonrpc: "2.0", id: message.id! } as never)
+            } else if (name === "bad-error") {
+              reply({ jsonrpc: "2.0", id: message.id!, error: { message: "no code" } } as never)
+            } else {
+              reply({ jsonrpc: "2.0", id: message.id!, result: { content: [{ type: "text", text: "fine" }] } })
+            }
+          }),
+          clientInfo
         })
-        const transport = McpTransport.make({
-          description: "malformed, then dies",
-          acquire: (c) =>
-            Effect.suspend(() => {
-              control = c
-              return inner.open(c)
-            })
-        })
-        const session = yield* McpSession.make({ transport, clientInfo })
-        const error = failureOf(yield* Effect.exit(session.callTool({ name: "x" })))
-        assert.strictEqual(error._tag, "TransportCrashed", String(error))
+        for (const name of ["both", "scalar", "neither", "bad-error"]) {
+          const error = failureOf(yield* Effect.exit(session.callTool({ name })))
+          assert.strictEqual(error._tag, "ProtocolError", `${name}: ${String(error)}`)
+          assert.match((error as McpError.ProtocolError).detail, /^invalid answer/)
+        }
+        const fine = yield* session.callTool({ name: "fine" })
+        assert.deepStrictEqual(fine.content, [{ type: "text", text: "fine" }])
       }))
 
     it.scoped("a peer closing the transport is a Closed crash", () =>
@@ -556,31 +562,28 @@ describe("McpSession", () => {
       Effect.gen(function*() {
         const rejecting = (reason: McpError.TransportCrashedReason) =>
           McpSession.make({
-            transport: {
-              ...scripted(() => {
-                throw new Error("rejected")
-              }),
-              open: (control) =>
-                scripted(() => {}).open(control).pipe(Effect.map(({ transport }) => ({
-                  transport: {
-                    ...transport,
-                    start: () => transport.start(),
-                    close: () => transport.close(),
-                    send: (message: any) =>
-                      message.method === "tools/call" ? Promise.reject(new Error("403")) : transport.send(message),
-                    set onmessage(f: any) {
-                      transport.onmessage = f
-                    },
-                    set onclose(f: any) {
-                      transport.onclose = f
-                    },
-                    set onerror(f: any) {
-                      transport.onerror = f
-                    }
+            transport: McpTransport.fromSdk({
+              description: "rejecting",
+              acquire: Effect.sync(() => {
+                const transport = scriptedSdk(() => {})
+                return {
+                  start: () => transport.start(),
+                  close: () => transport.close(),
+                  send: (message: any) =>
+                    message.method === "tools/call" ? Promise.reject(new Error("403")) : transport.send(message),
+                  set onmessage(f: any) {
+                    transport.onmessage = f
                   },
-                  classify: () => reason
-                })))
-            },
+                  set onclose(f: any) {
+                    transport.onclose = f
+                  },
+                  set onerror(f: any) {
+                    transport.onerror = f
+                  }
+                }
+              }),
+              classify: () => reason
+            }),
             clientInfo
           })
         const forbidden = yield* rejecting(new McpError.HttpStatus({ status: 403, method: "POST", body: "no" }))
@@ -899,16 +902,13 @@ describe("McpSession", () => {
     it.effect("a transport whose start rejects fails with TransportCrashed, not delivered", () =>
       Effect.gen(function*() {
         const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" })
-        const transport = McpTransport.make({
+        const transport = McpTransport.fromSdk({
           description: "refused",
-          acquire: () =>
-            Effect.sync(() => ({
-              transport: {
-                start: () => Promise.reject(refused),
-                send: async () => {},
-                close: async () => {}
-              } satisfies Transport
-            }))
+          acquire: Effect.sync(() => ({
+            start: () => Promise.reject(refused),
+            send: async () => {},
+            close: async () => {}
+          } satisfies Transport))
         })
         const error = failureOf(yield* Effect.exit(Effect.scoped(McpSession.make({ transport, clientInfo }))))
         assert.isTrue(McpError.isTransportCrashed(error), String(error))
@@ -975,10 +975,15 @@ describe("McpSession", () => {
         const server = yield* McpTest.server()
         const refusing = McpTransport.make({
           description: "refusing",
-          acquire: (control) =>
-            Effect.map(server.transport.open(control), ({ transport }) => ({
-              transport: Object.assign(transport, { send: () => Promise.reject(new Error("ECONNREFUSED")) }),
-              classify: () => new McpError.ConnectionFailed({ detail: "ECONNREFUSED", beforeSend: true })
+          open: (control) =>
+            Effect.map(server.transport.open(control), (connection) => ({
+              ...connection,
+              send: (message) =>
+                Effect.sync(() => {
+                  const refused = new McpError.ConnectionFailed({ detail: "ECONNREFUSED", beforeSend: true })
+                  if ("id" in message && message.id !== undefined) control.failRequests([message.id], refused)
+                  control.crash(refused)
+                })
             }))
         })
         const error = failureOf(yield* Effect.exit(Effect.scoped(McpSession.make({ transport: refusing, clientInfo }))))

@@ -76,20 +76,17 @@ describe("McpTest", () => {
       // releases the moment a block call has been handed to the server, before its handler can start
       const releasing = McpTransport.make({
         description: "releases on send",
-        acquire: (control) =>
-          Effect.map(server.transport.open(control), (connection) => {
-            const client = connection.transport
-            const send = client.send.bind(client)
-            client.send = (message, options) => {
-              const sent = send(message, options)
-              if ("method" in message && message.method === "tools/call") {
-                executionsAtRelease = Effect.runSync(server.executions("block"))
-                Effect.runSync(server.release)
-              }
-              return sent
-            }
-            return connection
-          })
+        open: (control) =>
+          Effect.map(server.transport.open(control), (connection) => ({
+            ...connection,
+            send: (message) =>
+              Effect.tap(connection.send(message), () => {
+                if ("method" in message && message.method === "tools/call") {
+                  executionsAtRelease = Effect.runSync(server.executions("block"))
+                  Effect.runSync(server.release)
+                }
+              })
+          }))
       })
       const session = yield* McpSession.make({ transport: releasing, clientInfo })
       const result = yield* session.callTool({ name: "block", arguments: {} })

@@ -1,6 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
@@ -119,12 +118,12 @@ describe("McpSession.layerResilient", () => {
         const server = yield* McpTest.server()
         // not McpTest.faulty, which keeps its last connection for the faults it injects
         let open = true
-        let current: WeakRef<Transport> | undefined
+        let current: WeakRef<McpTransport.McpTransport.Control> | undefined
         const tracked = tracking(McpTransport.make({
           description: server.transport.description,
-          acquire: (control) =>
+          open: (control) =>
             open
-              ? Effect.tap(server.transport.open(control), (connection) => void (current = new WeakRef(connection.transport)))
+              ? Effect.tap(server.transport.open(control), () => void (current = new WeakRef(control)))
               : Effect.fail(new McpError.TransportCrashed({ reason: refused, transport: "closable" }))
         }))
         const { lifecycle, session } = yield* McpSession.makeResilient(
@@ -133,7 +132,7 @@ describe("McpSession.layerResilient", () => {
         )
         yield* session.ping()
         open = false
-        yield* Effect.promise(() => current!.deref()!.close())
+        current!.deref()!.crash(new McpError.Closed({ detail: "closed by the transport" }))
         const gaveUp = yield* Effect.flip(session.await)
         assert.strictEqual(gaveUp._tag, "GaveUp")
         assert.strictEqual((yield* lifecycle.state)._tag, "GaveUp")
@@ -587,7 +586,7 @@ describe("McpSession.layerResilient", () => {
       let opening = 0
       return McpTransport.make({
         description: server.transport.description,
-        acquire: (control) => open(opening++, server.transport.open(control))
+        open: (control) => open(opening++, server.transport.open(control))
       })
     }
 
@@ -852,12 +851,11 @@ describe("McpSession.layerResilient", () => {
         // a transport that takes a moment to close, as real ones do (a DELETE, a child's exit)
         const slowToClose = McpTransport.make({
           description: "slow to close",
-          acquire: (control) =>
-            Effect.map(server.transport.open(control), ({ transport }) => {
-              const close = transport.close.bind(transport)
-              transport.close = () => new Promise((resolve) => setTimeout(resolve, 20)).then(close)
-              return { transport }
-            })
+          open: (control) =>
+            Effect.tap(
+              server.transport.open(control),
+              () => Effect.addFinalizer(() => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20))))
+            )
         })
         const { faults, transport } = yield* McpTest.faulty(slowToClose)
         yield* Effect.gen(function*() {

@@ -64,7 +64,7 @@ export const initializeResult = {
  * A scripted server: answers `initialize` itself and hands every other message to `handle`, which may
  * reply synchronously (several messages in one tick, as a stdio chunk would carry them).
  */
-export const scripted = (
+export const scriptedSdk = (
   handle: (message: JSONRPCMessage & { id?: string | number; method?: string; params?: any }, reply: Reply) => void,
   options?: {
     /** Answers `initialize`; `hangUp` closes the transport from the peer's side (its `onclose`). */
@@ -74,11 +74,7 @@ export const scripted = (
     /** A session id the transport has before it starts, as one that resumes a session would. */
     readonly sessionId?: string
   }
-): McpTransport.McpTransport =>
-  McpTransport.make({
-    description: "scripted",
-    acquire: () =>
-      Effect.sync(() => {
+) : Transport => {
         const transport: Transport = {
           start: async () => {},
           close: async () => {
@@ -97,9 +93,15 @@ export const scripted = (
           }
         }
         if (options?.sessionId !== undefined) transport.sessionId = options.sessionId
-        return { transport }
-      })
-  })
+        return transport
+}
+
+/** `scriptedSdk` as a transport. */
+export const scripted = (
+  handle: Parameters<typeof scriptedSdk>[0],
+  options?: Parameters<typeof scriptedSdk>[1]
+): McpTransport.McpTransport =>
+  McpTransport.fromSdk({ description: "scripted", acquire: Effect.sync(() => scriptedSdk(handle, options)) })
 
 /** The typed failure of an exit, asserting there is one. */
 export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
@@ -116,7 +118,7 @@ export const gc: () => void = (globalThis as { gc?: () => void }).gc ?? (() => {
 })()
 
 /**
- * `transport`, counting the SDK transports it opens and those the garbage collector has reclaimed: how leak
+ * `transport`, counting the connections it opens and those the garbage collector has reclaimed: how leak
  * tests see what a session keeps reachable.
  */
 export const tracking = <R>(transport: McpTransport.McpTransport<R>) => {
@@ -126,11 +128,11 @@ export const tracking = <R>(transport: McpTransport.McpTransport<R>) => {
   return {
     transport: McpTransport.make<R>({
       description: transport.description,
-      acquire: (control) =>
+      open: (control) =>
         Effect.tap(transport.open(control), (connection) =>
           Effect.sync(() => {
             opened++
-            registry.register(connection.transport, undefined)
+            registry.register(connection, undefined)
           }))
     }),
     opened: () => opened,

@@ -242,6 +242,7 @@ export const make = <R = never>(
      * wait (a `GaveUp`, the wait's bound, the layer's close), so that the caller knows the call may have
      * run. `last` is the crash of the earlier attempt, whatever its delivery.
      */
+    const waits = policy.whileReconnecting !== "fail"
     const acquire = (
       after: number,
       crash: McpError.TransportCrashed | undefined,
@@ -250,7 +251,9 @@ export const make = <R = never>(
       Effect.flatMap(SubscriptionRef.get(state), (current) => {
         /** What the call goes on with in a state: a live session above `after`, or the end; else nothing yet. */
         const settled = (s: State): Effect.Effect<Live, McpError.TransportCrashed | McpError.GaveUp> | undefined =>
-          s._tag === "Connected" && s.live.generation > after
+          // a caller that waits does not go to a generation whose transport is known dead, though the manager
+          // has not taken note yet; one that fails fast fails there, with the death's reason
+          s._tag === "Connected" && s.live.generation > after && !(waits && s.live.isCrashed())
             ? Effect.succeed(s.live)
             : s._tag === "GaveUp"
             ? Effect.fail(crash ?? s.error)

@@ -1,7 +1,6 @@
 import { completable } from "@modelcontextprotocol/sdk/server/completable.js"
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js"
-import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js"
-import type { JSONRPCMessage, MessageExtraInfo, RequestId } from "@modelcontextprotocol/sdk/types.js"
+import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -155,21 +154,22 @@ export const makeServer = (options?: McpTest.ServerOptions): Effect.Effect<McpTe
     const description = options?.name ?? "in-memory test server"
     const testTransport = transport.make<never>({
       description,
-      acquire: (control) =>
+      open: (control) =>
         Effect.suspend(() => {
           const opening = ++openings
           return transport.inMemory(() => build(opening), { description }).open(control).pipe(
-            Effect.tap(({ transport: client }) => {
+            Effect.map((connection): McpTransport.Connection => ({
+              ...connection,
               // the `block` calls this connection sends, which `release` lets answer
-              const send = client.send.bind(client)
-              client.send = (message, sendOptions) => {
-                if (
-                  "method" in message && message.method === "tools/call" && "id" in message &&
-                  blockNames.has(String((message.params as { name?: unknown } | undefined)?.name))
-                ) sentBlocks.add(blockKey(opening, message.id))
-                return send(message, sendOptions)
-              }
-            }),
+              send: (message) =>
+                Effect.suspend(() => {
+                  if (
+                    "method" in message && message.method === "tools/call" && "id" in message &&
+                    blockNames.has(String((message.params as { name?: unknown } | undefined)?.name))
+                  ) sentBlocks.add(blockKey(opening, message.id))
+                  return connection.send(message)
+                })
+            })),
             Effect.tap(() => Effect.acquireRelease(Effect.sync(() => live++), () => Effect.sync(() => live--)))
           )
         })
@@ -207,7 +207,7 @@ const makeGate = () => {
 interface FaultState {
   opens: number
   failOpens: Array<McpError.TransportCrashedReason>
-  current: { control: McpTransport.Control; transport: FaultyTransport } | undefined
+  current: { control: McpTransport.Control } | undefined
   blackHole: boolean
   dropIncoming: number
   delay: Duration.Duration
@@ -219,106 +219,88 @@ interface FaultState {
   lost: Set<RequestId>
 }
 
-/** The error a send fails with when a fault says so; the wrapper's classifier maps it to its reason. */
-class InjectedSendFailure extends Error {
-  constructor(readonly reason: McpError.TransportCrashedReason) {
-    super(`injected: ${reason._tag}`)
-  }
-}
-
-class FaultyTransport implements Transport {
-  onclose?: (() => void) | undefined
-  onerror?: ((error: Error) => void) | undefined
-  onmessage?: (<T extends JSONRPCMessage>(message: T, extra?: MessageExtraInfo) => void) | undefined
+/** A connection with faults injected between it and the session. */
+const faultyConnection = (
+  connection: McpTransport.Connection,
+  control: McpTransport.Control,
+  state: FaultState,
+  clock: Clock.Clock,
+  runFork: (effect: Effect.Effect<void>) => unknown
+): { readonly connection: McpTransport.Connection; readonly receive: (message: unknown) => void } => {
   /** Delayed messages from the server, in their order, with when each is due (Clock milliseconds). */
-  private readonly delayed: Array<{ readonly due: number; readonly message: JSONRPCMessage; readonly extra: MessageExtraInfo | undefined }> = []
-  private draining = false
-
-  constructor(
-    readonly inner: Transport,
-    readonly state: FaultState,
-    readonly clock: Clock.Clock,
-    readonly runFork: (effect: Effect.Effect<void>) => unknown
-  ) {}
+  const delayed: Array<{ readonly due: number; readonly message: unknown }> = []
+  let draining = false
 
   /** Hands a message from the server on: an answer is no longer pending then (or dropped, if failed). */
-  private hand(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
-    if ("id" in message && !("method" in message) && message.id !== undefined) {
-      this.state.pending.delete(message.id)
-      if (this.state.lost.delete(message.id)) return
+  const hand = (message: unknown): void => {
+    const m = message as { id?: RequestId; method?: unknown }
+    if (typeof m === "object" && m !== null && m.id !== undefined && m.method === undefined) {
+      state.pending.delete(m.id)
+      if (state.lost.delete(m.id)) return
     }
-    this.onmessage?.(message, extra)
+    control.receive(message)
   }
 
   /** Hands the delayed messages on as they fall due, one fiber for the connection, in their order. */
-  private readonly drain: Effect.Effect<void> = Effect.suspend(() => {
-    const head = this.delayed[0]
+  const drain: Effect.Effect<void> = Effect.suspend(() => {
+    const head = delayed[0]
     if (head === undefined) {
-      this.draining = false
+      draining = false
       return Effect.void
     }
-    const wait = head.due - this.clock.unsafeCurrentTimeMillis()
+    const wait = head.due - clock.unsafeCurrentTimeMillis()
     return (wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void).pipe(
       Effect.zipRight(Effect.suspend(() => {
-        const now = this.clock.unsafeCurrentTimeMillis()
-        while (this.delayed.length > 0 && this.delayed[0]!.due <= now) {
-          const { extra, message } = this.delayed.shift()!
-          this.hand(message, extra)
-        }
-        return this.drain
+        const now = clock.unsafeCurrentTimeMillis()
+        while (delayed.length > 0 && delayed[0]!.due <= now) hand(delayed.shift()!.message)
+        return drain
       }))
     )
   })
 
-  get sessionId() {
-    return this.inner.sessionId
-  }
-
-  setProtocolVersion(version: string) {
-    this.inner.setProtocolVersion?.(version)
-  }
-
-  start(): Promise<void> {
-    this.inner.onmessage = (message, extra) => {
-      if (this.state.dropIncoming > 0) {
-        // dropped on the way: an answer stays pending, as the caller sees it
-        this.state.dropIncoming--
-        return
-      }
-      const delay = Duration.toMillis(this.state.delay)
-      if (delay > 0 || this.delayed.length > 0) {
-        // in order: a message never overtakes one delayed before it (nor does a later one, delay or not)
-        const now = this.clock.unsafeCurrentTimeMillis()
-        this.delayed.push({ due: Math.max(now + delay, this.delayed.at(-1)?.due ?? now), message, extra })
-        if (!this.draining) {
-          this.draining = true
-          this.runFork(this.drain)
-        }
-        return
-      }
-      this.hand(message, extra)
+  const receive = (message: unknown): void => {
+    if (state.dropIncoming > 0) {
+      // dropped on the way: an answer stays pending, as the caller sees it
+      state.dropIncoming--
+      return
     }
-    this.inner.onclose = () => this.onclose?.()
-    this.inner.onerror = (error) => this.onerror?.(error)
-    return this.inner.start()
-  }
-
-  send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    if ("id" in message && "method" in message && message.method !== "initialize") {
-      const reason = this.state.failSends.shift()
-      if (reason !== undefined) return Promise.reject(new InjectedSendFailure(reason))
+    const delay = Duration.toMillis(state.delay)
+    if (delay > 0 || delayed.length > 0) {
+      // in order: a message never overtakes one delayed before it (nor does a later one, delay or not)
+      const now = clock.unsafeCurrentTimeMillis()
+      delayed.push({ due: Math.max(now + delay, delayed.at(-1)?.due ?? now), message })
+      if (!draining) {
+        draining = true
+        runFork(drain)
+      }
+      return
     }
-    this.state.sent.push(message)
-    if ("id" in message && "method" in message) this.state.pending.add(message.id)
-    if (this.state.blackHole) return Promise.resolve()
-    return this.inner.send(message, options)
+    hand(message)
   }
 
-  close(): Promise<void> {
-    return this.inner.close()
+  return {
+    receive,
+    connection: {
+      ...connection,
+      send: (message: JSONRPCMessage) =>
+        Effect.suspend(() => {
+          if ("id" in message && "method" in message && message.method !== "initialize") {
+            const reason = state.failSends.shift()
+            if (reason !== undefined) {
+              // as a transport whose send failed: what it carried fails with the reason, then the transport
+              control.failRequests([message.id], reason)
+              control.crash(reason)
+              return Effect.void
+            }
+          }
+          state.sent.push(message)
+          if ("id" in message && "method" in message) state.pending.add(message.id)
+          if (state.blackHole) return Effect.void
+          return connection.send(message)
+        })
+    }
   }
 }
-
 /** @internal */
 export const faulty = <R>(
   inner: McpTransport<R>
@@ -339,7 +321,7 @@ export const faulty = <R>(
     }
     const wrapped = transport.make<R>({
       description: inner.description,
-      acquire: (control) =>
+      open: (control) =>
         Effect.gen(function*() {
           state.opens++
           const failure = state.failOpens.shift()
@@ -348,22 +330,19 @@ export const faulty = <R>(
           }
           state.pending.clear()
           state.lost.clear()
-          const connection = yield* inner.open(control)
           // the delays' fiber belongs to the connection: it ends when the connection's scope closes
           const runFork = yield* FiberSet.makeRuntime<never, void, never>()
-          const faultyTransport = new FaultyTransport(connection.transport, state, clock, runFork)
-          state.current = { control, transport: faultyTransport }
-          const classify = connection.classify
-          return {
-            transport: faultyTransport,
-            classify: (error: unknown, during: "send" | "background") =>
-              error instanceof InjectedSendFailure ? error.reason : classify?.(error, during)
-          }
+          let receive: (message: unknown) => void = () => {}
+          const connection = yield* inner.open({ ...control, receive: (message) => receive(message) })
+          const faulty = faultyConnection(connection, control, state, clock, runFork)
+          receive = faulty.receive
+          state.current = { control }
+          return faulty.connection
         })
     })
     const faults: McpTest.Faults = {
       crash: (reason) => Effect.sync(() => state.current?.control.crash(reason)),
-      close: Effect.promise(() => state.current?.transport.inner.close() ?? Promise.resolve()),
+      close: Effect.sync(() => state.current?.control.crash(new McpError.Closed({ detail: "closed by the transport" }))),
       failNextOpens: (...reasons) => Effect.sync(() => void state.failOpens.push(...reasons)),
       failNextSends: (...reasons) => Effect.sync(() => void state.failSends.push(...reasons)),
       failPending: (reason) =>
