@@ -7,7 +7,7 @@
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
-import { McpSession, McpTransport } from "@effect-mcp/session"
+import { McpError, McpSession, McpTransport } from "@effect-mcp/session"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
@@ -126,13 +126,13 @@ export const closableInMemory = (): {
   readonly close: Effect.Effect<void>
 } => {
   const inner = McpTransport.inMemory(echoServer)
-  let current: Transport | undefined
+  let current: McpTransport.McpTransport.Control | undefined
   return {
     transport: McpTransport.make<never>({
       description: inner.description,
-      acquire: (control) => Effect.tap(inner.open(control), (connection) => void (current = connection.transport))
+      open: (control) => Effect.tap(inner.open(control), () => void (current = control))
     }),
-    close: Effect.promise(() => current?.close() ?? Promise.resolve())
+    close: Effect.sync(() => current?.crash(new McpError.Closed({ detail: "closed by the transport" })))
   }
 }
 

@@ -219,11 +219,11 @@ const makeTracker = () => {
   }
 }
 
-/** `transport`, with each opened SDK transport handed to `track`. */
+/** `transport`, with each opened connection handed to `track`. */
 const tracked = <R>(transport: McpTransport.McpTransport<R>, track: (transport: object) => void) =>
   McpTransport.make<R>({
     description: transport.description,
-    acquire: (control) => Effect.tap(transport.open(control), (connection) => Effect.sync(() => track(connection.transport)))
+    open: (control) => Effect.tap(transport.open(control), (connection) => Effect.sync(() => track(connection)))
   })
 
 /**

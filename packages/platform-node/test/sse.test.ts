@@ -448,15 +448,12 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
       yield* session.callTool({ name: "ok", arguments: {} })
     }).pipe(Effect.provide(client.layer)))
 
-  it.scopedLive("a POST of a notification never answered is let go after connectTimeout", () =>
+  it.scopedLive("a POST of a notification never answered holds nothing, and is let go after connectTimeout", () =>
     Effect.gen(function*() {
       const server = yield* legacyServer(undefined, { hangNotifications: true })
-      // notifications/initialized is never answered: the opening goes on after the bound
-      const { exit, millis } = yield* timed(
-        open(server.url, { connectTimeout: "300 millis" }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
-      )
-      assert.isTrue(Exit.isSuccess(exit))
-      assert.isAtLeast(millis, 250)
+      // notifications/initialized is never answered: sending it does not wait for its POST
+      const session = yield* open(server.url, { connectTimeout: "300 millis" }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+      yield* session.callTool({ name: "ok", arguments: {} })
       yield* until("the POST was let go", Effect.sync(() => server.openResponses() === 1))
     }).pipe(Effect.provide(client.layer)))
 

@@ -67,6 +67,7 @@ const openBare = (options: NodeMcpTransport.StdioOptions, scope: Scope.Scope) =>
     const crashed = yield* Deferred.make<McpError.TransportCrashedReason>()
     let isCrashed = false
     yield* NodeMcpTransport.stdio(options).open({
+      receive: () => {},
       crash: (reason) => {
         isCrashed = true
         Deferred.unsafeDone(crashed, Exit.succeed(reason))

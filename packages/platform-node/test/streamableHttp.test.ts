@@ -611,6 +611,8 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       const { crash, transport } = yield* Effect.gen(function*() {
         const fixed = yield* open(server.url, { headers: { "x-tenant-key": secret, "x-other": Redacted.make(secret) } })
         const { crash } = yield* crashing(fixed, "forbidden")
+        // the death, logged where it is noticed
+        yield* Effect.exit(fixed.await)
         return { crash, transport: fixed.transport }
       }).pipe(Effect.provide(capture), Logger.withMinimumLogLevel(LogLevel.All))
       assert.strictEqual(server.requests.at(-1)?.headers["x-tenant-key"], secret)

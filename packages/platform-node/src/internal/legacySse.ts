@@ -1,7 +1,6 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { McpError, McpTransport } from "@effect-mcp/session"
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -19,7 +18,7 @@ import {
   excerpt,
   oversizeAnswer,
   parseMessages,
-  refuseOversizeRequest,
+  oversizeRefusal,
   requestIdsOf,
   responseIdOf
 } from "./messages.js"
@@ -56,19 +55,18 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
 
   return McpTransport.make<HttpClient.HttpClient | R>({
     description,
-    acquire: (control) =>
+    open: (control) =>
       Effect.gen(function*() {
         const client = yield* HttpClient.HttpClient
         const streams = yield* FiberSet.make<void, never>()
-        const runPromise = yield* FiberSet.makeRuntimePromise<R>()
+        // each POST runs in a fiber of its own: `send` hands it over and does not wait for the server
+        const runPost = yield* FiberSet.makeRuntime<R, void, never>()
         const endpoint = yield* Deferred.make<URL, McpError.TransportCrashedReason>()
         const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", method: "sse", transport: description })
 
         let closing = false
-        let started = false
-        const early: Array<JSONRPCMessage> = []
-        // the server's requests over the limit that arrived before `start`: refused once we may post
-        const refusals: Array<RequestId> = []
+        // the server's requests over the limit that arrived before the endpoint was known: refused once it is
+        let refusals: Array<RequestId> | undefined = []
         /**
          * The POSTs still waiting for their answer, by the requests they carry. A POST is answered 202 at
          * once by the spec, the requests' answers coming on the event stream; one that is not (a stuck server)
@@ -91,15 +89,14 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
         const execute = Http.executeWith(client)
         const serverIsThere = Http.serverAnswers(execute, url, connectTimeout, streams)
 
-        const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
+        const deliver = (messages: ReadonlyArray<unknown>) => {
           for (const message of messages) {
             const answered = responseIdOf(message)
             if (answered !== undefined) {
               const idle = settle(answered)
               if (idle !== undefined) letGo(idle)
             }
-            if (started) transport.onmessage?.(message)
-            else early.push(message)
+            control.receive(message)
           }
         }
 
@@ -169,8 +166,8 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           onEvent,
           onOversizeAnswer: (id, bytes) =>
             control.failRequests([id], new McpError.StreamClosed({ detail: oversizeAnswer(id, "an SSE event", maxMessageBytes, bytes) })),
-          // before `start`, the endpoint may not be known yet (and the transport not made): refused then
-          onOversizeRequest: (id) => started ? refuseOversizeRequest(transport, id, maxMessageBytes) : void refusals.push(id),
+          onOversizeRequest: (id) =>
+            refusals === undefined ? void postInBackground(oversizeRefusal(id, maxMessageBytes)) : void refusals.push(id),
           onOversize: (dropped) => {
             if (!dropped.answered) invalid.push(droppedEvent(dropped, maxMessageBytes))
           }
@@ -263,46 +260,61 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
             annotate
           )
 
-        const transport: Transport = {
-          start: () =>
-            Promise.resolve().then(() => {
-              started = true
-              for (const message of early.splice(0)) transport.onmessage?.(message)
-              for (const id of refusals.splice(0)) refuseOversizeRequest(transport, id, maxMessageBytes)
-            }),
-          send: (message) => {
-            if (closing) return Promise.reject(new Error("Not connected"))
-            const requestIds = requestIdsOf(message)
-            const state: PostState | undefined = requestIds.length === 0
-              ? undefined
-              : { pending: new Set(requestIds), fiber: undefined, abandoned: false }
-            if (state !== undefined) for (const id of requestIds) owners.set(id, state)
-            // the requests it cancels are no longer awaited: their POSTs, if they now owe nothing, are let go
-            // once the server has the cancellation
-            const idle = cancelledIdsOf(message).flatMap((id) => {
-              const done = settle(id)
-              return done === undefined ? [] : [done]
-            })
-            return runPromise(post(message, state).pipe(Effect.ensuring(Effect.sync(() => idle.forEach(letGo))))).catch(
-              (error: unknown) => {
+        /**
+         * Starts a POST. A failure it does not settle itself fails what it carried, with a reason that tells
+         * whether it was delivered, and then the transport.
+         */
+        function postInBackground(message: JSONRPCMessage) {
+          const requestIds = requestIdsOf(message)
+          const state: PostState | undefined = requestIds.length === 0
+            ? undefined
+            : { pending: new Set(requestIds), fiber: undefined, abandoned: false }
+          if (state !== undefined) for (const id of requestIds) owners.set(id, state)
+          // the requests it cancels are no longer awaited: their POSTs, if they now owe nothing, are let go
+          // once the server has the cancellation
+          const idle = cancelledIdsOf(message).flatMap((id) => {
+            const done = settle(id)
+            return done === undefined ? [] : [done]
+          })
+          return runPost(post(message, state).pipe(
+            Effect.ensuring(Effect.sync(() => idle.forEach(letGo))),
+            Effect.catchAll((failure) =>
+              Effect.sync(() => {
                 // a POST let go ends interrupted: that is no failed send
                 if (state?.abandoned === true) return
-                throw error
-              }
+                control.failRequests(requestIds, failure.reason, failure.original)
+                control.crash(failure.reason, failure.original)
+              })
             )
-          },
-          close: async () => {
-            if (closing) return
-            closing = true
-            try {
-              await runPromise(FiberSet.clear(streams))
-            } finally {
-              transport.onclose?.()
-            }
-          }
+          ))
         }
+        for (const id of refusals!) postInBackground(oversizeRefusal(id, maxMessageBytes))
+        refusals = undefined
 
-        return { transport, classify: Http.classify } satisfies McpTransport.McpTransport.Connection
+        yield* Effect.addFinalizer(() =>
+          Effect.suspend(() => {
+            closing = true
+            return FiberSet.clear(streams)
+          })
+        )
+
+        const connection: McpTransport.McpTransport.Connection = {
+          send: (message) =>
+            Effect.suspend(() => {
+              if (closing) {
+                return Effect.fail(
+                  new McpError.TransportCrashed({
+                    reason: new McpError.Closed({ detail: "the transport is closing" }),
+                    transport: description,
+                    delivery: "NotDelivered"
+                  })
+                )
+              }
+              postInBackground(message)
+              return Effect.void
+            })
+        }
+        return connection
       })
   })
 }

@@ -1,6 +1,5 @@
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
-import { ErrorCode, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js"
+import { ErrorCode } from "@modelcontextprotocol/sdk/types.js"
 import * as Either from "effect/Either"
 
 /**
@@ -9,7 +8,7 @@ import * as Either from "effect/Either"
  *
  * @internal
  */
-export const parseMessages = (text: string): Either.Either<ReadonlyArray<JSONRPCMessage>, string> => {
+export const parseMessages = (text: string): Either.Either<ReadonlyArray<unknown>, string> => {
   let json: unknown
   try {
     json = JSON.parse(text)
@@ -17,16 +16,16 @@ export const parseMessages = (text: string): Either.Either<ReadonlyArray<JSONRPC
     return Either.left(`not JSON (${error instanceof Error ? error.message : String(error)})`)
   }
   const items = Array.isArray(json) ? json : [json]
-  const out: Array<JSONRPCMessage> = []
   for (const item of items) {
-    const parsed = JSONRPCMessageSchema.safeParse(item)
-    if (!parsed.success) return Either.left("not a JSON-RPC 2.0 message")
-    out.push(parsed.data as JSONRPCMessage)
+    // the session validates each message further; an invalid answer with an id fails that request
+    if (typeof item !== "object" || item === null || Array.isArray(item) || (item as { jsonrpc?: unknown }).jsonrpc !== "2.0") {
+      return Either.left("not a JSON-RPC 2.0 message")
+    }
   }
-  return Either.right(out)
+  return Either.right(items)
 }
 
-/** The id of a request (a message with `method` and `id`). @internal */
+/** @internal */
 export const requestIdOf = (message: JSONRPCMessage): RequestId | undefined =>
   "method" in message && "id" in message ? (message.id as RequestId) : undefined
 
@@ -46,10 +45,12 @@ export const cancelledIdsOf = (messages: JSONRPCMessage | ReadonlyArray<JSONRPCM
   })
 
 /** The id of a response (result or error), if the message is one. @internal */
-export const responseIdOf = (message: JSONRPCMessage): RequestId | undefined =>
-  !("method" in message) && "id" in message && ("result" in message || "error" in message)
-    ? (message.id as RequestId)
-    : undefined
+export const responseIdOf = (message: unknown): RequestId | undefined => {
+  if (typeof message !== "object" || message === null) return undefined
+  const { id, method } = message as { readonly id?: unknown; readonly method?: unknown }
+  // an answer, valid or not: the session fails the request of an invalid one
+  return method === undefined && (typeof id === "string" || typeof id === "number") ? id : undefined
+}
 
 /** A short, secret-free excerpt of a bad line for logs. @internal */
 export const excerpt = (text: string, max = 200): string =>
@@ -262,19 +263,17 @@ export const oversizeAnswer = (id: RequestId, what: string, limit: number, bytes
   `the answer to request ${JSON.stringify(id)}: ${what} exceeded the limit of ${limit} bytes (${bytes} bytes read)`
 
 /**
- * Answers a server's request that was over the limit with a JSON-RPC "Invalid Request" error, so that the
- * server hears at once instead of waiting for its own timeout. Best effort: a transport that cannot send
- * any more has other news for the session, so the send's failure is ignored.
+ * The answer to a server's request that was over the limit: a JSON-RPC "Invalid Request" error, so that the
+ * server hears at once instead of waiting for its own timeout. Sent best effort: a transport that cannot
+ * send any more has other news for the session.
  *
  * @internal
  */
-export const refuseOversizeRequest = (transport: Transport, id: RequestId, limit: number): void => {
-  transport.send({
-    jsonrpc: "2.0",
-    id,
-    error: { code: ErrorCode.InvalidRequest, message: `the request exceeded the client's limit of ${limit} bytes, and was not read` }
-  }).catch(() => {})
-}
+export const oversizeRefusal = (id: RequestId, limit: number): JSONRPCMessage => ({
+  jsonrpc: "2.0",
+  id,
+  error: { code: ErrorCode.InvalidRequest, message: `the request exceeded the client's limit of ${limit} bytes, and was not read` }
+})
 
 /**
  * The log line of an SSE event over the limit that was no answer.

@@ -3,7 +3,6 @@ import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as PlatformError from "@effect/platform/Error"
 import { McpError, McpTransport } from "@effect-mcp/session"
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js"
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -24,8 +23,8 @@ import {
   excerpt,
   MessageIdScanner,
   oversizeAnswer,
-  parseMessages,
-  refuseOversizeRequest
+  oversizeRefusal,
+  parseMessages
 } from "./messages.js"
 import type { ExitStatus } from "./zombie.js"
 import { groupRunning, pidReused, startTimeOf, zombieExit } from "./zombie.js"
@@ -110,7 +109,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
 
   return McpTransport.make<CommandExecutor.CommandExecutor>({
     description,
-    acquire: (control) =>
+    open: (control) =>
       Effect.gen(function*() {
         const env: Record<string, string | undefined> = options.inheritEnv === true
           ? { ...process.env, ...options.env }
@@ -143,11 +142,11 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
 
         const stderrTail: Array<string> = []
         let exitInfo: ExitStatus | undefined = undefined
-        let started = false
         let closed = false
-        const early: Array<JSONRPCMessage> = []
         const exited = yield* Deferred.make<void>()
         const outgoing = yield* Mailbox.make<Uint8Array>()
+        const encoder = new TextEncoder()
+        const encode = (message: JSONRPCMessage) => encoder.encode(`${JSON.stringify(message)}\n`)
 
         let supervised = true
         // the drain grace waits on the Clock, in a fiber of its own; the last sign reports without it
@@ -191,11 +190,6 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           }
         }
 
-        const deliver = (message: JSONRPCMessage) => {
-          if (started) transport.onmessage?.(message)
-          else early.push(message)
-        }
-
         // the exit: code, or the signal that killed it (unless a sign found the child dead first)
         exitFiber = yield* proc.exitCode.pipe(
           Effect.match({
@@ -231,7 +225,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           if (line.trim() === "") return
           const parsed = parseMessages(line)
           if (parsed._tag === "Left") invalid(`${parsed.left}: ${excerpt(line)}`)
-          else for (const message of parsed.right) deliver(message)
+          else for (const message of parsed.right) control.receive(message)
         }, ({ bytes, head }) => {
           if (!answered) {
             invalid(
@@ -246,7 +240,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
             answered = true
             const detail = oversizeAnswer(id, "a message on stdout", maxMessageBytes, splitter.skippedBytes ?? 0)
             control.failRequests([id], new McpError.StreamClosed({ detail }))
-          }, (id) => refuseOversizeRequest(transport, id, maxMessageBytes))
+          }, (id) => void outgoing.unsafeOffer(encode(oversizeRefusal(id, maxMessageBytes))))
           return (text) => scanner.push(text)
         })
         // A stream's end is a sign as soon as its last chunk has been handled: `Stream.onDone` runs before the
@@ -386,28 +380,21 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           }).pipe(Effect.flatMap(Fiber.join), annotate)
         )
 
-        const encoder = new TextEncoder()
-        const transport: Transport = {
-          start: () =>
-            Promise.resolve().then(() => {
-              started = true
-              for (const message of early.splice(0)) transport.onmessage?.(message)
-            }),
-          send: (message) => {
-            if (closed || !outgoing.unsafeOffer(encoder.encode(`${JSON.stringify(message)}\n`))) {
-              return Promise.reject(new Error("Not connected"))
-            }
-            return Promise.resolve()
-          },
-          close: () => {
-            if (closed) return Promise.resolve()
-            closed = true
-            outgoing.unsafeDone(Exit.void)
-            transport.onclose?.()
-            return Promise.resolve()
-          }
+        const connection: McpTransport.McpTransport.Connection = {
+          send: (message) =>
+            Effect.suspend(() =>
+              closed || !outgoing.unsafeOffer(encode(message))
+                ? Effect.fail(
+                  new McpError.TransportCrashed({
+                    reason: new McpError.Closed({ detail: "stdin is closed" }),
+                    transport: description,
+                    delivery: "NotDelivered"
+                  })
+                )
+                : Effect.void
+            )
         }
-        return { transport } satisfies McpTransport.McpTransport.Connection
+        return connection
       })
   })
 }

@@ -2,7 +2,6 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { McpError, McpTransport } from "@effect-mcp/session"
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -21,7 +20,7 @@ import {
   excerpt,
   oversizeAnswer,
   parseMessages,
-  refuseOversizeRequest,
+  oversizeRefusal,
   requestIdsOf,
   responseIdOf
 } from "./messages.js"
@@ -95,14 +94,15 @@ export const streamableHttp = <R = never>(
 
   return McpTransport.make<HttpClient.HttpClient | R>({
     description,
-    acquire: (control) =>
+    open: (control) =>
       Effect.gen(function*() {
         const client = yield* HttpClient.HttpClient
         // Response streams live in their own set, so `close` can stop them (aborting their sockets) before
         // it sends the DELETE; both sets are interrupted when the session's scope closes.
         const streams = yield* FiberSet.make<void, never>()
         const runStream = yield* FiberSet.runtime(streams)<R>()
-        const runPromise = yield* FiberSet.makeRuntimePromise<R>()
+        // each POST runs in a fiber of its own: `send` hands it over and does not wait for the server
+        const runPost = yield* FiberSet.makeRuntime<R, void, never>()
 
         let sessionId: string | undefined = undefined
         let protocolVersion: string | undefined = undefined
@@ -166,11 +166,11 @@ export const streamableHttp = <R = never>(
         const execute = Http.executeWith(client)
         const serverIsThere = Http.serverAnswers(execute, url, resumeTimeout, streams)
 
-        const deliver = (messages: ReadonlyArray<JSONRPCMessage>) => {
+        const deliver = (messages: ReadonlyArray<unknown>) => {
           for (const message of messages) {
             const answered = responseIdOf(message)
             if (answered !== undefined) settle(answered)
-            transport.onmessage?.(message)
+            control.receive(message)
           }
         }
 
@@ -203,7 +203,7 @@ export const streamableHttp = <R = never>(
                 const detail = oversizeAnswer(id, "an SSE event", maxMessageBytes, bytes)
                 control.failRequests([id], new McpError.StreamClosed({ detail }))
               },
-              onOversizeRequest: (id) => refuseOversizeRequest(transport, id, maxMessageBytes),
+              onOversizeRequest: (id) => void postInBackground(oversizeRefusal(id, maxMessageBytes)),
               onOversize: (dropped) => {
                 // dropped as it streamed by, and the stream goes on: a resumption must not replay it
                 received = true
@@ -496,40 +496,61 @@ export const streamableHttp = <R = never>(
           return headersFor("application/json, text/event-stream").pipe(
             Effect.flatMap((headers) => execute(HttpClientRequest.del(url), headers)),
             Effect.flatMap((response) => Stream.runDrain(response.stream)),
+            // it runs in a finalizer, which is uninterruptible: the timeout could not cut it otherwise
+            Effect.interruptible,
             Effect.timeoutOption(terminateTimeout),
             Effect.ignore
           )
         })
 
-        const transport: Transport = {
-          get sessionId() {
-            return sessionId
-          },
-          setProtocolVersion(version: string) {
-            protocolVersion = version
-          },
-          start: () => Promise.resolve(),
-          send: (message) => {
-            if (closing) return Promise.reject(new Error("Not connected"))
-            const state = owedBy(message)
-            return runPromise(post(message, state)).catch((error: unknown) => {
-              // a POST abandoned (its requests all cancelled) ends interrupted: that is no failed send
-              if (state?.abandoned === true) return
-              throw error
-            })
-          },
-          close: async () => {
-            if (closing) return
-            closing = true
-            try {
-              await runPromise(FiberSet.clear(streams).pipe(Effect.zipRight(terminate)))
-            } finally {
-              transport.onclose?.()
-            }
-          }
+        /**
+         * Starts a POST. A failure it does not settle itself (see `post`) fails what it carried, with a
+         * reason that tells whether it was delivered, and then the transport.
+         */
+        const postInBackground = (message: JSONRPCMessage) => {
+          const state = owedBy(message)
+          const requestIds = requestIdsOf(message)
+          return runPost(post(message, state).pipe(
+            Effect.catchAll((failure) =>
+              Effect.sync(() => {
+                // a POST abandoned (its requests all cancelled) ends interrupted: that is no failed send
+                if (state?.abandoned === true) return
+                control.failRequests(requestIds, failure.reason, failure.original)
+                control.crash(failure.reason, failure.original)
+              })
+            )
+          ))
         }
 
-        return { transport, classify: Http.classify } satisfies McpTransport.McpTransport.Connection
+        // closing: the response streams first (aborting their sockets), then the DELETE, bounded
+        yield* Effect.addFinalizer(() =>
+          Effect.suspend(() => {
+            closing = true
+            return FiberSet.clear(streams).pipe(Effect.zipRight(terminate))
+          })
+        )
+
+        const connection: McpTransport.McpTransport.Connection = {
+          send: (message) =>
+            Effect.suspend(() => {
+              if (closing) {
+                return Effect.fail(
+                  new McpError.TransportCrashed({
+                    reason: new McpError.Closed({ detail: "the transport is closing" }),
+                    transport: description,
+                    delivery: "NotDelivered"
+                  })
+                )
+              }
+              postInBackground(message)
+              return Effect.void
+            }),
+          sessionId: () => sessionId,
+          setProtocolVersion: (version) => {
+            protocolVersion = version
+          }
+        }
+        return connection
       })
   })
 }

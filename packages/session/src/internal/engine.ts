@@ -81,8 +81,14 @@ export class Engine {
     readonly handlers: Handlers
   ) {}
 
+  /** What the server sent while the transport was opening: handed on once it is open. */
+  private early: Array<unknown> | undefined = []
+
   attach(connection: McpTransport.Connection): void {
     this.connection = connection
+    const early = this.early!
+    this.early = undefined
+    for (const message of early) this.receive(message)
   }
 
   readonly control: McpTransport.Control = {
@@ -252,6 +258,7 @@ export class Engine {
 
   receive(message: unknown): void {
     if (this.crashed !== undefined) return
+    if (this.early !== undefined) return void this.early.push(message)
     if (Array.isArray(message)) {
       for (const item of message) this.receive(item)
       return

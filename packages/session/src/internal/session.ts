@@ -257,6 +257,9 @@ export const makeLive = <R = never>(
     const serverCapabilities: ServerCapabilities = initialized.capabilities
     const instructions = Option.fromNullable(initialized.instructions)
     const protocolVersion = initialized.protocolVersion
+    yield* Effect.logDebug(`connected to ${serverInfo.name} ${serverInfo.version}, protocol version ${protocolVersion}`).pipe(
+      Effect.annotateLogs(annotations)
+    )
 
     // 4. closing the scope fails what is still pending (this finalizer is added last, so it runs first)
     yield* Effect.addFinalizer(() =>
