@@ -162,7 +162,7 @@ export const requestFailed = (method: string, error: HttpClientError.HttpClientE
 /**
  * A non-2xx answer as a reason. A server that no longer knows our session says 404 (the spec) or 400 with
  * "No valid session ID" (the SDK's example servers): both are `SessionExpired`, but only when we did send a
- * session id, otherwise the URL is simply wrong.
+ * session id, otherwise the URL is simply wrong. `initial`: the endpoint never answered a 2xx before.
  *
  * @internal
  */
@@ -170,13 +170,19 @@ export const statusFailed = (
   method: string,
   status: number,
   body: string,
-  sentSessionId: boolean,
+  sent: { readonly sessionId: boolean; readonly initial: boolean },
   retryAfter?: Duration.Duration | undefined
 ): McpError.TransportCrashedReason => {
-  if (sentSessionId && (status === 404 || (status === 400 && /session/i.test(body)))) {
+  if (sent.sessionId && (status === 404 || (status === 400 && /session/i.test(body)))) {
     return new McpError.SessionExpired({ status, detail: body.length > 0 ? body : `${method} answered ${status}` })
   }
-  return new McpError.HttpStatus({ status, method, body, ...(retryAfter !== undefined ? { retryAfter } : {}) })
+  return new McpError.HttpStatus({
+    status,
+    method,
+    body,
+    initial: sent.initial,
+    ...(retryAfter !== undefined ? { retryAfter } : {})
+  })
 }
 
 /**
@@ -229,13 +235,13 @@ export const bodyExcerpt = (response: HttpClientResponse.HttpClientResponse): Ef
 export const failedStatus = (
   method: string,
   response: HttpClientResponse.HttpClientResponse,
-  sentSessionId: boolean
+  sent: { readonly sessionId: boolean; readonly initial: boolean }
 ): Effect.Effect<never, TransportFailure> =>
   Effect.flatMap(bodyExcerpt(response), (body) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.fail(
         new TransportFailure(
-          statusFailed(method, response.status, body, sentSessionId, retryAfterOf(response.headers["retry-after"], now))
+          statusFailed(method, response.status, body, sent, retryAfterOf(response.headers["retry-after"], now))
         )
       )))
 

@@ -114,7 +114,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
               )
           }),
           Effect.flatMap((response) => {
-            if (response.status < 200 || response.status >= 300) return Http.failedStatus("GET", response, false)
+            if (response.status < 200 || response.status >= 300) return Http.failedStatus("GET", response, { sessionId: false, initial: true })
             const type = Http.mediaType(response.headers["content-type"])
             if (type === "text/event-stream") return Effect.succeed(response)
             // a login page, a JSON error: not the stream, which would otherwise be waited for until the bound
@@ -220,7 +220,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
               HttpClientRequest.bodyText(HttpClientRequest.post(target), JSON.stringify(message), "application/json"),
               { ...headers, "content-type": "application/json" }
             )
-            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, true)
+            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, { sessionId: true, initial: false })
             yield* Http.discard(response)
           })
 

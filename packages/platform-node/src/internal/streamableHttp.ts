@@ -108,6 +108,8 @@ export const streamableHttp = <R = never>(
         let protocolVersion: string | undefined = undefined
         let closing = false
         let standaloneStarted = false
+        // whether the endpoint answered a 2xx yet: before, a 404 says the URL is wrong
+        let answered = false
         /** Which stream owes the answer to a request, wherever that answer arrives. */
         const owners = new Map<RequestId, StreamState>()
         /**
@@ -245,7 +247,7 @@ export const streamableHttp = <R = never>(
           Effect.gen(function*() {
             const headers = yield* headersFor("text/event-stream")
             if (lastEventId !== undefined) headers["last-event-id"] = lastEventId
-            const sentSession = sessionId !== undefined
+            const sent = { sessionId: sessionId !== undefined, initial: !answered }
             const response = yield* execute(HttpClientRequest.get(url), headers).pipe(
               Effect.timeoutFail({
                 duration: resumeTimeout,
@@ -258,7 +260,7 @@ export const streamableHttp = <R = never>(
                   )
               })
             )
-            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("GET", response, sentSession)
+            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("GET", response, sent)
             const type = Http.mediaType(response.headers["content-type"])
             if (type !== "text/event-stream") {
               yield* Effect.fork(Http.discard(response))
@@ -441,14 +443,15 @@ export const streamableHttp = <R = never>(
           Effect.gen(function*() {
             const headers = yield* headersFor("application/json, text/event-stream")
             headers["content-type"] = "application/json"
-            const sentSession = sessionId !== undefined
+            const sent = { sessionId: sessionId !== undefined, initial: !answered }
             const response = yield* execute(
               HttpClientRequest.bodyText(HttpClientRequest.post(url), JSON.stringify(message), "application/json"),
               headers
             )
             const newSession = response.headers["mcp-session-id"]
             if (newSession !== undefined && newSession !== "") sessionId = newSession
-            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, sentSession)
+            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, sent)
+            answered = true
             if (state === undefined) {
               // 202 and no body, by the spec; read whatever there is so the connection can be reused
               yield* Http.discard(response)
