@@ -89,7 +89,9 @@ export declare namespace NodeMcpTransport {
      * Headers sent with every request: static, or an Effect run before each request (e.g. reading a
      * refreshed bearer token). A failure of that Effect fails the request with
      * `ConnectionFailed { beforeSend: true }`, which names its kind (`_tag` or error name) only: the
-     * failure itself is not kept, as it may quote a secret.
+     * failure itself is not kept, as it may quote a secret. A name that is no HTTP token, or a value with
+     * CR, LF or another control character, fails the request before it is sent with `InvalidConfiguration`
+     * (not delivered, not retryable), which names the header, never its value.
      */
     readonly headers?: HeadersInput | Effect.Effect<HeadersInput, unknown, R> | undefined
     /** Shown in errors and logs. Default: `<kind>: <origin><path>` (no credentials, no query). */

@@ -10,6 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type * as net from "node:net"
@@ -210,6 +211,15 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
       const session = yield* open(server.url.replace("/sse", "/moved"))
       const result = yield* session.callTool({ name: "ok", arguments: {} })
       assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a header value with CR/LF fails the opening with InvalidConfiguration, not retryable", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const crash = crashOf(yield* Effect.exit(open(server.url, { headers: { "x-key": Redacted.make("SECRET-CRLF\r\nx: 1") } })))
+      assert.strictEqual(crash.reason._tag, "InvalidConfiguration")
+      assert.isFalse(crash.retryable)
+      assert.notInclude(JSON.stringify(crash), "SECRET-CRLF")
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("POST answered 403: HttpStatus, not delivered", () =>

@@ -663,6 +663,46 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       yield* assertNoSecret(yield* deathOf(session), [secret], "the transport's death")
     }).pipe(Effect.provide(client.layer)))
 
+  it.scoped("a header value with CR/LF: InvalidConfiguration, not delivered, nothing sent; a resilient session gives up at once", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const secret = "SECRET-CRLF"
+      const injected = `Bearer ${secret}\r\nx-injected: 1`
+      for (const headers of [{ authorization: injected }, { authorization: Redacted.make(injected) }]) {
+        const refused = crashOf(yield* Effect.exit(open(server.url, { headers })))
+        assert.deepStrictEqual(
+          refused.reason,
+          new McpError.InvalidConfiguration({
+            detail: `the value of header "authorization" holds a character HTTP does not allow (CR, LF, NUL or another control)`
+          })
+        )
+        assert.strictEqual(refused.delivery, "NotDelivered")
+        assert.isFalse(refused.retryable)
+        yield* assertNoSecret(refused, [secret], "at open")
+      }
+      // the TestClock never moves: a retry would wait on it for ever
+      const error = failureOf(yield* Effect.exit(McpSession.makeResilient(
+        { transport: NodeMcpTransport.streamableHttp({ url: server.url, headers: { "x-key": `${secret}\n` } }), clientInfo },
+        McpSessionPolicy.make({ keepAlive: false })
+      )))
+      assert.isTrue(McpError.isGaveUp(error), String(error))
+      assert.strictEqual((error as McpError.GaveUp).attempts, 1)
+      yield* assertNoSecret(error, [secret], "GaveUp")
+      // mid-session, a computed header goes bad: that request is refused, never sent
+      let bad = false
+      const session = yield* open(server.url, {
+        headers: Effect.sync(() => ({ "x-key": bad ? `${secret}\r` : "fine" }))
+      })
+      bad = true
+      const posts = server.requests.filter((r) => r.method === "POST").length
+      const { crash } = yield* crashing(session, "ok")
+      assert.strictEqual(crash.reason._tag, "InvalidConfiguration")
+      assert.strictEqual(crash.delivery, "NotDelivered")
+      yield* assertNoSecret(crash, [secret], "mid-session")
+      assert.strictEqual(server.requests.filter((r) => r.method === "POST").length, posts)
+      assert.isFalse(server.requests.some((r) => r.headers["x-injected"] !== undefined))
+    }).pipe(Effect.provide(client.layer)))
+
   it.scopedLive("headers that cannot be computed: ConnectionFailed before send", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer

@@ -267,6 +267,34 @@ export class Closed extends Schema.TaggedClass<Closed>("@effect-mcp/session/Clos
 }
 
 /**
+ * The transport refused what it was configured with before anything was sent (e.g. a header value with CR
+ * or LF, which HTTP does not allow). `detail` names what is wrong, never a value. Trying again sends the
+ * same: it is permanent, and the request was not delivered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class InvalidConfiguration extends Schema.TaggedClass<InvalidConfiguration>(
+  "@effect-mcp/session/InvalidConfiguration"
+)("InvalidConfiguration", { detail: Schema.String }) {
+  /**
+   * @since 0.1.0
+   */
+  get description(): string {
+    return `invalid configuration: ${this.detail}`
+  }
+
+  /**
+   * The same configuration fails the same way.
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return false
+  }
+}
+
+/**
  * Why a transport died.
  *
  * @since 0.1.0
@@ -280,7 +308,8 @@ export const TransportCrashedReason = Schema.Union(
   ConnectionFailed,
   SessionExpired,
   LivenessLost,
-  Closed
+  Closed,
+  InvalidConfiguration
 )
 
 /**
@@ -318,6 +347,7 @@ export const isNotDeliveredReason = (reason: TransportCrashedReason): boolean =>
   switch (reason._tag) {
     case "SpawnFailed":
     case "SessionExpired":
+    case "InvalidConfiguration":
       return true
     case "ConnectionFailed":
       return reason.beforeSend

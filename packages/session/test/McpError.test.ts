@@ -106,12 +106,15 @@ describe("McpError retryable", () => {
       [new McpError.StreamClosed({ detail: "cut" }), true],
       [new McpError.SessionExpired({ status: 404, detail: "gone" }), true],
       [new McpError.LivenessLost({ missed: 2 }), true],
-      [new McpError.Closed({ detail: "peer" }), true]
+      [new McpError.Closed({ detail: "peer" }), true],
+      [new McpError.InvalidConfiguration({ detail: "a header value with CR" }), false]
     ]
     for (const [reason, retryable] of cases) {
       assert.strictEqual(reason.retryable, retryable, reason.description)
       assert.strictEqual(new McpError.TransportCrashed({ reason, transport: "t" }).retryable, retryable)
     }
+    // refused before anything was sent
+    assert.isTrue(McpError.isNotDeliveredReason(new McpError.InvalidConfiguration({ detail: "x" })))
     // not said: an endpoint that answered before (the default)
     assert.isFalse(new McpError.HttpStatus({ status: 404, method: "POST", body: "" }).initial)
   })

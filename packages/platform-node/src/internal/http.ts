@@ -330,6 +330,34 @@ const headersFailureKind = <E>(cause: Cause.Cause<E>): string | undefined => {
   return Option.isSome(Cause.dieOption(cause)) ? "a defect" : undefined
 }
 
+/** An HTTP field name (RFC 9110 token). */
+const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** A character an HTTP field value may not hold: CR, LF, NUL and the other controls but HTAB, or above U+00FF. */
+const badValueChar = /[^\t\x20-\x7e\x80-\xff]/
+
+/**
+ * Refuses headers that HTTP does not allow before anything is sent: an HTTP client would refuse them
+ * itself, as a failure indistinguishable from a lost connection, and some quote the value in their error.
+ * The failure names the header, never its value.
+ *
+ * @internal
+ */
+export const checkHeaders = (headers: Record<string, string>): TransportFailure | undefined => {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!headerName.test(name)) {
+      return new TransportFailure(new McpError.InvalidConfiguration({ detail: "a header name is not a valid HTTP token" }))
+    }
+    if (badValueChar.test(value)) {
+      return new TransportFailure(
+        new McpError.InvalidConfiguration({
+          detail: `the value of header "${name}" holds a character HTTP does not allow (CR, LF, NUL or another control)`
+        })
+      )
+    }
+  }
+  return undefined
+}
+
 /**
  * Resolves the caller's headers for one request. A failure to compute them (e.g. a token refresh) is a
  * connection failure before anything was sent; only its kind is told (see `headersFailureKind`), and it is
@@ -341,7 +369,11 @@ export const resolveHeaders = <E, R>(
   headers: HeadersInput | Effect.Effect<HeadersInput, E, R> | undefined
 ): Effect.Effect<Record<string, string>, TransportFailure, R> => {
   if (headers === undefined) return Effect.succeed({})
-  if (!Effect.isEffect(headers)) return Effect.succeed(revealHeaders(headers as HeadersInput))
+  const checked = (revealed: Record<string, string>) => {
+    const invalid = checkHeaders(revealed)
+    return invalid === undefined ? Effect.succeed(revealed) : Effect.fail(invalid)
+  }
+  if (!Effect.isEffect(headers)) return checked(revealHeaders(headers as HeadersInput))
   return (headers as Effect.Effect<HeadersInput, E, R>).pipe(
     Effect.map(revealHeaders),
     Effect.catchAllCause((cause) => {
@@ -354,7 +386,8 @@ export const resolveHeaders = <E, R>(
           })
         )
       )
-    })
+    }),
+    Effect.flatMap(checked)
   )
 }
 
