@@ -225,8 +225,8 @@ export const stdio: (options: NodeMcpTransport.StdioOptions) => McpTransport.Mcp
  * `SessionExpired`. Closing sends `DELETE`, bounded by `terminateTimeout`.
  *
  * Requests that fail alone: when the server is still there, a POST's answer that cannot deliver what it
- * owes (the server ended the stream without it, an oversize or invalid answer, resumptions that the server
- * answered without it) or a broken connection (a POST reset, a stream cut without event ids: the transport
+ * owes (the server ended the stream without it, an oversize or invalid answer, a 2xx that is neither JSON
+ * nor an event stream, resumptions that the server answered without it) or a broken connection (a POST reset, a stream cut without event ids: the transport
  * then asks with an `OPTIONS` whether the server still answers) fails only the requests it carried, with
  * the same typed reason; the other calls and the session go on.
  *

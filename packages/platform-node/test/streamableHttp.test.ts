@@ -153,6 +153,20 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       yield* livesOn(session)
     }).pipe(Effect.provide(client.layer)))
 
+  it.scopedLive("a 200 answer that is neither JSON nor an event stream (text/html) fails that call alone; the next call succeeds", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "html")
+      assert.deepStrictEqual(
+        crash.reason,
+        new McpError.HttpStatus({ status: 200, method: "POST", body: "unexpected content type text/html: <html><body>Please log in</body></html>" })
+      )
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
+      assert.isBelow(millis, 1000)
+      yield* livesOn(session)
+    }).pipe(Effect.provide(client.layer)))
+
   it.scopedLive("403: HttpStatus with the body excerpt, not delivered", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer

@@ -486,11 +486,18 @@ export const streamableHttp = <R = never>(
               }
               return
             }
-            yield* Effect.fork(Http.discard(response))
-            return yield* Effect.fail(
-              new Http.TransportFailure(
-                new McpError.HttpStatus({ status: response.status, method: "POST", body: `unexpected content type ${type || "(none)"}` })
-              )
+            // Neither JSON nor an event stream (a proxy's HTML page, say): that answer carries no MCP, and fails
+            // the requests of its POST alone; the server may answer the next one.
+            const body = yield* Http.bodyExcerpt(response)
+            const ids = [...state.pending]
+            for (const id of ids) settle(id)
+            control.failRequests(
+              ids,
+              new McpError.HttpStatus({
+                status: response.status,
+                method: "POST",
+                body: `unexpected content type ${type || "(none)"}${body.length > 0 ? `: ${body}` : ""}`
+              })
             )
           })
 
