@@ -15,7 +15,9 @@ import type { InitializeFailed, TransportCrashed } from "./McpError.js"
  *
  * - `NotDelivered` (default): only when the request provably never reached the server (never sent,
  *   connection refused, the POST was answered 4xx, the session had expired).
- * - `Idempotent`: also tools annotated `readOnlyHint` or `idempotentHint` (as listed by `tools/list`).
+ * - `Idempotent`: also tools annotated `readOnlyHint` or `idempotentHint` (as listed by `tools/list`, on
+ *   the session the replay would run on). A call to a tool the last listing gives neither hint fails at
+ *   once, without waiting for a rebuilt session.
  * - `Always`: every call (at-least-once: a tool may run twice).
  * - `Never`: no tool call is replayed.
  *

@@ -856,6 +856,33 @@ describe("McpSession.layerResilient", () => {
         yield* charges.release
       }))
 
+    it.scoped("Idempotent: a tool the last listing says is not idempotent fails at once; nothing waits for the rebuild", () =>
+      Effect.gen(function*() {
+        const { faults, lifecycle, server, session } = yield* setup({ replay: "Idempotent", reconnect: Schedule.spaced("1 minute") })
+        yield* session.listTools()
+        // the rebuild's first attempt is refused: the next one is a minute away on the Clock, which never moves
+        yield* faults.failNextOpens(refused)
+        const call = yield* Effect.fork(session.callTool({ name: "block" }))
+        yield* eventually(server.executions("block"), (n) => n === 1)
+        yield* faults.crash(processExited)
+        yield* notReplayed(call, server.executions("block"))
+        const error = failureOf(call.unsafePoll()!) as McpError.TransportCrashed
+        assert.deepStrictEqual(error.reason, processExited)
+        assert.strictEqual((yield* lifecycle.state)._tag, "Reconnecting")
+        // a tool it says is read-only is still listed again on the rebuilt session, and replayed (the session
+        // lives past resetAfter first, so that its crash is rebuilt at once)
+        yield* TestClock.adjust("1 minute")
+        yield* connectedAgain(lifecycle, 2)
+        yield* TestClock.adjust("10 seconds")
+        const readOnly = yield* Effect.fork(session.callTool({ name: "block-readonly" }))
+        yield* eventually(server.executions("block-readonly"), (n) => n === 1)
+        yield* faults.crash(processExited)
+        yield* eventually(server.executions("block-readonly"), (n) => n === 2)
+        yield* server.release
+        const result = exitIsSuccess(yield* Fiber.await(readOnly))
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "released" }])
+      }))
+
     it.scoped("Idempotent does not keep a listing the server said changed while it was read", () =>
       Effect.gen(function*() {
         // the server answers tools/list and says its tools changed in the same tick: `charge` is no longer

@@ -380,6 +380,11 @@ export const make = <R = never>(
       if (rule !== "Idempotent" || crash.delivery === "NotDelivered") {
         return Effect.succeed(McpSessionPolicy.mayReplayTool(rule, crash, undefined))
       }
+      // A tool the last listing (of any generation) gives no hint of replaying is not replayed, at once:
+      // only a listing that would allow it is checked again on the session the replay would run on.
+      if (listed !== undefined && !McpSessionPolicy.mayReplayTool(rule, crash, listed.tools.get(name))) {
+        return Effect.succeed(false)
+      }
       return Effect.map(toolInfo(name, after), (tool) => McpSessionPolicy.mayReplayTool(rule, crash, tool))
     }
 
