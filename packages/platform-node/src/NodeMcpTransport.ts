@@ -214,7 +214,9 @@ export const stdio: (options: NodeMcpTransport.StdioOptions) => McpTransport.Mcp
 
 /**
  * The Streamable HTTP transport (MCP 2025-03-26 and later), on an `@effect/platform` `HttpClient` (so its
- * middleware, tracing and connection pool apply; provide e.g. `NodeHttpClient.layerUndici`).
+ * middleware, tracing and connection pool apply; provide e.g. `NodeHttpClient.layerUndici`, around the scope
+ * that uses the session: provided to `McpSession.make` alone, its client is destroyed when `make` returns,
+ * and requests then fail with `InvalidConfiguration`, which says so).
  *
  * Deaths: a non-2xx answer to a POST ⇒ `HttpStatus { status, method, body }` (an excerpt); connection
  * refused ⇒ `ConnectionFailed { beforeSend: true }`, reset ⇒ `ConnectionFailed { beforeSend: false }`; a

@@ -3,6 +3,7 @@
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { McpError, McpSession } from "@effect-mcp/session"
+import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -483,5 +484,19 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
       yield* Effect.sleep("50 millis")
       assert.strictEqual(server.openResponses(), 0)
       if (client.ownsPool) assert.strictEqual(server.openSockets(), 0)
+    }))
+})
+
+describe("NodeMcpTransport.sse with an undici layer provided to McpSession.make alone (Effect.provide)", () => {
+  it.scopedLive("the event stream dies with the client, at once, with InvalidConfiguration that says what to do", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const session = yield* open(server.url).pipe(Effect.provide(NodeHttpClient.layerUndici))
+      const death = crashOf(yield* Effect.exit(session.await.pipe(Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error("still alive") }))))
+      assert.strictEqual(death.reason._tag, "InvalidConfiguration")
+      assert.match(death.message, /Provide the HttpClient layer around the scope that uses the session/)
+      const call = crashOf(yield* Effect.exit(session.callTool({ name: "ok", arguments: {} })))
+      assert.strictEqual(call.reason._tag, "InvalidConfiguration")
+      assert.strictEqual(call.delivery, "NotDelivered")
     }))
 })

@@ -3,6 +3,7 @@
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { FetchHttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { McpError, McpSession, McpSessionPolicy } from "@effect-mcp/session"
 import { assert, describe, it } from "@effect/vitest"
@@ -848,4 +849,53 @@ describe("NodeMcpTransport.streamableHttp over fetch with redirect: manual", () 
       if (crash.reason._tag === "HttpStatus") assert.include(crash.reason.body, "another origin")
       assert.deepStrictEqual(server.requests.filter((r) => r.headers.host?.startsWith("localhost")), [])
     }).pipe(Effect.provide(manual)))
+})
+
+describe("an HttpClient layer provided to McpSession.make alone (Effect.provide)", () => {
+  const advice = /Provide the HttpClient layer around the scope that uses the session/
+
+  it.scopedLive("undici: its scope closes when make returns; the first call fails at once with InvalidConfiguration that says what to do", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url).pipe(Effect.provide(NodeHttpClient.layerUndici))
+      const { crash, millis } = yield* crashing(session, "ok")
+      assert.strictEqual(crash.reason._tag, "InvalidConfiguration")
+      assert.match(crash.message, advice)
+      assert.match(crash.message, /Layer\.provide/)
+      assert.strictEqual(crash.delivery, "NotDelivered")
+      assert.isFalse(crash.retryable)
+      assert.isBelow(millis, 1000)
+      assert.isFalse(server.requests.some((r) => r.rpc === "tools/call"))
+    }))
+
+  it.scopedLive("undici, a standalone stream open: the transport dies at once, before any call, saying why", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { headers: { "x-standalone": "hold" } }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+      const death = yield* deathOf(session)
+      assert.strictEqual(death.reason._tag, "InvalidConfiguration")
+      assert.match(death.message, advice)
+    }))
+
+  it.scoped("undici, resilient: GaveUp after one rebuild attempt, with the advice, the Clock unmoved", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const { session } = yield* McpSession.makeResilient(
+        { transport: NodeMcpTransport.streamableHttp({ url: server.url }), clientInfo },
+        McpSessionPolicy.make({ keepAlive: false })
+      ).pipe(Effect.provide(NodeHttpClient.layerUndici))
+      const error = failureOf(yield* Effect.exit(session.callTool({ name: "ok", arguments: {} })))
+      assert.isTrue(McpError.isGaveUp(error), String(error))
+      assert.strictEqual((error as McpError.GaveUp).attempts, 1)
+      assert.match((error as McpError.GaveUp).message, advice)
+    }))
+
+  for (const client of httpClients.filter((c) => c.name !== "undici")) {
+    it.scopedLive(`${client.name}: the session works (its client needs no open scope)`, () =>
+      Effect.gen(function*() {
+        const server = yield* scriptedServer
+        const session = yield* open(server.url).pipe(Effect.provide(client.layer))
+        yield* livesOn(session)
+      }))
+  }
 })

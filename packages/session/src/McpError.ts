@@ -268,7 +268,8 @@ export class Closed extends Schema.TaggedClass<Closed>("@effect-mcp/session/Clos
 
 /**
  * The transport refused what it was configured with before anything was sent (e.g. a header value with CR
- * or LF, which HTTP does not allow). `detail` names what is wrong, never a value. Trying again sends the
+ * or LF, which HTTP does not allow, or an `HttpClient` closed while the session uses it). `detail` names what
+ * is wrong and what to do, never a value. Trying again sends the
  * same: it is permanent, and the request was not delivered.
  *
  * @since 0.1.0

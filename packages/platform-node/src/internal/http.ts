@@ -144,12 +144,31 @@ export const isNotConnected = (error: unknown): boolean => {
 }
 
 /**
+ * The reason for a request refused because its `HttpClient` was closed (undici: "The client is destroyed"):
+ * the client's layer was provided to `McpSession.make` alone (`Effect.provide`), so its scope closed when
+ * `make` returned, while the session lives on. Nothing is sent, and nothing will be until the wiring
+ * changes: not retryable.
+ *
+ * @internal
+ */
+export const clientClosed = (error: unknown): McpError.InvalidConfiguration | undefined =>
+  errorCode(error) === "UND_ERR_DESTROYED"
+    ? new McpError.InvalidConfiguration({
+      detail: "the HttpClient was closed while the session uses it (undici: the client is destroyed). Provide the " +
+        "HttpClient layer around the scope that uses the session: to the whole program, or to the session's layer " +
+        "with Layer.provide; Effect.provide on McpSession.make alone closes it when make returns"
+    })
+    : undefined
+
+/**
  * A failed HTTP request (no response) as a reason. Connection refused and friends: `beforeSend: true`;
  * a reset or close after the connection was made: `beforeSend: false` (the server may have read it).
  *
  * @internal
  */
 export const requestFailed = (method: string, error: HttpClientError.HttpClientError): McpError.TransportCrashedReason => {
+  const closed = clientClosed(error)
+  if (closed !== undefined) return closed
   if (error._tag === "RequestError" && error.reason !== "Transport") {
     return new McpError.ConnectionFailed({ detail: `${method}: ${error.reason}: ${describeError(error)}`, beforeSend: true })
   }

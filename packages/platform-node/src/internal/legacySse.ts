@@ -192,10 +192,9 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           Effect.flatMap((exit) =>
             Effect.sync(() => {
               if (closing) return
-              const reason = new McpError.StreamClosed({
-                detail: exit._tag === "Success"
-                  ? "the SSE stream ended"
-                  : `the SSE stream was cut (${Http.describeError(exit.cause._tag === "Fail" ? exit.cause.error : exit.cause)})`
+              const error = exit._tag === "Failure" ? (exit.cause._tag === "Fail" ? exit.cause.error : exit.cause) : undefined
+              const reason = (error !== undefined ? Http.clientClosed(error) : undefined) ?? new McpError.StreamClosed({
+                detail: error === undefined ? "the SSE stream ended" : `the SSE stream was cut (${Http.describeError(error)})`
               })
               Deferred.unsafeDone(endpoint, Effect.fail(reason))
               control.crash(reason)

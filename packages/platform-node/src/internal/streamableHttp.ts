@@ -374,6 +374,8 @@ export const streamableHttp = <R = never>(
                   attempt.left.original
                 )
               }
+              // nothing can be sent any more (the HttpClient was closed): the transport is dead, and says why
+              if (reason._tag === "InvalidConfiguration") return yield* crash(reason)
               if (state.kind === "standalone" && !opened) {
                 // The stream is optional, and servers that do not offer it are meant to answer 405. Many
                 // answer 404 or 400 instead (an unrouted GET), which must not read as an expired session.
