@@ -6,6 +6,8 @@ import { ExitCode } from "@effect-mcp/cli"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import { closedPort, fixture, jsonOf, runCli, stdioFixture, tempDir } from "./utils.js"
 
@@ -212,6 +214,29 @@ describe("against nothing", () => {
       assert.strictEqual(json.error.attempts, 2)
       assert.strictEqual(json.error.reason._tag, "ConnectionFailed")
       assert.strictEqual(json.server, `http://127.0.0.1:${port}/mcp (Streamable HTTP)`)
+    }))
+
+  it.scopedLive("a wrong URL (404 before any answer) exits 3 at once: the policy does not retry it", () =>
+    Effect.gen(function*() {
+      let posts = 0
+      const server = yield* Effect.acquireRelease(
+        Effect.async<http.Server>((resume) => {
+          const s = http.createServer((req, res) => {
+            if (req.method === "POST") posts++
+            res.writeHead(404, { "content-type": "text/plain" }).end("Not Found")
+          })
+          s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+        }),
+        (s) => Effect.sync(() => s.close())
+      )
+      const { port } = server.address() as AddressInfo
+      const ran = yield* runCli("ping", "--json", "--retries", "5", `http://127.0.0.1:${port}/wrong`)
+      assert.strictEqual(ran.code, Code.TransportCrashed, ran.stderr)
+      const json = jsonOf(ran)
+      assert.strictEqual(json.error._tag, "GaveUp")
+      assert.strictEqual(json.error.attempts, 1)
+      assert.strictEqual(json.error.reason._tag, "HttpStatus")
+      assert.strictEqual(posts, 1)
     }))
 
   it.live("a command that cannot start exits 3 at once: SpawnFailed is not retried", () =>

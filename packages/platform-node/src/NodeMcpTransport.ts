@@ -89,7 +89,9 @@ export declare namespace NodeMcpTransport {
      * Headers sent with every request: static, or an Effect run before each request (e.g. reading a
      * refreshed bearer token). A failure of that Effect fails the request with
      * `ConnectionFailed { beforeSend: true }`, which names its kind (`_tag` or error name) only: the
-     * failure itself is not kept, as it may quote a secret.
+     * failure itself is not kept, as it may quote a secret. A name that is no HTTP token, or a value with
+     * CR, LF or another control character, fails the request before it is sent with `InvalidConfiguration`
+     * (not delivered, not retryable), which names the header, never its value.
      */
     readonly headers?: HeadersInput | Effect.Effect<HeadersInput, unknown, R> | undefined
     /** Shown in errors and logs. Default: `<kind>: <origin><path>` (no credentials, no query). */
@@ -212,7 +214,9 @@ export const stdio: (options: NodeMcpTransport.StdioOptions) => McpTransport.Mcp
 
 /**
  * The Streamable HTTP transport (MCP 2025-03-26 and later), on an `@effect/platform` `HttpClient` (so its
- * middleware, tracing and connection pool apply; provide e.g. `NodeHttpClient.layerUndici`).
+ * middleware, tracing and connection pool apply; provide e.g. `NodeHttpClient.layerUndici`, around the scope
+ * that uses the session: provided to `McpSession.make` alone, its client is destroyed when `make` returns,
+ * and requests then fail with `InvalidConfiguration`, which says so).
  *
  * Deaths: a non-2xx answer to a POST ⇒ `HttpStatus { status, method, body }` (an excerpt); connection
  * refused ⇒ `ConnectionFailed { beforeSend: true }`, reset ⇒ `ConnectionFailed { beforeSend: false }`; a
@@ -223,8 +227,8 @@ export const stdio: (options: NodeMcpTransport.StdioOptions) => McpTransport.Mcp
  * `SessionExpired`. Closing sends `DELETE`, bounded by `terminateTimeout`.
  *
  * Requests that fail alone: when the server is still there, a POST's answer that cannot deliver what it
- * owes (the server ended the stream without it, an oversize or invalid answer, resumptions that the server
- * answered without it) or a broken connection (a POST reset, a stream cut without event ids: the transport
+ * owes (the server ended the stream without it, an oversize or invalid answer, a 2xx that is neither JSON
+ * nor an event stream, resumptions that the server answered without it) or a broken connection (a POST reset, a stream cut without event ids: the transport
  * then asks with an `OPTIONS` whether the server still answers) fails only the requests it carried, with
  * the same typed reason; the other calls and the session go on.
  *

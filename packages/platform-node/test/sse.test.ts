@@ -3,6 +3,7 @@
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { McpError, McpSession } from "@effect-mcp/session"
+import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -10,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as http from "node:http"
 import type * as net from "node:net"
@@ -210,6 +212,15 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
       const session = yield* open(server.url.replace("/sse", "/moved"))
       const result = yield* session.callTool({ name: "ok", arguments: {} })
       assert.deepStrictEqual(result.content[0], { type: "text", text: "ok" })
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a header value with CR/LF fails the opening with InvalidConfiguration, not retryable", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const crash = crashOf(yield* Effect.exit(open(server.url, { headers: { "x-key": Redacted.make("SECRET-CRLF\r\nx: 1") } })))
+      assert.strictEqual(crash.reason._tag, "InvalidConfiguration")
+      assert.isFalse(crash.retryable)
+      assert.notInclude(JSON.stringify(crash), "SECRET-CRLF")
     }).pipe(Effect.provide(client.layer)))
 
   it.scopedLive("POST answered 403: HttpStatus, not delivered", () =>
@@ -470,5 +481,19 @@ describe.each(httpClients)("NodeMcpTransport.sse over $name", (client) => {
       yield* Effect.sleep("50 millis")
       assert.strictEqual(server.openResponses(), 0)
       if (client.ownsPool) assert.strictEqual(server.openSockets(), 0)
+    }))
+})
+
+describe("NodeMcpTransport.sse with an undici layer provided to McpSession.make alone (Effect.provide)", () => {
+  it.scopedLive("the event stream dies with the client, at once, with InvalidConfiguration that says what to do", () =>
+    Effect.gen(function*() {
+      const server = yield* legacyServer()
+      const session = yield* open(server.url).pipe(Effect.provide(NodeHttpClient.layerUndici))
+      const death = crashOf(yield* Effect.exit(session.await.pipe(Effect.timeoutFail({ duration: "1 second", onTimeout: () => new Error("still alive") }))))
+      assert.strictEqual(death.reason._tag, "InvalidConfiguration")
+      assert.match(death.message, /Provide the HttpClient layer around the scope that uses the session/)
+      const call = crashOf(yield* Effect.exit(session.callTool({ name: "ok", arguments: {} })))
+      assert.strictEqual(call.reason._tag, "InvalidConfiguration")
+      assert.strictEqual(call.delivery, "NotDelivered")
     }))
 })

@@ -3,6 +3,7 @@
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { FetchHttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { McpError, McpSession, McpSessionPolicy } from "@effect-mcp/session"
 import { assert, describe, it } from "@effect/vitest"
@@ -150,6 +151,20 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       if (unanswered.crash.reason._tag === "StreamClosed") {
         assert.include(unanswered.crash.reason.detail, "the JSON answer to a POST did not answer request(s)")
       }
+      yield* livesOn(session)
+    }).pipe(Effect.provide(client.layer)))
+
+  it.scopedLive("a 200 answer that is neither JSON nor an event stream (text/html) fails that call alone; the next call succeeds", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url)
+      const { crash, millis } = yield* crashing(session, "html")
+      assert.deepStrictEqual(
+        crash.reason,
+        new McpError.HttpStatus({ status: 200, method: "POST", body: "unexpected content type text/html: <html><body>Please log in</body></html>" })
+      )
+      assert.strictEqual(crash.delivery, "MaybeDelivered")
+      assert.isBelow(millis, 1000)
       yield* livesOn(session)
     }).pipe(Effect.provide(client.layer)))
 
@@ -665,6 +680,46 @@ describe.each(httpClients)("NodeMcpTransport.streamableHttp over $name", (client
       yield* assertNoSecret(yield* deathOf(session), [secret], "the transport's death")
     }).pipe(Effect.provide(client.layer)))
 
+  it.scoped("a header value with CR/LF: InvalidConfiguration, not delivered, nothing sent; a resilient session gives up at once", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const secret = "SECRET-CRLF"
+      const injected = `Bearer ${secret}\r\nx-injected: 1`
+      for (const headers of [{ authorization: injected }, { authorization: Redacted.make(injected) }]) {
+        const refused = crashOf(yield* Effect.exit(open(server.url, { headers })))
+        assert.deepStrictEqual(
+          refused.reason,
+          new McpError.InvalidConfiguration({
+            detail: `the value of header "authorization" holds a character HTTP does not allow (CR, LF, NUL or another control)`
+          })
+        )
+        assert.strictEqual(refused.delivery, "NotDelivered")
+        assert.isFalse(refused.retryable)
+        yield* assertNoSecret(refused, [secret], "at open")
+      }
+      // the TestClock never moves: a retry would wait on it for ever
+      const error = failureOf(yield* Effect.exit(McpSession.makeResilient(
+        { transport: NodeMcpTransport.streamableHttp({ url: server.url, headers: { "x-key": `${secret}\n` } }), clientInfo },
+        McpSessionPolicy.make({ keepAlive: false })
+      )))
+      assert.isTrue(McpError.isGaveUp(error), String(error))
+      assert.strictEqual((error as McpError.GaveUp).attempts, 1)
+      yield* assertNoSecret(error, [secret], "GaveUp")
+      // mid-session, a computed header goes bad: that request is refused, never sent
+      let bad = false
+      const session = yield* open(server.url, {
+        headers: Effect.sync(() => ({ "x-key": bad ? `${secret}\r` : "fine" }))
+      })
+      bad = true
+      const posts = server.requests.filter((r) => r.method === "POST").length
+      const { crash } = yield* crashing(session, "ok")
+      assert.strictEqual(crash.reason._tag, "InvalidConfiguration")
+      assert.strictEqual(crash.delivery, "NotDelivered")
+      yield* assertNoSecret(crash, [secret], "mid-session")
+      assert.strictEqual(server.requests.filter((r) => r.method === "POST").length, posts)
+      assert.isFalse(server.requests.some((r) => r.headers["x-injected"] !== undefined))
+    }).pipe(Effect.provide(client.layer)))
+
   it.scopedLive("headers that cannot be computed: ConnectionFailed before send", () =>
     Effect.gen(function*() {
       const server = yield* scriptedServer
@@ -796,4 +851,53 @@ describe("NodeMcpTransport.streamableHttp over fetch with redirect: manual", () 
       if (crash.reason._tag === "HttpStatus") assert.include(crash.reason.body, "another origin")
       assert.deepStrictEqual(server.requests.filter((r) => r.headers.host?.startsWith("localhost")), [])
     }).pipe(Effect.provide(manual)))
+})
+
+describe("an HttpClient layer provided to McpSession.make alone (Effect.provide)", () => {
+  const advice = /Provide the HttpClient layer around the scope that uses the session/
+
+  it.scopedLive("undici: its scope closes when make returns; the first call fails at once with InvalidConfiguration that says what to do", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url).pipe(Effect.provide(NodeHttpClient.layerUndici))
+      const { crash, millis } = yield* crashing(session, "ok")
+      assert.strictEqual(crash.reason._tag, "InvalidConfiguration")
+      assert.match(crash.message, advice)
+      assert.match(crash.message, /Layer\.provide/)
+      assert.strictEqual(crash.delivery, "NotDelivered")
+      assert.isFalse(crash.retryable)
+      assert.isBelow(millis, 1000)
+      assert.isFalse(server.requests.some((r) => r.rpc === "tools/call"))
+    }))
+
+  it.scopedLive("undici, a standalone stream open: the transport dies at once, before any call, saying why", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const session = yield* open(server.url, { headers: { "x-standalone": "hold" } }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+      const death = yield* deathOf(session)
+      assert.strictEqual(death.reason._tag, "InvalidConfiguration")
+      assert.match(death.message, advice)
+    }))
+
+  it.scoped("undici, resilient: GaveUp after one rebuild attempt, with the advice, the Clock unmoved", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const { session } = yield* McpSession.makeResilient(
+        { transport: NodeMcpTransport.streamableHttp({ url: server.url }), clientInfo },
+        McpSessionPolicy.make({ keepAlive: false })
+      ).pipe(Effect.provide(NodeHttpClient.layerUndici))
+      const error = failureOf(yield* Effect.exit(session.callTool({ name: "ok", arguments: {} })))
+      assert.isTrue(McpError.isGaveUp(error), String(error))
+      assert.strictEqual((error as McpError.GaveUp).attempts, 1)
+      assert.match((error as McpError.GaveUp).message, advice)
+    }))
+
+  for (const client of httpClients.filter((c) => c.name !== "undici")) {
+    it.scopedLive(`${client.name}: the session works (its client needs no open scope)`, () =>
+      Effect.gen(function*() {
+        const server = yield* scriptedServer
+        const session = yield* open(server.url).pipe(Effect.provide(client.layer))
+        yield* livesOn(session)
+      }))
+  }
 })

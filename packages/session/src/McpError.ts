@@ -45,23 +45,44 @@ export class ProcessExited extends Schema.TaggedClass<ProcessExited>("@effect-mc
     const how = this.signal !== null ? `killed by ${this.signal}` : this.code !== null ? `exited with code ${this.code}` : "exited"
     return this.stderrTail.length > 0 ? `server process ${how}; stderr: ${this.stderrTail}` : `server process ${how}`
   }
+
+  /**
+   * A server process may start again.
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return true
+  }
 }
 
 /**
- * The server process could not be started at all (missing command, permissions...).
+ * The server process could not be started at all (missing command, permissions...). `code` is the OS's
+ * error code (`ENOENT`, `EACCES`...), when known.
  *
  * @since 0.1.0
  * @category models
  */
 export class SpawnFailed extends Schema.TaggedClass<SpawnFailed>("@effect-mcp/session/SpawnFailed")("SpawnFailed", {
   command: Schema.String,
-  error: Schema.String
+  error: Schema.String,
+  code: Schema.optional(Schema.String)
 }) {
   /**
    * @since 0.1.0
    */
   get description(): string {
     return `could not start ${this.command}: ${this.error}`
+  }
+
+  /**
+   * A missing command (or directory) or one that may not be run stays so: `ENOENT` and `EACCES` are
+   * permanent; other errors (too many processes, out of memory) may pass.
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return this.code !== "ENOENT" && this.code !== "EACCES"
   }
 }
 
@@ -72,6 +93,9 @@ export class SpawnFailed extends Schema.TaggedClass<SpawnFailed>("@effect-mcp/se
  * header, in seconds or as a date, typically with 429 or 503), when it said so. A resilient session waits
  * that long before it rebuilds (bounded by the policy's `maxRetryAfter`); it is encoded as milliseconds.
  *
+ * `initial` is `true` when the endpoint had not answered any request with a 2xx yet: then a 404, 405 or
+ * 410 says that the URL is wrong, not that a session or a route went away.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -80,7 +104,9 @@ export class HttpStatus extends Schema.TaggedClass<HttpStatus>("@effect-mcp/sess
   method: Schema.String,
   body: Schema.String,
   /** The wait the server asked for (`Retry-After`), if it did. */
-  retryAfter: Schema.optional(Schema.DurationFromMillis)
+  retryAfter: Schema.optional(Schema.DurationFromMillis),
+  /** Whether no request to this endpoint had been answered with a 2xx before. */
+  initial: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {
   /**
    * @since 0.1.0
@@ -88,6 +114,17 @@ export class HttpStatus extends Schema.TaggedClass<HttpStatus>("@effect-mcp/sess
   get description(): string {
     const wait = this.retryAfter !== undefined ? ` (retry after ${Duration.format(this.retryAfter)})` : ""
     return `HTTP ${this.method} answered ${this.status}${wait}${this.body.length > 0 ? `: ${this.body}` : ""}`
+  }
+
+  /**
+   * Permanent: 401 and 403 (there is no way to authenticate anew), and 404, 405 and 410 from an endpoint
+   * that never answered (a wrong URL). Any other status may pass (5xx, 408, 429, a proxy's 4xx).
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    if (this.status === 401 || this.status === 403) return false
+    return !(this.initial && (this.status === 404 || this.status === 405 || this.status === 410))
   }
 }
 
@@ -106,6 +143,15 @@ export class StreamClosed extends Schema.TaggedClass<StreamClosed>("@effect-mcp/
    */
   get description(): string {
     return `stream closed: ${this.detail}`
+  }
+
+  /**
+   * A new stream may carry what this one did not.
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return true
   }
 }
 
@@ -129,6 +175,15 @@ export class ConnectionFailed extends Schema.TaggedClass<ConnectionFailed>("@eff
   get description(): string {
     return `connection failed: ${this.detail}`
   }
+
+  /**
+   * A server that refused or reset a connection may be back soon.
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return true
+  }
 }
 
 /**
@@ -146,6 +201,15 @@ export class SessionExpired extends Schema.TaggedClass<SessionExpired>("@effect-
    */
   get description(): string {
     return `session expired (HTTP ${this.status}): ${this.detail}`
+  }
+
+  /**
+   * A new session is the remedy.
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return true
   }
 }
 
@@ -165,6 +229,15 @@ export class LivenessLost extends Schema.TaggedClass<LivenessLost>("@effect-mcp/
   get description(): string {
     return `liveness lost after ${this.missed} missed ping(s)`
   }
+
+  /**
+   * A new connection may find the peer answering.
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return true
+  }
 }
 
 /**
@@ -182,6 +255,44 @@ export class Closed extends Schema.TaggedClass<Closed>("@effect-mcp/session/Clos
   get description(): string {
     return `transport closed: ${this.detail}`
   }
+
+  /**
+   * A peer that closed may accept a new connection.
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * The transport refused what it was configured with before anything was sent (e.g. a header value with CR
+ * or LF, which HTTP does not allow, or an `HttpClient` closed while the session uses it). `detail` names what
+ * is wrong and what to do, never a value. Trying again sends the
+ * same: it is permanent, and the request was not delivered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class InvalidConfiguration extends Schema.TaggedClass<InvalidConfiguration>(
+  "@effect-mcp/session/InvalidConfiguration"
+)("InvalidConfiguration", { detail: Schema.String }) {
+  /**
+   * @since 0.1.0
+   */
+  get description(): string {
+    return `invalid configuration: ${this.detail}`
+  }
+
+  /**
+   * The same configuration fails the same way.
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return false
+  }
 }
 
 /**
@@ -198,7 +309,8 @@ export const TransportCrashedReason = Schema.Union(
   ConnectionFailed,
   SessionExpired,
   LivenessLost,
-  Closed
+  Closed,
+  InvalidConfiguration
 )
 
 /**
@@ -236,6 +348,7 @@ export const isNotDeliveredReason = (reason: TransportCrashedReason): boolean =>
   switch (reason._tag) {
     case "SpawnFailed":
     case "SessionExpired":
+    case "InvalidConfiguration":
       return true
     case "ConnectionFailed":
       return reason.beforeSend
@@ -317,6 +430,16 @@ export class TransportCrashed extends Schema.TaggedError<TransportCrashed>("@eff
    */
   get message(): string {
     return `${this.transport}: ${this.reason.description}`
+  }
+
+  /**
+   * Whether trying again may help: its reason's `retryable`. A resilient session's default policy gives up
+   * at once when an attempt to build a session fails with a permanent error.
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return this.reason.retryable
   }
 
   /**
@@ -482,6 +605,16 @@ export class InitializeFailed extends Schema.TaggedError<InitializeFailed>("@eff
   get message(): string {
     return `${this.transport}: initialize failed: ${this.detail}`
   }
+
+  /**
+   * `Invalid` is permanent (no protocol version in common, an answer that breaks the protocol); a server that
+   * did not answer in time, or refused (e.g. not ready yet), may do better later.
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return this.reason !== "Invalid"
+  }
 }
 
 /**
@@ -507,7 +640,8 @@ export class GaveUp extends Schema.TaggedError<GaveUp>("@effect-mcp/session/Gave
    * @since 0.1.0
    */
   get message(): string {
-    return `${this.transport}: gave up after ${this.attempts} attempt(s): ${this.lastError.message}`
+    const permanent = this.lastError.retryable ? "" : " (not retryable)"
+    return `${this.transport}: gave up after ${this.attempts} attempt(s)${permanent}: ${this.lastError.message}`
   }
 }
 

@@ -15,7 +15,9 @@ import type { InitializeFailed, TransportCrashed } from "./McpError.js"
  *
  * - `NotDelivered` (default): only when the request provably never reached the server (never sent,
  *   connection refused, the POST was answered 4xx, the session had expired).
- * - `Idempotent`: also tools annotated `readOnlyHint` or `idempotentHint` (as listed by `tools/list`).
+ * - `Idempotent`: also tools annotated `readOnlyHint` or `idempotentHint` (as listed by `tools/list`, on
+ *   the session the replay would run on). A call to a tool the last listing gives neither hint fails at
+ *   once, without waiting for a rebuilt session.
  * - `Always`: every call (at-least-once: a tool may run twice).
  * - `Never`: no tool call is replayed.
  *
@@ -49,6 +51,14 @@ export interface McpSessionPolicy {
    * or the crashed session was itself rebuilt less than `resetAfter` before (see there).
    */
   readonly reconnect: Schedule.Schedule<unknown, TransportCrashed | InitializeFailed>
+  /**
+   * Whether an attempt to build the session that failed with this error may be followed by another. When it
+   * says no, the session gives up at once with `GaveUp` carrying that error, whatever `reconnect` would
+   * still allow. Default: `isRetryable` (the error's `retryable`: a wrong URL, a refused credential, a
+   * missing command, no protocol version in common are permanent). `() => true` leaves it all to `reconnect`.
+   * A crash of a live session is always followed by one attempt; this judges the attempts.
+   */
+  readonly retryable: (error: TransportCrashed | InitializeFailed) => boolean
   /**
    * How long a rebuilt session must live for its crash to start `reconnect` anew. A rebuilt session that
    * crashes sooner counts as a failed attempt of the rebuild that made it: the schedule goes on (the next
@@ -91,6 +101,15 @@ export const defaultReconnect: Schedule.Schedule<unknown, TransportCrashed | Ini
   )
 
 /**
+ * Whether an error of an attempt to build a session may pass if tried again: its `retryable`. The default
+ * of `McpSessionPolicy.retryable`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isRetryable = (error: TransportCrashed | InitializeFailed): boolean => error.retryable
+
+/**
  * The default keep-alive: a ping every 15 s, a miss after 5 s, dead after 2 misses in a row (a silent
  * peer is detected within about 40 s). Liveness is on by default in `layerResilient`: a peer that stops
  * answering without closing its connection is otherwise only noticed by the next call's timeout.
@@ -106,6 +125,7 @@ export const defaultKeepAlive: KeepAlive = { interval: "15 seconds", timeout: "5
  */
 export const defaultPolicy: McpSessionPolicy = {
   reconnect: defaultReconnect,
+  retryable: isRetryable,
   replay: "NotDelivered",
   maxReplays: 1,
   whileReconnecting: "wait",
@@ -116,13 +136,15 @@ export const defaultPolicy: McpSessionPolicy = {
 }
 
 /**
- * A policy from the defaults and the given overrides. `keepAlive: false` turns liveness checks off.
+ * A policy from the defaults and the given overrides. `keepAlive: false` turns liveness checks off;
+ * `retryable: () => true` retries permanent failures too, as far as `reconnect` allows.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: {
   readonly reconnect?: Schedule.Schedule<unknown, TransportCrashed | InitializeFailed> | undefined
+  readonly retryable?: ((error: TransportCrashed | InitializeFailed) => boolean) | undefined
   readonly replay?: ReplayRule | undefined
   readonly maxReplays?: number | undefined
   readonly whileReconnecting?: "wait" | "fail" | undefined
@@ -132,6 +154,7 @@ export const make = (options: {
   readonly resetAfter?: Duration.DurationInput | undefined
 } = {}): McpSessionPolicy => ({
   reconnect: options.reconnect ?? defaultPolicy.reconnect,
+  retryable: options.retryable ?? defaultPolicy.retryable,
   replay: options.replay ?? defaultPolicy.replay,
   maxReplays: options.maxReplays ?? defaultPolicy.maxReplays,
   whileReconnecting: options.whileReconnecting ?? defaultPolicy.whileReconnecting,

@@ -76,3 +76,53 @@ describe("McpError guards", () => {
     }
   })
 })
+
+describe("McpError retryable", () => {
+  const http = (status: number, initial: boolean) => new McpError.HttpStatus({ status, method: "POST", body: "", initial })
+  const spawn = (code: string | undefined) =>
+    new McpError.SpawnFailed({ command: "x", error: `spawn x ${code ?? "?"}`, ...(code !== undefined ? { code } : {}) })
+
+  it("permanent reasons: a wrong URL, a refused credential, a missing command", () => {
+    const cases: ReadonlyArray<readonly [McpError.TransportCrashedReason, boolean]> = [
+      [http(404, true), false],
+      [http(405, true), false],
+      [http(410, true), false],
+      [http(401, true), false],
+      [http(403, false), false],
+      [http(401, false), false],
+      // once the endpoint answered, a 404 is a route or session that went away
+      [http(404, false), true],
+      [http(400, true), true],
+      [http(408, true), true],
+      [http(429, true), true],
+      [http(500, true), true],
+      [http(503, false), true],
+      [spawn("ENOENT"), false],
+      [spawn("EACCES"), false],
+      [spawn("EAGAIN"), true],
+      [spawn(undefined), true],
+      [new McpError.ProcessExited({ code: 1, signal: null, stderrTail: "" }), true],
+      [new McpError.ConnectionFailed({ detail: "ECONNREFUSED", beforeSend: true }), true],
+      [new McpError.StreamClosed({ detail: "cut" }), true],
+      [new McpError.SessionExpired({ status: 404, detail: "gone" }), true],
+      [new McpError.LivenessLost({ missed: 2 }), true],
+      [new McpError.Closed({ detail: "peer" }), true],
+      [new McpError.InvalidConfiguration({ detail: "a header value with CR" }), false]
+    ]
+    for (const [reason, retryable] of cases) {
+      assert.strictEqual(reason.retryable, retryable, reason.description)
+      assert.strictEqual(new McpError.TransportCrashed({ reason, transport: "t" }).retryable, retryable)
+    }
+    // refused before anything was sent
+    assert.isTrue(McpError.isNotDeliveredReason(new McpError.InvalidConfiguration({ detail: "x" })))
+    // not said: an endpoint that answered before (the default)
+    assert.isFalse(new McpError.HttpStatus({ status: 404, method: "POST", body: "" }).initial)
+  })
+
+  it("InitializeFailed: Invalid (no protocol version in common) is permanent", () => {
+    const failed = (reason: McpError.InitializeFailed["reason"]) => new McpError.InitializeFailed({ transport: "t", reason, detail: "x" })
+    assert.isFalse(failed("Invalid").retryable)
+    assert.isTrue(failed("Rejected").retryable)
+    assert.isTrue(failed("Timeout").retryable)
+  })
+})

@@ -352,6 +352,77 @@ describe("McpSession.layerResilient", () => {
       }))
   })
 
+  describe("permanent failures", () => {
+    const wrongUrl = new McpError.HttpStatus({ status: 404, method: "POST", body: "Cannot POST /mpc", initial: true })
+    const missing = new McpError.SpawnFailed({ command: "mcp-nope", error: "spawn mcp-nope ENOENT", code: "ENOENT" })
+    const unavailable = new McpError.HttpStatus({ status: 503, method: "POST", body: "busy", initial: true })
+
+    /** Builds a resilient session whose first opening fails with `reason`; the build's fiber, not awaited. */
+    const building = (reason: McpError.TransportCrashedReason, policy: Parameters<typeof McpSessionPolicy.make>[0] = {}) =>
+      Effect.gen(function*() {
+        const server = yield* McpTest.server()
+        const { faults, transport } = yield* McpTest.faulty(server.transport)
+        yield* faults.failNextOpens(reason)
+        const fiber = yield* Effect.fork(McpSession.makeResilient({ transport, clientInfo }, McpSessionPolicy.make({ keepAlive: false, ...policy })))
+        for (let i = 0; i < 20; i++) yield* tick
+        return { faults, fiber }
+      })
+
+    for (const [name, reason] of [["a wrong URL (404 before any answer)", wrongUrl], ["a missing command", missing]] as const) {
+      it.scoped(`${name}: the default policy gives up at once, after one attempt, without waiting`, () =>
+        Effect.gen(function*() {
+          const { faults, fiber } = yield* building(reason)
+          // the Clock has not moved: a backoff would still be sleeping on it
+          const exit = fiber.unsafePoll()
+          assert.isNotNull(exit, "still waiting: the permanent failure was retried")
+          const error = failureOf(exit!)
+          assert.isTrue(McpError.isGaveUp(error), String(error))
+          const gaveUp = error as McpError.GaveUp
+          assert.strictEqual(gaveUp.attempts, 1)
+          assert.deepStrictEqual((gaveUp.lastError as McpError.TransportCrashed).reason, reason)
+          assert.include(gaveUp.message, "(not retryable)")
+          assert.strictEqual(yield* faults.opens, 1)
+          assert.strictEqual(Chunk.size(yield* TestClock.sleeps()), 0)
+        }))
+    }
+
+    it.scoped("a retryable failure (503) still backs off by the schedule, then the session is built", () =>
+      Effect.gen(function*() {
+        const { faults, fiber } = yield* building(unavailable)
+        assert.isNull(fiber.unsafePoll())
+        assert.strictEqual(yield* faults.opens, 1)
+        assert.isAbove(Chunk.size(yield* TestClock.sleeps()), 0)
+        yield* TestClock.adjust("10 seconds")
+        const { session } = exitIsSuccess(yield* Fiber.await(fiber))
+        yield* session.ping()
+        assert.strictEqual(yield* faults.opens, 2)
+      }))
+
+    it.scoped("retryable: () => true retries a permanent failure too, as the schedule allows", () =>
+      Effect.gen(function*() {
+        const { faults, fiber } = yield* building(wrongUrl, { retryable: () => true, reconnect: Schedule.spaced("1 second") })
+        assert.isNull(fiber.unsafePoll())
+        yield* TestClock.adjust("1 second")
+        exitIsSuccess(yield* Fiber.await(fiber))
+        assert.strictEqual(yield* faults.opens, 2)
+      }))
+
+    it.scoped("a rebuild that fails permanently gives up at once; the crash of a live session is not judged", () =>
+      Effect.gen(function*() {
+        const { faults, lifecycle, session } = yield* setup({ reconnect: Schedule.spaced("1 minute") })
+        // a 403 on a live session's POST: one rebuild is tried, and its own 403 ends it
+        const forbidden = new McpError.HttpStatus({ status: 403, method: "POST", body: "no" })
+        yield* faults.failNextOpens(forbidden)
+        yield* faults.crash(forbidden)
+        const state = yield* eventually(lifecycle.state, (s) => s._tag === "GaveUp")
+        const error = (state as { error: McpError.GaveUp }).error
+        assert.strictEqual(error.attempts, 1)
+        assert.deepStrictEqual((error.lastError as McpError.TransportCrashed).reason, forbidden)
+        assert.strictEqual(yield* faults.opens, 2)
+        assert.isTrue(McpError.isGaveUp(failureOf(yield* Effect.exit(session.ping()))))
+      }))
+  })
+
   describe("replay", () => {
     const crashWhilePending = (tool: string, policy: Parameters<typeof McpSessionPolicy.make>[0], replay?: McpSessionPolicy.ReplayRule) =>
       Effect.gen(function*() {
@@ -782,6 +853,33 @@ describe("McpSession.layerResilient", () => {
         yield* TestClock.adjust("1 second")
         yield* notReplayed(call, charges.executions)
         yield* charges.release
+      }))
+
+    it.scoped("Idempotent: a tool the last listing says is not idempotent fails at once; nothing waits for the rebuild", () =>
+      Effect.gen(function*() {
+        const { faults, lifecycle, server, session } = yield* setup({ replay: "Idempotent", reconnect: Schedule.spaced("1 minute") })
+        yield* session.listTools()
+        // the rebuild's first attempt is refused: the next one is a minute away on the Clock, which never moves
+        yield* faults.failNextOpens(refused)
+        const call = yield* Effect.fork(session.callTool({ name: "block" }))
+        yield* eventually(server.executions("block"), (n) => n === 1)
+        yield* faults.crash(processExited)
+        yield* notReplayed(call, server.executions("block"))
+        const error = failureOf(call.unsafePoll()!) as McpError.TransportCrashed
+        assert.deepStrictEqual(error.reason, processExited)
+        assert.strictEqual((yield* lifecycle.state)._tag, "Reconnecting")
+        // a tool it says is read-only is still listed again on the rebuilt session, and replayed (the session
+        // lives past resetAfter first, so that its crash is rebuilt at once)
+        yield* TestClock.adjust("1 minute")
+        yield* connectedAgain(lifecycle, 2)
+        yield* TestClock.adjust("10 seconds")
+        const readOnly = yield* Effect.fork(session.callTool({ name: "block-readonly" }))
+        yield* eventually(server.executions("block-readonly"), (n) => n === 1)
+        yield* faults.crash(processExited)
+        yield* eventually(server.executions("block-readonly"), (n) => n === 2)
+        yield* server.release
+        const result = exitIsSuccess(yield* Fiber.await(readOnly))
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "released" }])
       }))
 
     it.scoped("Idempotent does not keep a listing the server said changed while it was read", () =>

@@ -285,22 +285,13 @@ const splitStdio = (input: ReadonlyArray<string>) => {
 
 const now = Effect.map(Clock.currentTimeNanos, (n) => Number(n) / 1e6)
 
-const isRetryable = (error: McpError.TransportCrashed | McpError.InitializeFailed): boolean => {
-  // a server that rejects the handshake will reject it again; one that did not answer may answer later
-  if (error._tag === "InitializeFailed") return error.reason === "Timeout"
-  const reason = error.reason
-  if (reason._tag === "SpawnFailed") return false
-  // a wrong URL or missing credentials do not fix themselves
-  if (reason._tag === "HttpStatus") return !(reason.status >= 400 && reason.status < 500 && reason.status !== 408 && reason.status !== 429)
-  return true
-}
-
+// A permanent failure (a wrong URL, a refused credential, a missing command) gives up at once: the
+// policy's default `retryable` judges each attempt before this schedule is asked.
 const reconnect = (retries: number) =>
   Schedule.exponential("100 millis", 2).pipe(
     Schedule.union(Schedule.spaced("5 seconds")),
     Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(Math.max(0, retries))),
-    Schedule.whileInput(isRetryable)
+    Schedule.intersect(Schedule.recurs(Math.max(0, retries)))
   )
 
 const openSession = (

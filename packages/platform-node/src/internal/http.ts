@@ -144,12 +144,31 @@ export const isNotConnected = (error: unknown): boolean => {
 }
 
 /**
+ * The reason for a request refused because its `HttpClient` was closed (undici: "The client is destroyed"):
+ * the client's layer was provided to `McpSession.make` alone (`Effect.provide`), so its scope closed when
+ * `make` returned, while the session lives on. Nothing is sent, and nothing will be until the wiring
+ * changes: not retryable.
+ *
+ * @internal
+ */
+export const clientClosed = (error: unknown): McpError.InvalidConfiguration | undefined =>
+  errorCode(error) === "UND_ERR_DESTROYED"
+    ? new McpError.InvalidConfiguration({
+      detail: "the HttpClient was closed while the session uses it (undici: the client is destroyed). Provide the " +
+        "HttpClient layer around the scope that uses the session: to the whole program, or to the session's layer " +
+        "with Layer.provide; Effect.provide on McpSession.make alone closes it when make returns"
+    })
+    : undefined
+
+/**
  * A failed HTTP request (no response) as a reason. Connection refused and friends: `beforeSend: true`;
  * a reset or close after the connection was made: `beforeSend: false` (the server may have read it).
  *
  * @internal
  */
 export const requestFailed = (method: string, error: HttpClientError.HttpClientError): McpError.TransportCrashedReason => {
+  const closed = clientClosed(error)
+  if (closed !== undefined) return closed
   if (error._tag === "RequestError" && error.reason !== "Transport") {
     return new McpError.ConnectionFailed({ detail: `${method}: ${error.reason}: ${describeError(error)}`, beforeSend: true })
   }
@@ -162,7 +181,7 @@ export const requestFailed = (method: string, error: HttpClientError.HttpClientE
 /**
  * A non-2xx answer as a reason. A server that no longer knows our session says 404 (the spec) or 400 with
  * "No valid session ID" (the SDK's example servers): both are `SessionExpired`, but only when we did send a
- * session id, otherwise the URL is simply wrong.
+ * session id, otherwise the URL is simply wrong. `initial`: the endpoint never answered a 2xx before.
  *
  * @internal
  */
@@ -170,13 +189,19 @@ export const statusFailed = (
   method: string,
   status: number,
   body: string,
-  sentSessionId: boolean,
+  sent: { readonly sessionId: boolean; readonly initial: boolean },
   retryAfter?: Duration.Duration | undefined
 ): McpError.TransportCrashedReason => {
-  if (sentSessionId && (status === 404 || (status === 400 && /session/i.test(body)))) {
+  if (sent.sessionId && (status === 404 || (status === 400 && /session/i.test(body)))) {
     return new McpError.SessionExpired({ status, detail: body.length > 0 ? body : `${method} answered ${status}` })
   }
-  return new McpError.HttpStatus({ status, method, body, ...(retryAfter !== undefined ? { retryAfter } : {}) })
+  return new McpError.HttpStatus({
+    status,
+    method,
+    body,
+    initial: sent.initial,
+    ...(retryAfter !== undefined ? { retryAfter } : {})
+  })
 }
 
 /**
@@ -229,13 +254,13 @@ export const bodyExcerpt = (response: HttpClientResponse.HttpClientResponse): Ef
 export const failedStatus = (
   method: string,
   response: HttpClientResponse.HttpClientResponse,
-  sentSessionId: boolean
+  sent: { readonly sessionId: boolean; readonly initial: boolean }
 ): Effect.Effect<never, TransportFailure> =>
   Effect.flatMap(bodyExcerpt(response), (body) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.fail(
         new TransportFailure(
-          statusFailed(method, response.status, body, sentSessionId, retryAfterOf(response.headers["retry-after"], now))
+          statusFailed(method, response.status, body, sent, retryAfterOf(response.headers["retry-after"], now))
         )
       )))
 
@@ -324,6 +349,34 @@ const headersFailureKind = <E>(cause: Cause.Cause<E>): string | undefined => {
   return Option.isSome(Cause.dieOption(cause)) ? "a defect" : undefined
 }
 
+/** An HTTP field name (RFC 9110 token). */
+const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** A character an HTTP field value may not hold: CR, LF, NUL and the other controls but HTAB, or above U+00FF. */
+const badValueChar = /[^\t\x20-\x7e\x80-\xff]/
+
+/**
+ * Refuses headers that HTTP does not allow before anything is sent: an HTTP client would refuse them
+ * itself, as a failure indistinguishable from a lost connection, and some quote the value in their error.
+ * The failure names the header, never its value.
+ *
+ * @internal
+ */
+export const checkHeaders = (headers: Record<string, string>): TransportFailure | undefined => {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!headerName.test(name)) {
+      return new TransportFailure(new McpError.InvalidConfiguration({ detail: "a header name is not a valid HTTP token" }))
+    }
+    if (badValueChar.test(value)) {
+      return new TransportFailure(
+        new McpError.InvalidConfiguration({
+          detail: `the value of header "${name}" holds a character HTTP does not allow (CR, LF, NUL or another control)`
+        })
+      )
+    }
+  }
+  return undefined
+}
+
 /**
  * Resolves the caller's headers for one request. A failure to compute them (e.g. a token refresh) is a
  * connection failure before anything was sent; only its kind is told (see `headersFailureKind`), and it is
@@ -335,7 +388,11 @@ export const resolveHeaders = <E, R>(
   headers: HeadersInput | Effect.Effect<HeadersInput, E, R> | undefined
 ): Effect.Effect<Record<string, string>, TransportFailure, R> => {
   if (headers === undefined) return Effect.succeed({})
-  if (!Effect.isEffect(headers)) return Effect.succeed(revealHeaders(headers as HeadersInput))
+  const checked = (revealed: Record<string, string>) => {
+    const invalid = checkHeaders(revealed)
+    return invalid === undefined ? Effect.succeed(revealed) : Effect.fail(invalid)
+  }
+  if (!Effect.isEffect(headers)) return checked(revealHeaders(headers as HeadersInput))
   return (headers as Effect.Effect<HeadersInput, E, R>).pipe(
     Effect.map(revealHeaders),
     Effect.catchAllCause((cause) => {
@@ -348,7 +405,8 @@ export const resolveHeaders = <E, R>(
           })
         )
       )
-    })
+    }),
+    Effect.flatMap(checked)
   )
 }
 

@@ -111,7 +111,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
               )
           }),
           Effect.flatMap((response) => {
-            if (response.status < 200 || response.status >= 300) return Http.failedStatus("GET", response, false)
+            if (response.status < 200 || response.status >= 300) return Http.failedStatus("GET", response, { sessionId: false, initial: true })
             const type = Http.mediaType(response.headers["content-type"])
             if (type === "text/event-stream") return Effect.succeed(response)
             // a login page, a JSON error: not the stream, which would otherwise be waited for until the bound
@@ -189,10 +189,9 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           Effect.flatMap((exit) =>
             Effect.sync(() => {
               if (closing) return
-              const reason = new McpError.StreamClosed({
-                detail: exit._tag === "Success"
-                  ? "the SSE stream ended"
-                  : `the SSE stream was cut (${Http.describeError(exit.cause._tag === "Fail" ? exit.cause.error : exit.cause)})`
+              const error = exit._tag === "Failure" ? (exit.cause._tag === "Fail" ? exit.cause.error : exit.cause) : undefined
+              const reason = (error !== undefined ? Http.clientClosed(error) : undefined) ?? new McpError.StreamClosed({
+                detail: error === undefined ? "the SSE stream ended" : `the SSE stream was cut (${Http.describeError(error)})`
               })
               Deferred.unsafeDone(endpoint, Effect.fail(reason))
               control.crash(reason)
@@ -217,7 +216,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
               HttpClientRequest.bodyText(HttpClientRequest.post(target), JSON.stringify(message), "application/json"),
               { ...headers, "content-type": "application/json" }
             )
-            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, true)
+            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, { sessionId: true, initial: false })
             yield* Http.discard(response)
           })
 

@@ -89,6 +89,14 @@ const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'$
 const spawnError = (error: PlatformError.PlatformError): string =>
   error._tag === "SystemError" && error.description !== undefined ? `${error.description}` : error.message
 
+/** The OS's error code of a failed spawn (`ENOENT`...), read from the platform's error or its cause. */
+const spawnCode = (error: PlatformError.PlatformError): string | undefined => {
+  const code = (error.cause as { code?: unknown } | undefined)?.code
+  if (typeof code === "string") return code
+  if (error._tag !== "SystemError") return undefined
+  return error.reason === "NotFound" ? "ENOENT" : error.reason === "PermissionDenied" ? "EACCES" : undefined
+}
+
 /** The platform reports a signal death as a failure whose message names the signal. */
 const signalOf = (error: PlatformError.PlatformError): string | null => {
   const text = `${error._tag === "SystemError" ? error.description ?? "" : ""} ${error.message}`
@@ -125,13 +133,14 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         // Spawned in the session's scope; the platform's own release (SIGTERM to the process group, then an
         // unbounded wait) runs after ours below, which bounds it.
         const proc = yield* Command.start(command).pipe(
-          Effect.mapError((error) =>
-            new McpError.TransportCrashed({
-              reason: new McpError.SpawnFailed({ command: commandLine, error: spawnError(error) }),
+          Effect.mapError((error) => {
+            const code = spawnCode(error)
+            return new McpError.TransportCrashed({
+              reason: new McpError.SpawnFailed({ command: commandLine, error: spawnError(error), ...(code !== undefined ? { code } : {}) }),
               transport: description,
               cause: error
             })
-          )
+          })
         )
         const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", method: "stdio", transport: description, pid: proc.pid })
         trackChild(proc.pid)

@@ -108,6 +108,8 @@ export const streamableHttp = <R = never>(
         let protocolVersion: string | undefined = undefined
         let closing = false
         let standaloneStarted = false
+        // whether the endpoint answered a 2xx yet: before, a 404 says the URL is wrong
+        let answered = false
         /** Which stream owes the answer to a request, wherever that answer arrives. */
         const owners = new Map<RequestId, StreamState>()
         /**
@@ -245,7 +247,7 @@ export const streamableHttp = <R = never>(
           Effect.gen(function*() {
             const headers = yield* headersFor("text/event-stream")
             if (lastEventId !== undefined) headers["last-event-id"] = lastEventId
-            const sentSession = sessionId !== undefined
+            const sent = { sessionId: sessionId !== undefined, initial: !answered }
             const response = yield* execute(HttpClientRequest.get(url), headers).pipe(
               Effect.timeoutFail({
                 duration: resumeTimeout,
@@ -258,7 +260,7 @@ export const streamableHttp = <R = never>(
                   )
               })
             )
-            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("GET", response, sentSession)
+            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("GET", response, sent)
             const type = Http.mediaType(response.headers["content-type"])
             if (type !== "text/event-stream") {
               yield* Effect.fork(Http.discard(response))
@@ -372,6 +374,8 @@ export const streamableHttp = <R = never>(
                   attempt.left.original
                 )
               }
+              // nothing can be sent any more (the HttpClient was closed): the transport is dead, and says why
+              if (reason._tag === "InvalidConfiguration") return yield* crash(reason)
               if (state.kind === "standalone" && !opened) {
                 // The stream is optional, and servers that do not offer it are meant to answer 405. Many
                 // answer 404 or 400 instead (an unrouted GET), which must not read as an expired session.
@@ -441,14 +445,15 @@ export const streamableHttp = <R = never>(
           Effect.gen(function*() {
             const headers = yield* headersFor("application/json, text/event-stream")
             headers["content-type"] = "application/json"
-            const sentSession = sessionId !== undefined
+            const sent = { sessionId: sessionId !== undefined, initial: !answered }
             const response = yield* execute(
               HttpClientRequest.bodyText(HttpClientRequest.post(url), JSON.stringify(message), "application/json"),
               headers
             )
             const newSession = response.headers["mcp-session-id"]
             if (newSession !== undefined && newSession !== "") sessionId = newSession
-            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, sentSession)
+            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, sent)
+            answered = true
             if (state === undefined) {
               // 202 and no body, by the spec; read whatever there is so the connection can be reused
               yield* Http.discard(response)
@@ -483,11 +488,18 @@ export const streamableHttp = <R = never>(
               }
               return
             }
-            yield* Effect.fork(Http.discard(response))
-            return yield* Effect.fail(
-              new Http.TransportFailure(
-                new McpError.HttpStatus({ status: response.status, method: "POST", body: `unexpected content type ${type || "(none)"}` })
-              )
+            // Neither JSON nor an event stream (a proxy's HTML page, say): that answer carries no MCP, and fails
+            // the requests of its POST alone; the server may answer the next one.
+            const body = yield* Http.bodyExcerpt(response)
+            const ids = [...state.pending]
+            for (const id of ids) settle(id)
+            control.failRequests(
+              ids,
+              new McpError.HttpStatus({
+                status: response.status,
+                method: "POST",
+                body: `unexpected content type ${type || "(none)"}${body.length > 0 ? `: ${body}` : ""}`
+              })
             )
           })
 

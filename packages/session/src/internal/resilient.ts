@@ -124,12 +124,20 @@ export const make = <R = never>(
 
     /**
      * A failed attempt of `episode`: published, then the schedule's next delay (or the server's, whichever is
-     * longer) is waited; `GaveUp` when the schedule ends.
+     * longer) is waited; `GaveUp` when the schedule ends, or at once when `judge`d and the policy says the
+     * error is permanent (an attempt's own error; a young generation's crash is not judged).
      */
-    const failedAttempt = (episode: Episode, error: McpError.TransportCrashed | McpError.InitializeFailed) =>
+    const failedAttempt = (
+      episode: Episode,
+      error: McpError.TransportCrashed | McpError.InitializeFailed,
+      judge: boolean
+    ) =>
       Effect.gen(function*() {
         yield* publish({ _tag: "Rebuilding", attempt: episode.attempts, error })
         yield* Effect.logInfo(`attempt ${episode.attempts} failed: ${error.message}`)
+        if (judge && !policy.retryable(error)) {
+          return yield* new McpError.GaveUp({ transport: description, attempts: episode.attempts, lastError: error })
+        }
         const scheduledAt = yield* Clock.currentTimeMillis
         const next = yield* Effect.option(episode.driver.next(error))
         if (Option.isNone(next)) {
@@ -152,7 +160,7 @@ export const make = <R = never>(
           yield* closeWhole(child, exit)
           const failure = Cause.failureOption(exit.cause)
           if (Option.isNone(failure)) return yield* Effect.die(Cause.squash(exit.cause))
-          yield* failedAttempt(episode, failure.value)
+          yield* failedAttempt(episode, failure.value, true)
         }
       }).pipe(Effect.annotateLogs({ module: "McpSession", method: "connect", transport: description, generation }))
 
@@ -192,7 +200,7 @@ export const make = <R = never>(
         // crash starts a new one, whose first attempt goes at once (unless the server asked for a wait).
         const young = episode !== undefined && live.generation > 1 && crashedAt - live.builtAt < resetAfterMillis
         const rebuild = young
-          ? Effect.zipRight(failedAttempt(episode!, crash), connect(live.generation + 1, episode!))
+          ? Effect.zipRight(failedAttempt(episode!, crash, false), connect(live.generation + 1, episode!))
           : Effect.flatMap(newEpisode, (fresh) => {
             episode = fresh
             return Effect.zipRight(honourRetryAfter(crash, 0), connect(live.generation + 1, fresh))
@@ -374,6 +382,11 @@ export const make = <R = never>(
     (crash: McpError.TransportCrashed, after: number): Effect.Effect<boolean> => {
       if (rule !== "Idempotent" || crash.delivery === "NotDelivered") {
         return Effect.succeed(McpSessionPolicy.mayReplayTool(rule, crash, undefined))
+      }
+      // A tool the last listing (of any generation) gives no hint of replaying is not replayed, at once:
+      // only a listing that would allow it is checked again on the session the replay would run on.
+      if (listed !== undefined && !McpSessionPolicy.mayReplayTool(rule, crash, listed.tools.get(name))) {
+        return Effect.succeed(false)
       }
       return Effect.map(toolInfo(name, after), (tool) => McpSessionPolicy.mayReplayTool(rule, crash, tool))
     }
