@@ -58,6 +58,7 @@ export const fromError = (error: McpError.McpError | UsageError): ExitCode => {
     case "InitializeFailed":
       return error.reason === "Timeout" ? ExitCode.Timeout : ExitCode.ProtocolError
     case "ProtocolError":
+    case "InputRequired":
     case "Cancelled":
       return ExitCode.ProtocolError
     case "GaveUp":

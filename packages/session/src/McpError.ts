@@ -523,6 +523,39 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>("@effect-mc
 }
 
 /**
+ * The server needs input from the client before it can answer (2026-07-28's `resultType:
+ * "input_required"`): what it asks for (`inputRequests`: elicitation, sampling, roots) and the state to
+ * send back with the answers. Answering it is not supported yet: the request fails with this, typed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InputRequired extends Schema.TaggedError<InputRequired>("@effect-mcp/session/InputRequired")(
+  "InputRequired",
+  {
+    method: Schema.String,
+    target: Schema.optional(Schema.String),
+    inputRequests: Schema.optional(Schema.Unknown),
+    requestState: Schema.optional(Schema.String)
+  }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+
+  /**
+   * @since 0.1.0
+   */
+  get message(): string {
+    const kinds = this.inputRequests !== null && typeof this.inputRequests === "object"
+      ? [...new Set(Object.values(this.inputRequests).map((r) => String((r as { method?: unknown })?.method)))].join(", ")
+      : "no input (state only)"
+    return `${this.method}${this.target !== undefined ? ` ${this.target}` : ""} needs input from the client: ${kinds}`
+  }
+}
+
+/**
  * A tool ran and reported an error (`isError: true`). Only produced when the caller asks for it with
  * `callTool(params, { toolErrors: "fail" })`; by default the result is returned as it is.
  *
@@ -655,6 +688,7 @@ export type McpError =
   | TransportCrashed
   | RequestTimeout
   | ProtocolError
+  | InputRequired
   | ToolError
   | Cancelled
   | InitializeFailed
@@ -667,13 +701,19 @@ export type McpError =
  * @since 0.1.0
  * @category errors
  */
-export type RequestError = TransportCrashed | RequestTimeout | ProtocolError | Cancelled | GaveUp
+export type RequestError = TransportCrashed | RequestTimeout | ProtocolError | InputRequired | Cancelled | GaveUp
 
 /**
  * @since 0.1.0
  * @category guards
  */
 export const isMcpError = (u: unknown): u is McpError => Predicate.hasProperty(u, TypeId)
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isInputRequired = (u: unknown): u is InputRequired => u instanceof InputRequired
 
 /**
  * @since 0.1.0

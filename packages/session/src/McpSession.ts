@@ -59,6 +59,8 @@ export declare namespace McpSession {
     /** The transport's description (no secrets). */
     readonly transport: string
     readonly serverInfo: Implementation
+    /** The version the handshake settled on (a resilient session: its current generation's). */
+    readonly protocolVersion: string
     readonly serverCapabilities: ServerCapabilities
     readonly instructions: Option.Option<string>
 
@@ -129,6 +131,13 @@ export declare namespace McpSession {
      * apart from a slow call. Default: the request timeout, at most 10 seconds.
      */
     readonly initializeTimeout?: Duration.DurationInput | undefined
+    /**
+     * The protocol version to speak. `"auto"` (the default) prefers 2026-07-28 (`server/discover`) and falls
+     * back to the `initialize` handshake for servers that do not know it, taking the newest version the
+     * server accepts down to 2024-11-05; a version pins it, and a server that does not speak it fails the
+     * handshake (`InitializeFailed { Invalid }`, not retryable).
+     */
+    readonly protocolVersion?: "auto" | ProtocolVersion | undefined
     /** Bound on closing the transport when the scope closes. Default: 2 seconds. */
     readonly closeTimeout?: Duration.DurationInput | undefined
     /** Bound on the number of pages a `list*` call follows. Default: 1000. */
@@ -186,6 +195,20 @@ export declare namespace McpSession {
     | { readonly _tag: "Progress"; readonly progress: Progress }
     | { readonly _tag: "Result"; readonly result: CallToolResult }
 }
+
+/**
+ * The protocol versions a session speaks, newest first.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const protocolVersions = ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"] as const
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ProtocolVersion = typeof protocolVersions[number]
 
 /**
  * @since 0.1.0

@@ -87,7 +87,7 @@ export interface Faults {
   /** The next openings fail with these reasons, one each (e.g. to test backoff). */
   readonly failNextOpens: (...reasons: ReadonlyArray<TransportCrashedReason>) => Effect.Effect<void>
   /**
-   * The next requests sent (other than `initialize`) fail in `send` with these reasons, one each, as a
+   * The next requests sent (other than the handshake's: `initialize`, `server/discover`) fail in `send` with these reasons, one each, as a
    * transport does when the request is refused (e.g. `HttpStatus` 403 or `SessionExpired`): the request
    * never reaches the server, and the transport is dead. The caller's failure is `NotDelivered` for the
    * reasons that say so (4xx `HttpStatus`, `SessionExpired`, `SpawnFailed`, `ConnectionFailed { beforeSend:

@@ -61,17 +61,31 @@ export declare namespace McpTransport {
      * leave (the transport is dead or closing), which proves it was not delivered. What happens to it
      * later is reported through `Control`.
      */
-    readonly send: (message: JSONRPCMessage) => Effect.Effect<void, TransportCrashed>
+    readonly send: (message: JSONRPCMessage, options?: McpTransport.SendOptions) => Effect.Effect<void, TransportCrashed>
     /**
      * Stops waiting for the answer to a request the caller gave up on, on transports that can (a Streamable
      * HTTP POST is cancelled by closing it). The session calls it after it sent `notifications/cancelled`,
      * where the protocol version has one.
      */
     readonly interrupt?: ((id: RequestId) => Effect.Effect<void>) | undefined
+    /** The transport carries only the versions with an `initialize` handshake (legacy SSE). */
+    readonly legacyOnly?: boolean | undefined
     /** The session id the server assigned, on transports that have one (legacy Streamable HTTP). */
     readonly sessionId?: (() => string | undefined) | undefined
-    /** Told the negotiated protocol version, for transports that carry it (an HTTP header). */
+    /** Told the negotiated protocol version, for transports whose wire depends on it (HTTP headers, session ids). */
     readonly setProtocolVersion?: ((version: string) => void) | undefined
+  }
+
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface SendOptions {
+    /**
+     * The MCP headers of the message (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`,
+     * lower-cased), for transports that carry headers (Streamable HTTP under 2026-07-28).
+     */
+    readonly headers?: Readonly<Record<string, string>> | undefined
   }
 
   /**

@@ -88,6 +88,10 @@ export const scriptedSdk = (
               if (options?.initialize) return options.initialize(msg.id, reply, () => transport.onclose?.())
               return reply({ jsonrpc: "2.0", id: msg.id, result: initializeResult })
             }
+            // as a legacy SDK server: it does not know 2026-07-28's probe
+            if (msg.method === "server/discover") {
+              return reply({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: "Method not found" } })
+            }
             if (msg.method === "notifications/initialized") return
             handle(msg, reply)
           }

@@ -83,6 +83,14 @@ export const errorJson = (error: AnyError): Record<string, unknown> => {
       return { _tag: error._tag, message: error.message, toolName: error.toolName, detail: error.detail }
     case "Cancelled":
       return { _tag: error._tag, message: error.message, method: error.method, detail: error.detail }
+    case "InputRequired":
+      return {
+        _tag: error._tag,
+        message: error.message,
+        method: error.method,
+        ...(error.target !== undefined ? { target: error.target } : {}),
+        ...(error.inputRequests !== undefined ? { inputRequests: error.inputRequests } : {})
+      }
     case "InitializeFailed":
       return { _tag: error._tag, message: error.message, transport: error.transport, detail: error.detail }
     case "GaveUp": {

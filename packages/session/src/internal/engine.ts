@@ -49,6 +49,7 @@ export interface Handlers {
 /** @internal */
 export interface RequestOptions {
   readonly timeoutMillis: number
+  readonly headers?: Readonly<Record<string, string>> | undefined
   readonly target?: string | undefined
   readonly onProgress?: ((progress: Progress) => void) | undefined
 }
@@ -71,8 +72,11 @@ export class Engine {
   private closing = false
   private connection: McpTransport.Connection | undefined = undefined
   private nextId = 0
-  /** Set by the session once it knows the version: `notifications/cancelled` exists in every version so far. */
-  sendsCancellation = true
+  /**
+   * How a request the caller gave up on is cancelled: with `notifications/cancelled`, or (2026-07-28 over a
+   * transport that can) by letting the transport close the request, with no notification.
+   */
+  cancelByInterrupt = false
 
   constructor(
     readonly description: string,
@@ -199,7 +203,7 @@ export class Engine {
       const message = (outgoing === undefined
         ? { jsonrpc: "2.0", id, method }
         : { jsonrpc: "2.0", id, method, params: outgoing }) as JSONRPCMessage
-      return connection.send(message).pipe(
+      return connection.send(message, options.headers === undefined ? undefined : { headers: options.headers }).pipe(
         Effect.matchEffect({
           onFailure: (crashed) => {
             this.settle(entry, Effect.fail(crashed.withDelivery("NotDelivered")))
@@ -232,16 +236,16 @@ export class Engine {
   private sendCancel(entry: Entry): Effect.Effect<void> {
     const reason = entry.cancel!
     entry.cancel = undefined
-    // a request never handed over, or a transport already dead, owes the server nothing
-    if (entry.delivery === "sending" || this.crashed !== undefined) return Effect.void
+    // a request never handed over, or a transport already dead, owes the server nothing; initialize is never
+    // cancelled (the spec's rule)
+    if (entry.delivery === "sending" || this.crashed !== undefined || entry.method === "initialize") return Effect.void
     const connection = this.connection!
-    const cancelled = this.sendsCancellation
-      ? connection.send({
-        jsonrpc: "2.0",
-        method: "notifications/cancelled",
-        params: { requestId: entry.id, reason }
-      } as JSONRPCMessage).pipe(Effect.ignore)
-      : Effect.void
+    if (this.cancelByInterrupt && connection.interrupt !== undefined) return connection.interrupt(entry.id)
+    const cancelled = connection.send({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: entry.id, reason }
+    } as JSONRPCMessage).pipe(Effect.ignore)
     return connection.interrupt === undefined ? cancelled : Effect.zipRight(cancelled, connection.interrupt(entry.id))
   }
 

@@ -169,7 +169,12 @@ export const make = <R = never>(
     )
     // what the latest session said of its server: data only, so that a dead session is not kept by it
     // (after giving up, it would stay for the resilient session's life)
-    const infoOf = ({ instructions, serverCapabilities, serverInfo }: Service) => ({ instructions, serverCapabilities, serverInfo })
+    const infoOf = ({ instructions, protocolVersion, serverCapabilities, serverInfo }: Service) => ({
+      instructions,
+      protocolVersion,
+      serverCapabilities,
+      serverInfo
+    })
     let latest = infoOf(first.session)
     const state = yield* SubscriptionRef.make<State>({ _tag: "Connected", live: first })
     yield* publish({ _tag: "Connected", generation: 1, serverInfo: first.session.serverInfo })
@@ -397,6 +402,9 @@ export const make = <R = never>(
       transport: description,
       get serverInfo(): Implementation {
         return latest.serverInfo
+      },
+      get protocolVersion() {
+        return latest.protocolVersion
       },
       get serverCapabilities() {
         return latest.serverCapabilities

@@ -5,14 +5,11 @@ import {
   EmptyResultSchema,
   ErrorCode,
   GetPromptResultSchema,
-  InitializeResultSchema,
-  LATEST_PROTOCOL_VERSION,
   ListPromptsResultSchema,
   ListResourcesResultSchema,
   ListResourceTemplatesResultSchema,
   ListToolsResultSchema,
-  ReadResourceResultSchema,
-  SUPPORTED_PROTOCOL_VERSIONS
+  ReadResourceResultSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import type { JsonSchemaValidator } from "@modelcontextprotocol/sdk/validation"
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv"
@@ -42,7 +39,9 @@ import type { KeepAlive } from "../McpSessionPolicy.js"
 import { McpSession } from "../McpSession.js"
 import * as Deadlines from "./deadlines.js"
 import { Engine } from "./engine.js"
+import * as Handshake from "./handshake.js"
 import * as Metrics from "./metrics.js"
+import * as Protocol from "./protocol.js"
 
 type Service = McpSessionNs.Service
 type Options<R> = McpSessionNs.Options<R>
@@ -60,8 +59,32 @@ export interface InternalOptions<R> extends Options<R> {
   readonly onNotification?: ((notification: ServerNotification) => void) | undefined
 }
 
-/** A result decoded with the SDK's schema for it; what does not match fails its request alone. */
-const decoder = <S extends z.ZodType>(method: string, schema: S) => (result: unknown): Effect.Effect<z.output<S>, McpError.ProtocolError> => {
+/** The methods whose answer may ask the client for input first (2026-07-28's multi round-trip requests). */
+const mayRequireInput = new Set(["tools/call", "prompts/get", "resources/read"])
+
+/**
+ * A result decoded with the SDK's schema for it; what does not match fails its request alone. A result
+ * with no `resultType` is complete (every version before 2026-07-28); one that asks for input fails typed.
+ */
+const decoder = <S extends z.ZodType>(method: string, schema: S) =>
+(result: unknown, target?: string): Effect.Effect<z.output<S>, McpError.ProtocolError | McpError.InputRequired> => {
+  const resultType = (result as { resultType?: unknown }).resultType
+  if (resultType !== undefined && resultType !== "complete") {
+    if (resultType === "input_required" && mayRequireInput.has(method)) {
+      const { inputRequests, requestState } = result as { inputRequests?: unknown; requestState?: unknown }
+      return Effect.fail(
+        new McpError.InputRequired({
+          method,
+          ...(target !== undefined ? { target } : {}),
+          ...(inputRequests !== undefined ? { inputRequests } : {}),
+          ...(typeof requestState === "string" ? { requestState } : {})
+        })
+      )
+    }
+    return Effect.fail(
+      new McpError.ProtocolError({ method, code: ErrorCode.InternalError, detail: `invalid result from server: resultType ${JSON.stringify(resultType)}` })
+    )
+  }
   const parsed = schema.safeParse(result)
   return parsed.success
     ? Effect.succeed(parsed.data)
@@ -74,7 +97,8 @@ const decoder = <S extends z.ZodType>(method: string, schema: S) => (result: unk
     )
 }
 
-const decodeInitialize = decoder("initialize", InitializeResultSchema)
+const decodeReadResource = decoder("resources/read", ReadResourceResultSchema)
+const decodeGetPrompt = decoder("prompts/get", GetPromptResultSchema)
 const decodeEmpty = (method: string) => decoder(method, EmptyResultSchema)
 const decodeCallTool = decoder("tools/call", CallToolResultSchema)
 
@@ -138,6 +162,7 @@ export const makeLive = <R = never>(
     const annotations = { module: "McpSession", transport: description }
     const logDebug = (message: string, detail: string) =>
       void runFork(Effect.logDebug(message, detail).pipe(Effect.annotateLogs(annotations)))
+    const logWarning = (message: string) => void runFork(Effect.logWarning(message).pipe(Effect.annotateLogs(annotations)))
 
     const died = yield* Deferred.make<never, McpError.TransportCrashed>()
     const notifications = yield* PubSub.unbounded<ServerNotification>()
@@ -197,69 +222,67 @@ export const makeLive = <R = never>(
         detail: "the transport already had a session id before initialize; open the transport without one"
       })
     }
-    const initialized = yield* engine.request(
-      "initialize",
-      {
-        protocolVersion: LATEST_PROTOCOL_VERSION,
-        capabilities: options.capabilities ?? {},
-        clientInfo: { name: options.clientInfo.name, version: options.clientInfo.version }
-      },
-      decodeInitialize,
-      { timeoutMillis: Duration.toMillis(initializeTimeout) }
-    ).pipe(
-      Effect.filterOrFail(
-        (result) => SUPPORTED_PROTOCOL_VERSIONS.includes(result.protocolVersion),
-        (result) =>
-          new McpError.InitializeFailed({
-            transport: description,
-            reason: "Invalid",
-            detail: `the server's protocol version is not supported: ${result.protocolVersion}`
-          })
-      ),
-      Effect.tap((result) =>
-        Effect.suspend(() => {
-          connection.setProtocolVersion?.(result.protocolVersion)
-          return engine.send({ jsonrpc: "2.0", method: "notifications/initialized" } as JSONRPCMessage)
-        })
-      ),
-      Effect.catchAll((error): Effect.Effect<never, McpError.TransportCrashed | McpError.InitializeFailed> => {
-        switch (error._tag) {
-          case "InitializeFailed":
-          case "TransportCrashed":
-            return Effect.fail(error)
-          case "RequestTimeout":
-            return Effect.fail(
-              new McpError.InitializeFailed({
-                transport: description,
-                reason: "Timeout",
-                detail: `no answer to initialize within ${error.timeoutMillis} ms`
-              })
-            )
-          case "ProtocolError":
-            return Effect.fail(
-              new McpError.InitializeFailed({
-                transport: description,
-                // an error answer, or an answer that is not an initialize result
-                reason: error.detail.startsWith("invalid") ? "Invalid" : "Rejected",
-                detail: error.detail,
-                cause: error
-              })
-            )
-          default:
-            return Effect.fail(
-              new McpError.InitializeFailed({ transport: description, reason: "Invalid", detail: error.message, cause: error })
-            )
-        }
-      }),
+    const clientInfo: Implementation = { name: options.clientInfo.name, version: options.clientInfo.version }
+    const clientCapabilities = options.capabilities ?? {}
+    const handshake = yield* Handshake.handshake({
+      engine,
+      connection,
+      description,
+      protocolVersion: options.protocolVersion ?? "auto",
+      clientInfo,
+      capabilities: clientCapabilities,
+      timeoutMillis: Duration.toMillis(initializeTimeout),
+      now: deadlines.now,
+      silenceIsLegacy: connection.interrupt === undefined
+    }).pipe(
       Effect.withSpan("McpSession.initialize", { kind: "client", attributes: { "mcp.transport": description } })
     )
-    const serverInfo: Implementation = initialized.serverInfo
-    const serverCapabilities: ServerCapabilities = initialized.capabilities
-    const instructions = Option.fromNullable(initialized.instructions)
-    const protocolVersion = initialized.protocolVersion
+    const { protocolVersion, serverInfo } = handshake
+    const serverCapabilities: ServerCapabilities = handshake.capabilities
+    const instructions = Option.fromNullable(handshake.instructions)
+    const modern = Protocol.isModern(protocolVersion)
+    engine.cancelByInterrupt = modern
     yield* Effect.logDebug(`connected to ${serverInfo.name} ${serverInfo.version}, protocol version ${protocolVersion}`).pipe(
       Effect.annotateLogs(annotations)
     )
+
+    /**
+     * Under 2026-07-28 every request says who is asking and in which version (`_meta`), and names itself in
+     * its headers; the caller's own `_meta` keys are kept.
+     */
+    const baseEnvelope = Handshake.envelope(protocolVersion, clientInfo, clientCapabilities)
+    let logLevel: string | undefined = undefined
+    const outgoing = (method: string, params: Record<string, unknown> | undefined) => {
+      if (!modern) return { params, headers: undefined }
+      const callerMeta = params?._meta as Record<string, unknown> | undefined
+      const meta = logLevel === undefined ? baseEnvelope : { ...baseEnvelope, [Protocol.metaKeys.logLevel]: logLevel }
+      const withMeta = { ...params, _meta: callerMeta === undefined ? meta : { ...callerMeta, ...meta } }
+      const headers = Handshake.requestHeaders(protocolVersion, method, withMeta)
+      if (method === "tools/call") {
+        const parameters = headerParameters.get(params?.name as string)
+        if (parameters !== undefined) Protocol.parameterHeaders(parameters, params?.arguments, headers)
+      }
+      return { params: withMeta, headers }
+    }
+    // the x-mcp-header parameters of each tool listed, for its calls' headers
+    const headerParameters = new Map<string, ReadonlyArray<Protocol.HeaderParameter>>()
+    const learnTools = (tools: ReadonlyArray<Tool>): ReadonlyArray<Tool> => {
+      schemas.learn(tools)
+      if (!modern) return tools
+      headerParameters.clear()
+      const kept: Array<Tool> = []
+      for (const tool of tools) {
+        const found = Protocol.headerParameters(tool)
+        if ("invalid" in found) {
+          // the spec's rule: a tool whose headers cannot be built is not offered
+          logWarning(`tool ${tool.name} left out: ${found.invalid}`)
+          continue
+        }
+        if (found.parameters.length > 0) headerParameters.set(tool.name, found.parameters)
+        kept.push(tool)
+      }
+      return kept
+    }
 
     // 4. closing the scope fails what is still pending (this finalizer is added last, so it runs first)
     yield* Effect.addFinalizer(() =>
@@ -279,15 +302,23 @@ export const makeLive = <R = never>(
       decode: (result: unknown) => Effect.Effect<A, McpError.RequestError>,
       options: McpSessionNs.RequestOptions & { readonly onProgress?: McpSessionNs.CallToolOptions["onProgress"] } | undefined
     ): Effect.Effect<A, McpError.RequestError> =>
-      instrument(
-        method,
+      instrument(method, target, send(method, target, params, decode, options))
+
+    const send = <A>(
+      method: string,
+      target: string | undefined,
+      params: Record<string, unknown> | undefined,
+      decode: (result: unknown) => Effect.Effect<A, McpError.RequestError>,
+      options: McpSessionNs.RequestOptions & { readonly onProgress?: McpSessionNs.CallToolOptions["onProgress"] } | undefined
+    ): Effect.Effect<A, McpError.RequestError> => {
+      const wire = outgoing(method, params)
+      return engine.request(method, wire.params, decode, {
+        timeoutMillis: timeoutMillisOf(options?.timeout),
         target,
-        engine.request(method, params, decode, {
-          timeoutMillis: timeoutMillisOf(options?.timeout),
-          target,
-          onProgress: options?.onProgress
-        })
-      )
+        onProgress: options?.onProgress,
+        headers: wire.headers
+      })
+    }
 
     /** A request whose answer `check` may turn into a failure (a tool's error result), inside its span. */
     const checkedRequest = <A, E extends McpError.ToolError>(
@@ -298,18 +329,7 @@ export const makeLive = <R = never>(
       options: McpSessionNs.RequestOptions & { readonly onProgress?: McpSessionNs.CallToolOptions["onProgress"] } | undefined,
       check: (answer: A) => Effect.Effect<A, E>
     ): Effect.Effect<A, McpError.RequestError | E> =>
-      instrument(
-        method,
-        target,
-        Effect.flatMap(
-          engine.request(method, params, decode, {
-            timeoutMillis: timeoutMillisOf(options?.timeout),
-            target,
-            onProgress: options?.onProgress
-          }),
-          check
-        )
-      )
+      instrument(method, target, Effect.flatMap(send(method, target, params, decode, options), check))
 
     /**
      * The span and the metrics of a request, read and written directly: the metric labels are read once,
@@ -422,7 +442,7 @@ export const makeLive = <R = never>(
         params.name,
         params as Record<string, unknown>,
         (result) =>
-          Effect.flatMap(decodeCallTool(result), (decoded) => {
+          Effect.flatMap(decodeCallTool(result, params.name), (decoded) => {
             const invalid = schemas.check(params.name, decoded as CallToolResult)
             return invalid === undefined
               ? Effect.succeed(decoded as CallToolResult)
@@ -435,6 +455,7 @@ export const makeLive = <R = never>(
     const service: Service = {
       transport: description,
       serverInfo,
+      protocolVersion,
       serverCapabilities,
       instructions,
       callTool,
@@ -454,9 +475,9 @@ export const makeLive = <R = never>(
             Effect.forkScoped
           ), "unbounded"),
       listTools: (listOptions) =>
-        Effect.tap(
+        Effect.map(
           listed("tools/list", decoder("tools/list", ListToolsResultSchema), (page) => page.tools)(listOptions),
-          (tools) => Effect.sync(() => schemas.learn(tools))
+          learnTools
         ),
       listResources: listed(
         "resources/list",
@@ -470,9 +491,9 @@ export const makeLive = <R = never>(
       ),
       listPrompts: listed("prompts/list", decoder("prompts/list", ListPromptsResultSchema), (page) => page.prompts),
       readResource: (params, requestOptions) =>
-        request("resources/read", params.uri, params, decoder("resources/read", ReadResourceResultSchema), requestOptions),
+        request("resources/read", params.uri, params, (r) => decodeReadResource(r, params.uri), requestOptions),
       getPrompt: (params, requestOptions) =>
-        request("prompts/get", params.name, params, decoder("prompts/get", GetPromptResultSchema), requestOptions),
+        request("prompts/get", params.name, params, (r) => decodeGetPrompt(r, params.name), requestOptions),
       complete: (params, requestOptions) =>
         request(
           "completion/complete",
@@ -481,9 +502,16 @@ export const makeLive = <R = never>(
           decoder("completion/complete", CompleteResultSchema),
           requestOptions
         ),
+      // 2026-07-28 has no logging/setLevel: the level goes with every request from now on
       setLoggingLevel: (level, requestOptions) =>
-        Effect.asVoid(request("logging/setLevel", level, { level }, decodeEmpty("logging/setLevel"), requestOptions)),
-      ping: (requestOptions) => Effect.asVoid(request("ping", undefined, undefined, decodeEmpty("ping"), requestOptions)),
+        modern
+          ? Effect.sync(() => void (logLevel = level))
+          : Effect.asVoid(request("logging/setLevel", level, { level }, decodeEmpty("logging/setLevel"), requestOptions)),
+      // 2026-07-28 has no ping: server/discover is the cheapest request every server answers
+      ping: (requestOptions) =>
+        modern
+          ? Effect.asVoid(request("server/discover", undefined, undefined, Effect.succeed, requestOptions))
+          : Effect.asVoid(request("ping", undefined, undefined, decodeEmpty("ping"), requestOptions)),
       notifications: Stream.fromPubSub(notifications).pipe(Stream.interruptWhen(awaitDeath)),
       await: awaitDeath
     }

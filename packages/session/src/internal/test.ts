@@ -284,7 +284,7 @@ const faultyConnection = (
       ...connection,
       send: (message: JSONRPCMessage) =>
         Effect.suspend(() => {
-          if ("id" in message && "method" in message && message.method !== "initialize") {
+          if ("id" in message && "method" in message && message.method !== "initialize" && message.method !== "server/discover") {
             const reason = state.failSends.shift()
             if (reason !== undefined) {
               // as a transport whose send failed: what it carried fails with the reason, then the transport
