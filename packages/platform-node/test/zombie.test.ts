@@ -4,7 +4,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as ChildProcess from "node:child_process"
 import { once } from "node:events"
-import { groupRunning, pidReused, startTimeOf, statFields, zombieExit } from "../src/internal/zombie.js"
+import { exiting, groupRunning, pidReused, startTimeOf, statFields, zombieExit } from "../src/internal/zombie.js"
 
 /** A child that prints a line and then lives until it is killed, or exits with `code` when given one. */
 const child = (code?: number) =>
@@ -62,6 +62,41 @@ describe.runIf(process.platform === "linux")("zombieExit", () => {
     assert.isUndefined(zombieExit(proc.pid!))
     assert.isUndefined(zombieExit(process.pid))
     assert.isUndefined(zombieExit(1))
+  })
+})
+
+describe.runIf(process.platform === "linux")("exiting", () => {
+  /** Whether the child is exiting when its stdout ends, and once Node has reaped it. */
+  const atStdoutEnd = async (proc: ChildProcess.ChildProcess, kill?: NodeJS.Signals) => {
+    const start = startTimeOf(proc.pid!)
+    const exited = once(proc, "exit")
+    const ended = new Promise<boolean | undefined>((resolve) =>
+      proc.stdout!.on("end", () => resolve(exiting(proc.pid!, start))).resume()
+    )
+    if (kill !== undefined) {
+      await once(proc.stdout!, "data")
+      proc.kill(kill)
+    }
+    const atEnd = await ended
+    if (kill === undefined) proc.kill("SIGKILL")
+    await exited
+    return { atEnd, reaped: exiting(proc.pid!, start) }
+  }
+
+  it("a child whose stdout ended as it died: exiting, though it may be no zombie yet", async () => {
+    for (const signal of ["SIGKILL", "SIGTERM"] as const) {
+      assert.deepStrictEqual(await atStdoutEnd(child(), signal), { atEnd: true, reaped: true })
+    }
+    assert.deepStrictEqual(await atStdoutEnd(child(3)), { atEnd: true, reaped: true })
+  })
+
+  it("a child that closed its stdout and lives on: not exiting", async () => {
+    const proc = ChildProcess.spawn("sh", ["-c", "exec >&-; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] })
+    assert.deepStrictEqual(await atStdoutEnd(proc), { atEnd: false, reaped: true })
+  })
+
+  it("no start time (no /proc to read it from): cannot tell", () => {
+    assert.isUndefined(exiting(process.pid, undefined))
   })
 })
 

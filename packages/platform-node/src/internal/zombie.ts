@@ -62,6 +62,24 @@ export const zombieExit = (pid: number): ExitStatus | undefined => {
   return { code: null, signal: signalNames.get(signal) ?? `signal ${signal}` }
 }
 
+/** `PF_EXITING` in `/proc/<pid>/stat`'s flags (the 9th field): set as a task begins to exit. */
+const exitingFlag = 0x4
+
+/**
+ * Whether our child `pid`, started at `leaderStart` (`startTimeOf`), has begun to die: it is exiting, a
+ * zombie, or already reaped (its PID gone, or another process's). A child sets `PF_EXITING` before it
+ * releases its files, so a child whose pipes have ended and that is not exiting lives on. `undefined` when
+ * `/proc` cannot tell (not Linux).
+ *
+ * @internal
+ */
+export const exiting = (pid: number, leaderStart: string | undefined): boolean | undefined => {
+  if (process.platform !== "linux" || leaderStart === undefined) return undefined
+  const fields = statFields(pid)
+  if (fields === undefined || Number(fields[1]) !== process.pid || fields[19] !== leaderStart) return true
+  return fields[0] === "Z" || fields[0] === "X" || (Number(fields[6]) & exitingFlag) !== 0
+}
+
 /**
  * When a process started (`/proc/<pid>/stat`'s 22nd field, in clock ticks since boot), or `undefined`: no
  * such process, or not Linux. With the PID, it names a process for good: a PID is reused, not with the same
