@@ -4,8 +4,9 @@
  * applied, `workspace:` ranges replaced) and uses the tarballs the way a user's project would: plain Node,
  * no tsx, no workspace. It fails when a packed package.json still points at sources or workspace ranges, when
  * an export or the `mcp-session` bin is missing from the tarball, when `internal/` is reachable, when the
- * declarations do not type-check in a strict NodeNext project, or when a session over stdio to the real
- * server-everything does not answer `echo`.
+ * declarations do not type-check in a strict NodeNext project, when the README's example, as written, does
+ * not type-check there under the README's tsconfig (no `skipLibCheck`), or does not install with the README's
+ * install line, or when a session over stdio to the real server-everything does not answer `echo`.
  *
  * The packages' own dependencies are linked from this workspace's install, so the check needs no network.
  */
@@ -89,6 +90,7 @@ try {
   }
 
   // 3. the project's other dependencies, linked from this workspace's install
+  const brought = new Set(dependencies.keys())
   dependencies.set("@types/node", path.join(root, "node_modules/@types/node"))
   for (const [dep, from] of dependencies) {
     const link = path.join(modules, dep)
@@ -133,7 +135,39 @@ console.log(JSON.stringify(await Effect.runPromise(program.pipe(Effect.provide(N
     check(result.internal === "ERR_PACKAGE_PATH_NOT_EXPORTED", `internal/ modules are ${result.internal}, not blocked`)
   }
 
-  // 5. the declarations, in a strict NodeNext project
+  // 5. the declarations, in a strict NodeNext project, with the README's example as written: the tsconfig is
+  // the README's, made stricter, and every package the example imports, and every peer, is in its install line
+  const readme = fs.readFileSync(path.join(root, "README.md"), "utf8")
+  const section = (heading) => {
+    const start = readme.indexOf(`\n## ${heading}\n`)
+    if (start === -1) return ""
+    const end = readme.indexOf("\n## ", start + 1)
+    return readme.slice(start, end === -1 ? undefined : end)
+  }
+  const block = (text, lang) => new RegExp("```" + lang + "\\n([\\s\\S]*?)\\n```").exec(text)?.[1]
+  const example = block(section("Example"), "ts")
+  const use = section("Use it in your project")
+  const install = block(use, "sh") ?? ""
+  const readmeConfig = block(use, "json")
+  check(example !== undefined, "README.md: no ```ts block under \"## Example\"")
+  check(readmeConfig !== undefined, "README.md: no ```json tsconfig under \"## Use it in your project\"")
+  const installed = new Set(
+    install.split("\n").filter((line) => /^npm install\b/.test(line)).flatMap((line) => line.split(/\s+/).slice(2))
+      .filter((word) => !word.startsWith("-"))
+  )
+  const packageOf = (specifier) => specifier.split("/").slice(0, specifier.startsWith("@") ? 2 : 1).join("/")
+  for (const [, specifier] of (example ?? "").matchAll(/from\s+"([^"]+)"/g)) {
+    if (specifier.startsWith("node:") || specifier.startsWith(".")) continue
+    check(installed.has(packageOf(specifier)), `README.md: the example imports ${specifier}, and the install line does not name ${packageOf(specifier)}`)
+  }
+  for (const name of ["session", "platform-node"]) {
+    for (const peer of Object.keys(manifests[name].peerDependencies ?? {})) {
+      check(installed.has(peer), `README.md: ${peer}, a peer of @effect-mcp/${name}, is not in the install line`)
+    }
+  }
+  const readmeOptions = readmeConfig === undefined ? {} : JSON.parse(readmeConfig).compilerOptions ?? {}
+  check(!("skipLibCheck" in readmeOptions), "README.md: the tsconfig sets skipLibCheck")
+  fs.writeFileSync(path.join(project, "readme-example.ts"), example ?? "")
   fs.writeFileSync(
     path.join(project, "consumer.ts"),
     `import { McpError, McpSession, McpSessionPolicy } from "@effect-mcp/session"
@@ -169,20 +203,22 @@ export const echo: Effect.Effect<string, never, McpSession.McpSession> = Effect.
   fs.writeFileSync(
     path.join(project, "tsconfig.json"),
     JSON.stringify({
-      compilerOptions: {
-        strict: true,
-        exactOptionalPropertyTypes: true,
-        module: "NodeNext",
-        moduleResolution: "NodeNext",
-        target: "ES2022",
-        noEmit: true,
-        types: ["node"]
-      },
-      files: ["consumer.ts"]
+      compilerOptions: { ...readmeOptions, strict: true, exactOptionalPropertyTypes: true, noEmit: true },
+      files: ["consumer.ts", "readme-example.ts"]
     })
   )
-  const types = run(path.join(root, "node_modules/.bin/tsc"), ["-p", "tsconfig.json"], { cwd: project })
-  check(types.status === 0, `the declarations do not type-check in a consumer project:\n${types.stdout}${types.stderr}`)
+  const types = run(path.join(root, "node_modules/.bin/tsc"), ["-p", "tsconfig.json", "--listFiles"], { cwd: project })
+  const [loaded, diagnostics] = [[], []]
+  for (const line of types.stdout.split("\n")) (path.isAbsolute(line) ? loaded : diagnostics).push(line)
+  check(types.status === 0, `the declarations do not type-check in a consumer project:\n${diagnostics.join("\n")}${types.stderr}`)
+  // the dependencies are linked from this workspace, whose store has more: each @types package the check
+  // used must be one that a user's install brings (a dependency of a tarball, or in the install line)
+  for (const name of new Set(loaded.map((file) => /\/node_modules\/@types\/([^/]+)\//.exec(file)?.[1]).filter(Boolean))) {
+    check(
+      brought.has(`@types/${name}`) || installed.has(`@types/${name}`),
+      `the type-check used @types/${name}, which neither a packed package's dependencies nor the README's install line bring`
+    )
+  }
 
   // 6. the executable, as installed
   const version = run(process.execPath, [binFile ?? "missing", "--version"], { cwd: project, timeout: 30_000 })

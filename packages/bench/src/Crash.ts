@@ -96,7 +96,7 @@ const withNotice = (outcome: Outcome, faultAt: number, watch: DeathWatch | undef
 const describeLibrary = (error: unknown): string => {
   if (McpError.isTransportCrashed(error)) {
     const reason = error.reason
-    // a report without the exit status came from the drain grace: a sign of the death was late
+    // a report without the exit status: the child closed stdout and lived on, or (off Linux) stdout ended first
     const status = reason._tag !== "ProcessExited"
       ? ""
       : ` (${reason.signal ?? (reason.code !== null ? `code ${reason.code}` : "no exit status")})`

@@ -16,11 +16,10 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import * as TestClock from "effect/TestClock"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { clientInfo, crashOf, isAlive, isRunning, realSleep, sleepingFor, stdioFixture, timed, tracking, until } from "./utils.js"
+import { clientInfo, crashOf, isAlive, isRunning, realSleep, stdioFixture, timed, tracking, until } from "./utils.js"
 
 const fixture = (options?: Partial<NodeMcpTransport.StdioOptions>) =>
   NodeMcpTransport.stdio({ command: process.execPath, args: [stdioFixture], ...options })
@@ -78,6 +77,29 @@ const openBare = (options: NodeMcpTransport.StdioOptions, scope: Scope.Scope) =>
     return Deferred.await(crashed)
   })
 
+/**
+ * SIGKILLs the child's process group (it, and what it started) before the session's own finalizers run, so
+ * that closing never waits on the TestClock for an exit.
+ */
+const killGroupFirst = (pid: number) =>
+  Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      try {
+        process.kill(-pid, "SIGKILL")
+      } catch {
+        // already gone
+      }
+    })
+  )
+
+/** How `fiber` ends, within 5 s of real time (the TestClock may stand still). */
+const settles = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.raceFirst(Effect.map(Fiber.await(fiber), Option.some), Effect.as(realSleep(5000), Option.none()))
+    assert.isTrue(Option.isSome(exit), "not settled after 5 s of real time")
+    return Option.getOrThrow(exit)
+  })
+
 const call = (session: McpSession.McpSession.Service, name: string) => session.callTool({ name, arguments: {} })
 
 const pidOf = (session: McpSession.McpSession.Service) =>
@@ -129,25 +151,53 @@ describe("NodeMcpTransport.stdio", () => {
       assert.include(reason.stderrTail, "last words")
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.scoped("the drain grace after a first sign of death waits on the Clock", () =>
+  // The TestClock stands still in these: a wait on the Clock (a grace after the first sign of death) would
+  // never end, and the call would not settle.
+  it.scoped("a child that closes stdout but lives: its calls fail at once, waiting on no timer", () =>
     Effect.gen(function*() {
       const session = yield* open()
       const pid = yield* pidOf(session)
-      // runs before the session's own finalizers, so that closing never waits on the TestClock for an exit
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          if (isAlive(pid)) process.kill(pid, "SIGKILL")
-        })
-      )
-      const pending = yield* Effect.fork(call(session, "close-stdout"))
-      // stdout ended, the child lives: the transport waits 100 ms for the other signs, on the TestClock
-      yield* sleepingFor(100)
-      yield* realSleep(100)
-      assert.isTrue(Option.isNone(yield* Fiber.poll(pending)), "reported before the grace ended")
-      yield* TestClock.adjust(100)
-      const reason = crashOf(yield* Fiber.await(pending)).reason
+      yield* killGroupFirst(pid)
+      const reason = crashOf(yield* settles(yield* Effect.fork(call(session, "close-stdout")))).reason
       assert.strictEqual(reason._tag, "ProcessExited")
+      if (reason._tag === "ProcessExited") assert.deepStrictEqual([reason.code, reason.signal], [null, null])
+      // the end of its stdout alone told: the child lives on
+      assert.isTrue(isRunning(pid))
     }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("a child that exits while a process it started holds its stdout open: its calls fail at once with its exit code, waiting on no timer", () =>
+    Effect.gen(function*() {
+      const session = yield* open()
+      yield* killGroupFirst(yield* pidOf(session))
+      const reason = crashOf(yield* settles(yield* Effect.fork(call(session, "exit-leaving-grandchild")))).reason
+      assert.strictEqual(reason._tag, "ProcessExited")
+      if (reason._tag !== "ProcessExited") return
+      assert.deepStrictEqual([reason.code, reason.signal], [6, null])
+      const grandchild = Number(/grandchild (\d+)/.exec(reason.stderrTail)?.[1])
+      // the pipes are still open: the exit alone told
+      assert.isTrue(isRunning(grandchild), `grandchild ${grandchild} not running`)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  // a short answer, and one that fills the pipe many times over: the child's last write leaves it full
+  for (const { answer, tool } of [
+    { tool: "answer-and-exit-leaving-grandchild", answer: "answered before exit" },
+    { tool: "big-answer-and-exit-leaving-grandchild", answer: "x".repeat(1024 * 1024) }
+  ]) {
+    it.scoped(`a child that exits while a process it started holds its stdout open: what it wrote before is delivered, waiting on no timer (${tool})`, () =>
+      Effect.gen(function*() {
+        const session = yield* open()
+        yield* killGroupFirst(yield* pidOf(session))
+        const pending = yield* Effect.fork(call(session, "hang"))
+        const answered = yield* settles(yield* Effect.fork(call(session, tool)))
+        assert.isTrue(Exit.isSuccess(answered), "not answered")
+        if (Exit.isSuccess(answered)) assert.isTrue(answered.value.content[0]?.type === "text" && answered.value.content[0].text === answer)
+        const reason = crashOf(yield* settles(pending)).reason
+        assert.strictEqual(reason._tag, "ProcessExited")
+        if (reason._tag !== "ProcessExited") return
+        assert.deepStrictEqual([reason.code, reason.signal], [7, null])
+        assert.include(reason.stderrTail, "last words")
+      }).pipe(Effect.provide(NodeContext.layer)))
+  }
 
   it.scopedLive("a child that closes stdout but stays alive is dead to us", () =>
     Effect.gen(function*() {

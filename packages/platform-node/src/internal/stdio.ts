@@ -27,7 +27,7 @@ import {
   parseMessages
 } from "./messages.js"
 import type { ExitStatus } from "./zombie.js"
-import { groupRunning, pidReused, startTimeOf, zombieExit } from "./zombie.js"
+import { exiting, groupRunning, pidReused, startTimeOf, zombieExit } from "./zombie.js"
 
 /** @internal */
 export const invalidLines = Metric.counter("effect_mcp_stdio_invalid_lines", {
@@ -36,10 +36,10 @@ export const invalidLines = Metric.counter("effect_mcp_stdio_invalid_lines", {
 })
 
 /**
- * After the first sign of death (exit, stdout end, stdin error), how long we wait for the others, so that
- * the answers still in the pipe are delivered and the exit code and last stderr lines are known.
+ * What a dead child wrote is in its pipe (at most `/proc/sys/fs/pipe-max-size`, 1 MiB by default) or already
+ * read: a stdout that a process it started holds open is drained no further than this.
  */
-const drainGrace = Duration.millis(100)
+const maxDrainBytes = 2 * 1024 * 1024
 const maxStderrLineBytes = 64 * 1024
 const maxStderrLineChars = 1000
 
@@ -82,6 +82,18 @@ const groupPoll = Effect.async<void>((resume) => {
   const timer = setTimeout(() => resume(Effect.void), groupPollInterval)
   return Effect.sync(() => clearTimeout(timer))
 })
+
+/**
+ * A poll phase of the event loop, which reads every pipe that has data, then a pass of the scheduler, in
+ * which the readers' fibers hand on what was read: no timer, on the Clock or off it. The second immediate is
+ * queued in a check phase, so it runs in the next turn of the loop, after its poll phase.
+ */
+const loopTurn = Effect.async<void>((resume) => {
+  let immediate = setImmediate(() => {
+    immediate = setImmediate(() => resume(Effect.void))
+  })
+  return Effect.sync(() => clearImmediate(immediate))
+}).pipe(Effect.zipRight(Effect.yieldNow()))
 
 const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
 
@@ -158,45 +170,66 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         const encode = (message: JSONRPCMessage) => encoder.encode(`${JSON.stringify(message)}\n`)
 
         let supervised = true
-        // the drain grace waits on the Clock, in a fiber of its own; the last sign reports without it
-        const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-        let grace: Fiber.RuntimeFiber<void> | undefined = undefined
-        const stopGrace = () => {
-          grace?.unsafeInterruptAsFork(FiberId.none)
-          grace = undefined
-        }
         let exitFiber: Fiber.RuntimeFiber<void> | undefined = undefined
-        const awaiting = new Set<"exit" | "stdout" | "stderr">(["exit", "stdout", "stderr"])
+        // the signs of death so far, and the bytes read from stdout, which tell a drained pipe from a busy one
+        let stdoutEnded = false
+        let stderrEnded = false
+        let stdinFailed = false
+        let stdoutBytes = 0
+        const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+        let drainFiber: Fiber.RuntimeFiber<void> | undefined = undefined
+        const stopDrain = () => {
+          drainFiber?.unsafeInterruptAsFork(FiberId.none)
+          drainFiber = undefined
+        }
         const report = () => {
           if (!supervised) return
           supervised = false
-          stopGrace()
+          stopDrain()
+          // a death ends the last lines of the pipes a survivor holds open, as their end would
+          if (!stdoutEnded) splitter.end()
+          if (!stderrEnded) stderrLines.end()
           const info: ExitStatus = exitInfo ?? { code: null, signal: null }
           control.crash(
             new McpError.ProcessExited({ code: info.code, signal: info.signal, stderrTail: stderrTail.join("\n") }, true)
           )
         }
+        // An open stdout is read while each turn of the loop brings more of what was written; an open stderr for
+        // as long, and at least one turn: its tail is the report's, and a survivor may write to it at any rate.
+        const drain = Effect.suspend(() => {
+          const start = stdoutBytes
+          const loop = (before: number): Effect.Effect<void> =>
+            Effect.flatMap(loopTurn, () => {
+              if (stdoutEnded || stdoutBytes === before || stdoutBytes - start > maxDrainBytes) {
+                return Effect.sync(report).pipe(Effect.zipRight(Effect.suspend(() => logStderr)))
+              }
+              return loop(stdoutBytes)
+            })
+          return loop(stdoutBytes)
+        })
         /**
-         * A sign of death: `stderr` ends only count towards the drain, the others start it. A child found dead
-         * (a zombie) at any sign has given its exit status: its `exit` is not waited for, and no longer read
-         * (`Command`'s `exitCode` builds and validates an error for a signal death, on the callers' path).
+         * A sign of death. The exit, the end of stdout and a failed write to stdin each tell that the child is
+         * dead to us; the end of stderr alone does not. A child that is dying gives its exit next (a zombie
+         * found at any sign has given it already: its `exit` is then not waited for, and no longer read, as
+         * `Command`'s `exitCode` builds and validates an error for a signal death, on the callers' path). Then
+         * what is still in the pipes is read, and the death reported: at once if both have ended.
          */
         const sign = (kind: "exit" | "stdout" | "stderr" | "stdin") => {
           if (!supervised) return
-          if (kind !== "stdin") awaiting.delete(kind)
-          if (awaiting.has("exit")) {
+          if (kind === "stdout") stdoutEnded = true
+          else if (kind === "stderr") stderrEnded = true
+          else if (kind === "stdin") stdinFailed = true
+          if (exitInfo === undefined) {
             const status = zombieExit(proc.pid)
             if (status !== undefined) {
               exitInfo = status
-              awaiting.delete("exit")
               exitFiber?.unsafeInterruptAsFork(FiberId.none)
               Deferred.unsafeDone(exited, Exit.void)
             }
           }
-          if (awaiting.size === 0) return report()
-          if (kind !== "stderr" && grace === undefined) {
-            grace = runFork(Effect.sleep(drainGrace).pipe(Effect.zipRight(Effect.sync(report))))
-          }
+          if (exitInfo === undefined && (!(stdoutEnded || stdinFailed) || exiting(proc.pid, leaderStart) === true)) return
+          if (stdoutEnded && stderrEnded) return report()
+          drainFiber ??= runFork(drain)
         }
 
         // the exit: code, or the signal that killed it (unless a sign found the child dead first)
@@ -263,6 +296,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           Stream.onDone(() => endStdout),
           Stream.runForEach((chunk) =>
             Effect.suspend(() => {
+              stdoutBytes += chunk.length
               splitter.push(chunk)
               if (pendingInvalid.length === 0) return Effect.void
               const lines = pendingInvalid
@@ -326,12 +360,11 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           Effect.forkScoped
         )
 
-        // the supervisor, in plain callbacks so that no fiber hop separates the last sign from the report: at
-        // the first sign of death, let the others arrive (bounded), then report
+        // the supervisor, in plain callbacks so that no fiber hop separates the last sign from the report
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             supervised = false
-            stopGrace()
+            stopDrain()
           })
         )
 

@@ -42,9 +42,10 @@ export const statFields = (pid: number): Array<string> | undefined => {
  * A child's pipes close as it dies, before Node handles its `exit`: Node's `exit` event, and `Command`'s
  * `exitCode` after it (which builds and validates an error for a signal death), wait behind everything the
  * event loop has to do about those pipes first. Reading the status here, when the pipes have ended, lets the
- * stdio transport report a death without that wait. The reaped process's PID cannot have been reused while
- * it is a zombie, and a PID reused since would have to be our own dead child too: the state and the parent
- * are both checked.
+ * stdio transport report a death without that wait. The pipes close a moment before the child becomes a
+ * zombie, though: read at their end, the status may not be there yet, and the caller then waits for the
+ * exit. The reaped process's PID cannot have been reused while it is a zombie, and a PID reused since would
+ * have to be our own dead child too: the state and the parent are both checked.
  *
  * @internal
  */
@@ -59,6 +60,24 @@ export const zombieExit = (pid: number): ExitStatus | undefined => {
   const signal = status & 0x7f
   if (signal === 0) return { code: (status >> 8) & 0xff, signal: null }
   return { code: null, signal: signalNames.get(signal) ?? `signal ${signal}` }
+}
+
+/** `PF_EXITING` in `/proc/<pid>/stat`'s flags (the 9th field): set as a task begins to exit. */
+const exitingFlag = 0x4
+
+/**
+ * Whether our child `pid`, started at `leaderStart` (`startTimeOf`), has begun to die: it is exiting, a
+ * zombie, or already reaped (its PID gone, or another process's). A child sets `PF_EXITING` before it
+ * releases its files, so a child whose pipes have ended and that is not exiting lives on. `undefined` when
+ * `/proc` cannot tell (not Linux).
+ *
+ * @internal
+ */
+export const exiting = (pid: number, leaderStart: string | undefined): boolean | undefined => {
+  if (process.platform !== "linux" || leaderStart === undefined) return undefined
+  const fields = statFields(pid)
+  if (fields === undefined || Number(fields[1]) !== process.pid || fields[19] !== leaderStart) return true
+  return fields[0] === "Z" || fields[0] === "X" || (Number(fields[6]) & exitingFlag) !== 0
 }
 
 /**
