@@ -152,6 +152,8 @@ describe("McpServers", () => {
         [{ mcpServers: { a: { command: "x", protocolVersion: "latest" } } }, ["mcpServers.a.protocolVersion"]],
         [{ mcpServers: { a: { command: "x", prefix: "a b" } } }, ["mcpServers.a.prefix"]],
         [{ mcpServers: { a: { command: "x", maxPages: 0 } } }, ["mcpServers.a.maxPages"]],
+        [{ mcpServers: { a: {} } }, ["mcpServers.a", `"command"`]],
+        [{ mcpServers: { a: "npx server" } }, ["mcpServers.a", "object"]],
         [{ other: {} }, ["mcpServers"]],
         [[1, 2], ["mcpServers"]]
       ]

@@ -290,6 +290,13 @@ export const fromJson = (
   if (!Object.hasOwn(json, key) || typeof (json as Record<string, unknown>)[key] !== "object") {
     return Effect.fail(ConfigError.MissingData([key], `Expected "${key}": an object of servers`))
   }
+  for (const [name, entry] of Object.entries((json as Record<string, object>)[key]!)) {
+    // an entry that is not an object, or is empty, would not reach Config at all
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+      return Effect.fail(invalid([key, name], "Expected an object"))
+    }
+    if (normalize(entry) === undefined) return Effect.fail(invalid([key, name], `needs either "command" (stdio) or "url" (HTTP)`))
+  }
   const normalized = normalize(json) ?? {}
   return Effect.withConfigProvider(load(options), ConfigProvider.fromJson(normalized))
 }
