@@ -161,6 +161,8 @@ export declare namespace McpSessionPool {
     readonly transport: (server: Server, identity: Identity) => McpTransport<R>
     readonly clientInfo: { readonly name: string; readonly version: string }
     readonly capabilities?: ClientCapabilities | undefined
+    /** The sessions' `requestTimeout` where a server's entry does not override it. Default: 60 seconds. */
+    readonly requestTimeout?: Duration.DurationInput | undefined
     /** The policy each server's overrides apply to. Default: `McpSessionPolicy.defaultPolicy`. */
     readonly policy?: McpSessionPolicy | undefined
     /** How long a session nobody holds stays open. Default: 5 minutes. */

@@ -156,6 +156,7 @@ export const make = <R = never>(options: Api.McpSessionPool.Options<R>): Effect.
               transport: options.transport(server, key.identity),
               clientInfo: options.clientInfo,
               ...(options.capabilities !== undefined ? { capabilities: options.capabilities } : {}),
+              ...(options.requestTimeout !== undefined ? { requestTimeout: options.requestTimeout } : {}),
               ...McpServers.sessionOptions(server)
             },
             McpServers.policy(server, options.policy)
