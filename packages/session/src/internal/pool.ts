@@ -4,13 +4,14 @@ import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
 import * as Hash from "effect/Hash"
 import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
 import * as RcMap from "effect/RcMap"
 import * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type { GaveUp } from "../McpError.js"
 import * as McpServers from "../McpServers.js"
 import * as McpSession from "../McpSession.js"
@@ -90,13 +91,22 @@ class PoolKey implements Equal.Equal {
   }
 }
 
-/** The pool's view of one key: how many hold it, since when it is idle, and which RcMap entry is its. */
+/**
+ * One key's session as the pool holds it: one RcMap reference for as long as the slot is open, and the
+ * pool's own count of its holders. A holder with the session built takes and lets go of it without a
+ * scope or an RcMap lookup: the slot's reference keeps the session open meanwhile.
+ */
 interface Slot {
   readonly key: PoolKey
   leases: number
   idleSince: number
-  /** The RcMap entry built for it, while it is open. */
-  entry: object | undefined
+  /** Completed once the session is built, or could not be. */
+  readonly ready: Deferred.Deferred<Lease, GaveUp>
+  lease: Lease | undefined
+  /** Holds the slot's RcMap reference; closed with the slot. */
+  scope: Scope.CloseableScope | undefined
+  /** No longer in `slots`: closed as its last holder lets go. */
+  closing: boolean
 }
 
 /** @internal */
@@ -108,11 +118,16 @@ export const make = <R = never>(options: Api.McpSessionPool.Options<R>): Effect.
     const maxSessions = Math.max(1, options.maxSessions ?? 1000)
     const whenFull = options.whenFull ?? "wait"
     const maxWait = Duration.toMillis(Duration.decode(options.maxWait ?? "30 seconds"))
+    const idleMillis = Duration.toMillis(Duration.decode(options.idleTimeToLive ?? "5 minutes"))
     const slots = new Map<string, Slot>()
     const keys = new WeakMap<IdentityImpl, Map<string, PoolKey>>()
+    // runs the builds and the idle sweep as fibers of the pool's scope, with the pool's Clock
+    const runFork = yield* FiberSet.makeRuntime<never, unknown, never>()
     // completed (and replaced) whenever a slot is let go or closed: a caller waiting at the bound looks again
     let changed = Deferred.unsafeMake<void>(FiberId.none)
+    let waiting = 0
     const signal = () => {
+      if (waiting === 0) return
       Deferred.unsafeDone(changed, Exit.void)
       changed = Deferred.unsafeMake<void>(FiberId.none)
     }
@@ -125,31 +140,10 @@ export const make = <R = never>(options: Api.McpSessionPool.Options<R>): Effect.
       })
     const anonymous = yield* makeIdentity({})
 
-    const closeSlot = (slot: Slot, entry: object) =>
-      Effect.sync(() => {
-        if (slot.entry !== entry) return
-        slot.entry = undefined
-        if (slots.get(slot.key.id) === slot) slots.delete(slot.key.id)
-        signal()
-      })
-
+    // the sessions: built once per key, closed when the slot that holds the key's reference lets it go
     const map: RcMap.RcMap<PoolKey, Lease, GaveUp> = yield* RcMap.make({
-      idleTimeToLive: options.idleTimeToLive ?? "5 minutes",
       lookup: (key: PoolKey) =>
         Effect.gen(function*() {
-          const entry = {}
-          let slot = slots.get(key.id)
-          if (slot === undefined) {
-            // its slot was closed meanwhile (an idle timeout at the moment of a get): counted again
-            slot = { key, leases: 0, idleSince: 0, entry }
-            slots.set(key.id, slot)
-          }
-          slot.entry = entry
-          const owned = slot
-          yield* Effect.addFinalizer(() => closeSlot(owned, entry))
-          const invalidateOwn = Effect.suspend(() => owned.entry === entry ? RcMap.invalidate(map, key) : Effect.void).pipe(
-            Effect.zipRight(closeSlot(owned, entry))
-          )
           const server = key.server
           const { lifecycle, session } = yield* McpSession.makeResilient(
             {
@@ -160,12 +154,88 @@ export const make = <R = never>(options: Api.McpSessionPool.Options<R>): Effect.
               ...McpServers.sessionOptions(server)
             },
             McpServers.policy(server, options.policy)
-          ).pipe(Effect.tapError(() => invalidateOwn))
-          // a session that gave up is dropped: whoever holds it sees GaveUp, the next get builds anew
-          yield* Effect.forkScoped(Effect.catchAll(session.await, () => invalidateOwn))
+          )
+          // a session that gave up is dropped: whoever holds it sees GaveUp, the next use builds anew
+          // (closed from a fiber of the pool's: closing it from this fiber would wait on itself)
+          yield* Effect.forkScoped(Effect.catchAll(session.await, () =>
+            Effect.sync(() => {
+              const slot = slots.get(key.id)
+              if (slot !== undefined && slot.lease?.session === session) runFork(closeSlot(slot))
+            })))
           return { server, session, lifecycle }
         })
     })
+
+    /** Closes the slot's scope, which lets go of its RcMap reference: the session closes. */
+    const closeScope = (slot: Slot) =>
+      Effect.suspend(() => {
+        const scope = slot.scope
+        slot.scope = undefined
+        slot.lease = undefined
+        return scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
+      })
+
+    /** Out of `slots` and of the RcMap at once (so the next use builds anew); closed now if nobody holds it. */
+    const closeSlot = (slot: Slot): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (slot.closing) return Effect.void
+        slot.closing = true
+        if (slots.get(slot.key.id) === slot) slots.delete(slot.key.id)
+        signal()
+        return Effect.zipRight(RcMap.invalidate(map, slot.key), slot.leases === 0 ? closeScope(slot) : Effect.void)
+      })
+
+    const build = (slot: Slot) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        slot.scope = scope
+        const exit = yield* Effect.exit(Scope.extend(RcMap.get(map, slot.key), scope))
+        if (Exit.isSuccess(exit) && !slot.closing) slot.lease = exit.value
+        yield* Deferred.done(slot.ready, exit)
+        if (Exit.isFailure(exit)) yield* closeSlot(slot)
+        else if (slot.closing && slot.leases === 0) yield* closeScope(slot)
+      })
+
+    // ---------------------------------------------------------------------------------------------------
+    // Idle time to live: one sweep fiber at a time, sleeping until the earliest expiry
+    // ---------------------------------------------------------------------------------------------------
+
+    let sweeping = false
+    const sweep: Effect.Effect<void> = Effect.suspend(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      let next = Infinity
+      const expired: Array<Slot> = []
+      for (const slot of slots.values()) {
+        if (slot.leases > 0 || slot.lease === undefined) continue
+        const at = slot.idleSince + idleMillis
+        if (at <= now) expired.push(slot)
+        else next = Math.min(next, at)
+      }
+      const closing = Effect.forEach(expired, closeSlot, { discard: true })
+      if (next === Infinity) {
+        sweeping = false
+        return closing
+      }
+      return closing.pipe(Effect.zipRight(Effect.sleep(Duration.millis(next - now))), Effect.zipRight(sweep))
+    })
+
+    /** Lets go of a lease: synchronous unless the slot was closed meanwhile and this was its last holder. */
+    const release = (slot: Slot): Effect.Effect<void> => {
+      slot.leases--
+      if (slot.leases > 0) return Effect.void
+      slot.idleSince = clock.unsafeCurrentTimeMillis()
+      signal()
+      if (slot.closing) return closeScope(slot)
+      if (!sweeping && Number.isFinite(idleMillis)) {
+        sweeping = true
+        runFork(sweep)
+      }
+      return Effect.void
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Admission at the bound
+    // ---------------------------------------------------------------------------------------------------
 
     const keyOf = (server: McpServers.Server, identity: IdentityImpl): PoolKey => {
       let perIdentity = keys.get(identity)
@@ -181,95 +251,127 @@ export const make = <R = never>(options: Api.McpSessionPool.Options<R>): Effect.
       return key
     }
 
-    /** Takes a lease on the key's slot, making room at the bound: `undefined` when there is none now. */
-    const admit = (key: PoolKey): { readonly slot: Slot; readonly evict: PoolKey | undefined } | undefined => {
+    /**
+     * Takes a lease on the key's slot, making one (and room for it at the bound) if there is none:
+     * `undefined` when the pool is full of held sessions.
+     */
+    const admit = (key: PoolKey): { readonly slot: Slot; readonly fresh: boolean; readonly evict: Slot | undefined } | undefined => {
       const existing = slots.get(key.id)
       if (existing !== undefined) {
         existing.leases++
-        return { slot: existing, evict: undefined }
+        return { slot: existing, fresh: false, evict: undefined }
       }
-      let evict: PoolKey | undefined
+      let evict: Slot | undefined
       if (slots.size >= maxSessions) {
-        let victim: Slot | undefined
         for (const slot of slots.values()) {
-          if (slot.leases === 0 && (victim === undefined || slot.idleSince < victim.idleSince)) victim = slot
+          if (slot.leases === 0 && slot.lease !== undefined && (evict === undefined || slot.idleSince < evict.idleSince)) {
+            evict = slot
+          }
         }
-        if (victim === undefined) return undefined
-        slots.delete(victim.key.id)
-        evict = victim.key
+        if (evict === undefined) return undefined
+        slots.delete(evict.key.id)
       }
-      const slot: Slot = { key, leases: 1, idleSince: 0, entry: undefined }
+      const slot: Slot = {
+        key,
+        leases: 1,
+        idleSince: 0,
+        ready: Deferred.unsafeMake(FiberId.none),
+        lease: undefined,
+        scope: undefined,
+        closing: false
+      }
       slots.set(key.id, slot)
-      return { slot, evict }
+      return { slot, fresh: true, evict }
     }
 
-    /**
-     * A lease on the key's slot, let go when the scope closes. Only the wait at the bound is interruptible:
-     * once admitted, the lease's release is registered before anything else can happen.
-     */
-    const lease = (key: PoolKey): Effect.Effect<void, PoolError, Scope.Scope> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          const deadline = clock.unsafeCurrentTimeMillis() + maxWait
-          const attempt: Effect.Effect<void, PoolError, Scope.Scope> = Effect.suspend(() => {
-            const admitted = admit(key)
-            if (admitted !== undefined) {
-              const registered = Effect.addFinalizer(() => release(admitted.slot))
-              return admitted.evict === undefined ? registered : Effect.zipRight(registered, RcMap.invalidate(map, admitted.evict))
-            }
-            const left = deadline - clock.unsafeCurrentTimeMillis()
-            if (whenFull === "fail" || left <= 0) {
-              return Effect.fail(
-                new PoolError({
-                  reason: "Exhausted",
-                  server: key.server.name,
-                  detail: `${maxSessions} sessions, every one in use${whenFull === "wait" ? `, for ${Duration.format(Duration.millis(maxWait))}` : ""}`
-                })
-              )
-            }
-            return restore(Effect.timeoutOption(Deferred.await(changed), Duration.millis(left))).pipe(Effect.zipRight(attempt))
-          })
-          return attempt
-        })
-      )
-
-    const release = (slot: Slot) =>
-      Effect.sync(() => {
-        slot.leases--
-        if (slot.leases === 0) {
-          slot.idleSince = clock.unsafeCurrentTimeMillis()
-          if (slot.entry === undefined && slots.get(slot.key.id) === slot) slots.delete(slot.key.id)
-          signal()
-        }
+    const exhausted = (key: PoolKey) =>
+      new PoolError({
+        reason: "Exhausted",
+        server: key.server.name,
+        detail: `${maxSessions} sessions, every one in use${whenFull === "wait" ? `, for ${Duration.format(Duration.millis(maxWait))}` : ""}`
       })
+
+    /**
+     * A lease on the key's slot, waiting at the bound if the pool says so. Run uninterruptibly, with only
+     * the waits restored: the lease is the caller's to let go once this succeeds.
+     */
+    const acquire = (key: PoolKey, restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => {
+      const deadline = clock.unsafeCurrentTimeMillis() + maxWait
+      const attempt: Effect.Effect<Slot, PoolError> = Effect.suspend(() => {
+        const admitted = admit(key)
+        if (admitted !== undefined) {
+          if (admitted.evict !== undefined) runFork(closeSlot(admitted.evict))
+          if (admitted.fresh) runFork(build(admitted.slot))
+          return Effect.succeed(admitted.slot)
+        }
+        const left = deadline - clock.unsafeCurrentTimeMillis()
+        if (whenFull === "fail" || left <= 0) return Effect.fail(exhausted(key))
+        waiting++
+        return restore(Effect.timeoutOption(Deferred.await(changed), Duration.millis(left))).pipe(
+          Effect.ensuring(Effect.sync(() => void waiting--)),
+          Effect.zipRight(attempt)
+        )
+      })
+      return attempt
+    }
+
+    /** The lease's session once built; a failure to build lets go of the lease. */
+    const await_ = (slot: Slot, restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
+      slot.lease !== undefined ? Effect.succeed(slot.lease) : restore(Deferred.await(slot.ready))
 
     const unknown = (name: string) =>
       new PoolError({ reason: "UnknownServer", server: name, detail: `configured: ${[...byName.keys()].join(", ") || "none"}` })
 
+    const resolveKey = (name: string, identity: Identity | undefined): PoolKey | undefined => {
+      const server = byName.get(name)
+      return server === undefined ? undefined : keyOf(server, (identity ?? anonymous) as IdentityImpl)
+    }
+
     const get = (name: string, identity?: Identity): Effect.Effect<Lease, PoolError | GaveUp, Scope.Scope> =>
-      Effect.suspend(() => {
-        const server = byName.get(name)
-        if (server === undefined) return Effect.fail(unknown(name))
-        const key = keyOf(server, (identity ?? anonymous) as IdentityImpl)
-        return Effect.zipRight(lease(key), RcMap.get(map, key))
-      })
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const key = resolveKey(name, identity)
+          if (key === undefined) return Effect.fail(unknown(name))
+          return Effect.flatMap(acquire(key, restore), (slot) =>
+            Effect.zipRight(Effect.addFinalizer(() => Effect.suspend(() => release(slot))), await_(slot, restore)))
+        })
+      )
+
+    const use = <A, E, R>(
+      name: string,
+      identity: Identity | undefined,
+      f: (session: McpSession.McpSession.Service) => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | PoolError | GaveUp, R> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const key = resolveKey(name, identity)
+          if (key === undefined) return Effect.fail(unknown(name))
+          const slot = slots.get(key.id)
+          if (slot !== undefined && slot.lease !== undefined) {
+            // the common case: a built session, taken and let go without a scope
+            slot.leases++
+            // its exit after the release, in the mask already held (`ensuring` would take another)
+            return Effect.flatMap(Effect.exit(restore(f(slot.lease.session))), (exit) => Effect.zipRight(release(slot), exit))
+          }
+          return Effect.flatMap(acquire(key, restore), (admitted) =>
+            Effect.ensuring(
+              Effect.flatMap(await_(admitted, restore), (lease) => restore(f(lease.session))),
+              Effect.suspend(() => release(admitted))
+            ))
+        })
+      )
 
     const service: Api.McpSessionPool.Service = {
       servers: options.servers,
       anonymous,
       identity: makeIdentity,
       get,
-      use: (name, identity, f) => Effect.scoped(Effect.flatMap(get(name, identity), (lease) => f(lease.session))),
+      use,
       invalidate: (name, identity) =>
         Effect.suspend(() => {
-          const server = byName.get(name)
-          if (server === undefined) return Effect.void
-          const key = keyOf(server, (identity ?? anonymous) as IdentityImpl)
-          const slot = slots.get(key.id)
-          if (slot !== undefined && slot.entry !== undefined) {
-            return Effect.zipRight(RcMap.invalidate(map, key), closeSlot(slot, slot.entry))
-          }
-          return RcMap.invalidate(map, key)
+          const key = resolveKey(name, identity)
+          const slot = key !== undefined ? slots.get(key.id) : undefined
+          return slot !== undefined ? closeSlot(slot) : Effect.void
         }),
       stats: Effect.sync(() => {
         let inUse = 0
