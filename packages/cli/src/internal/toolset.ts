@@ -137,6 +137,9 @@ export const runCall = (
   parseArguments: (text: Option.Option<string>) => Effect.Effect<Record<string, unknown> | undefined, UsageError>
 ): Effect.Effect<ExitCode.ExitCode, Failure, Scope.Scope | FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor | HttpClient.HttpClient> =>
   Effect.gen(function*() {
+    if (!name.includes(separator)) {
+      return yield* new UsageError({ detail: `missing <tool> (or give a prefixed name, <server>${separator}<tool>, from the config file)` })
+    }
     const args = yield* parseArguments(argumentsText)
     const servers = yield* serverSpec.loadAll(Option.getOrUndefined(all.common.config))
     const matching = servers
