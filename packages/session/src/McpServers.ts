@@ -58,8 +58,8 @@ export interface Common {
   /** The prefix of its tools in an `McpToolset` (default: the name). */
   readonly prefix: string | undefined
   /**
-   * The protocol version to ask for, if pinned (`protocolVersion`): checked to be a `YYYY-MM-DD` date and
-   * handed to the transport factory; the session negotiates its own version.
+   * The protocol version the entry pins (`protocolVersion`), checked to be a `YYYY-MM-DD` date and kept
+   * here for the transport factory; the session still negotiates its own version.
    */
   readonly protocolVersion: string | undefined
   readonly overrides: Overrides
