@@ -1,5 +1,4 @@
 import type { Tool as SdkTool } from "@modelcontextprotocol/sdk/types.js"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -156,21 +155,18 @@ export const make = (
       Effect.gen(function*() {
         const lease = yield* pool.get(entry.name, identity)
         const session = lease.session
-        // subscribed before the first listing, so that no change is missed
-        const changed = yield* Stream.toPull(
-          Stream.merge(
-            Stream.filter(session.notifications, (n) => n.method === "notifications/tools/list_changed"),
-            Stream.filter(lease.lifecycle.events, (e) => e._tag === "Rebuilt")
-          )
-        )
         entry.session = session
+        // each change lists the tools again, one listing at a time
+        const changed = (_: unknown) => relistLogged(entry, session)
+        yield* Effect.forkScoped(Stream.runForEach(
+          Stream.filter(session.notifications, (n) => n.method === "notifications/tools/list_changed"),
+          changed
+        ))
+        yield* Effect.forkScoped(Stream.runForEach(Stream.filter(lease.lifecycle.events, (e) => e._tag === "Rebuilt"), changed))
+        // the consumers subscribe as they first run: let them, before the first listing (a change the server
+        // announced before that is in the listing anyway)
+        for (let i = 0; i < 3; i++) yield* Effect.yieldNow()
         yield* relist(entry, session)
-        yield* changed.pipe(
-          Effect.flatMap((chunk) => Chunk.isEmpty(chunk) ? Effect.void : relistLogged(entry, session)),
-          Effect.forever,
-          Effect.ignore,
-          Effect.forkScoped
-        )
         return yield* session.await
       }).pipe(
         Effect.scoped,
