@@ -12,6 +12,7 @@ import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { McpError, McpServers, McpSessionPolicy, McpSessionPool, McpTest } from "../src/index.js"
 import type { McpTransport } from "../src/index.js"
+import { inspect } from "node:util"
 import { eventually, failureOf, tick } from "./utils.js"
 
 const clientInfo = { name: "pool-test", version: "1.0.0" }
@@ -81,9 +82,12 @@ describe("McpSessionPool", () => {
     Effect.gen(function*() {
       const { pool } = yield* setup()
       const ada = yield* pool.identity({ headers: { Authorization: "Bearer s3cr3t" }, subject: "https://idp|ada" })
-      for (const shown of [String(ada), JSON.stringify(ada), JSON.stringify({ ada })]) {
+      const digest = (ada as unknown as { digest: string }).digest
+      assert.isString(digest)
+      assert.isAtLeast(digest.length, 32)
+      for (const shown of [String(ada), JSON.stringify(ada), JSON.stringify({ ada }), inspect(ada), JSON.stringify({ ...ada }), inspect({ ...ada })]) {
         assert.notInclude(shown, "s3cr3t")
-        assert.notInclude(shown, (ada as unknown as { digest: string }).digest)
+        assert.notInclude(shown, digest)
       }
       // another pool digests the same credentials differently: a digest is not a stable fingerprint
       const other = yield* setup()

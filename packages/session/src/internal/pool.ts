@@ -26,13 +26,16 @@ export const IdentityTypeId: Api.IdentityTypeId = Symbol.for("@effect-mcp/sessio
 
 class IdentityImpl implements Identity {
   readonly [IdentityTypeId]: Api.IdentityTypeId = IdentityTypeId
+  /** Keyed digest of the credentials; not enumerable, never shown. */
+  declare readonly digest: string
   constructor(
     readonly headers: Readonly<Record<string, Redacted.Redacted<string>>>,
     readonly env: Readonly<Record<string, Redacted.Redacted<string>>>,
     readonly subject: string | undefined,
-    /** Keyed digest of the credentials; never shown. */
-    readonly digest: string
-  ) {}
+    digest: string
+  ) {
+    Object.defineProperty(this, "digest", { value: digest, enumerable: false })
+  }
   toString() {
     return "Identity(<redacted>)"
   }
@@ -88,6 +91,16 @@ class PoolKey implements Equal.Equal {
   }
   [Hash.symbol](): number {
     return Hash.cached(this, Hash.string(this.id))
+  }
+  // the id holds the digest: a key that ends up in a log or a defect shows its server only
+  toString() {
+    return `PoolKey(${this.server.name})`
+  }
+  toJSON() {
+    return this.toString()
+  }
+  [Inspectable.NodeInspectSymbol]() {
+    return this.toString()
   }
 }
 
