@@ -3,7 +3,7 @@
  * credentials, and real stdio children pooled per identity and ended with the pool.
  */
 import { NodeMcpServers } from "@effect-mcp/platform-node"
-import { McpSessionPolicy, McpSessionPool, McpToolset } from "@effect-mcp/session"
+import { McpServers, McpSessionPolicy, McpSessionPool, McpToolset } from "@effect-mcp/session"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -16,6 +16,7 @@ import * as Scope from "effect/Scope"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { scriptedServer } from "./fixtures/scriptedServer.js"
 import { clientInfo, isAlive, stdioFixture, until } from "./utils.js"
 
 const tempFile = (content: string) =>
@@ -65,6 +66,28 @@ describe("NodeMcpServers", () => {
       assert.isTrue(isAlive(adaPid) && isAlive(bobPid))
       yield* Scope.close(poolScope, Exit.void)
       yield* until("both children exited", Effect.sync(() => !isAlive(adaPid) && !isAlive(bobPid)))
+    }).pipe(Effect.provide(Layer.merge(NodeContext.layer, FetchHttpClient.layer))))
+
+  it.scopedLive("an HTTP server gets the identity's headers on top of the entry's, replacing those of the same name", () =>
+    Effect.gen(function*() {
+      const server = yield* scriptedServer
+      const servers = yield* McpServers.fromJson({
+        mcpServers: { crm: { url: server.url, headers: { Authorization: "Bearer from-file", "X-Client": "agent" } } }
+      })
+      const pool = yield* Layer.build(NodeMcpServers.layerPool({ servers, clientInfo, policy: McpSessionPolicy.make({ keepAlive: false }) })).pipe(
+        Effect.map(Context.get(McpSessionPool.McpSessionPool))
+      )
+      const ada = yield* pool.identity({ headers: { authorization: "Bearer ada" } })
+      // building the session is enough: initialize and its notification go out with the headers
+      yield* pool.use("crm", ada, () => Effect.void)
+      const seen = server.requests.filter((r) => r.method === "POST")
+      assert.isAbove(seen.length, 0)
+      for (const request of seen) {
+        assert.strictEqual(request.headers.authorization, "Bearer ada")
+        assert.strictEqual(request.headers["x-client"], "agent")
+      }
+      yield* pool.use("crm", undefined, () => Effect.void)
+      assert.strictEqual(server.requests.at(-1)?.headers.authorization, "Bearer from-file", "the anonymous identity: the file's own")
     }).pipe(Effect.provide(Layer.merge(NodeContext.layer, FetchHttpClient.layer))))
 
   it.scopedLive("a file that cannot be read, is not JSON, or has a bad entry fails with a ConfigError naming it", () =>
