@@ -233,6 +233,15 @@ while the crash and rebuild paths warm up, mostly in the first cycles and by amo
 (0.6–2.6 MiB over 20 stdio cycles; a heap-snapshot diff between stdio cycles 30 and 130 found about 700 KB, all
 compiled code and its metadata, and no objects of the library). A leak grows both halves alike.
 
+**Pool (\`packages/bench/src/Pool.ts\`, after the others).** In memory, and here the "raw SDK" columns
+hold the same resilient session used directly (\`McpSession.makeResilient\`), not the SDK: the ratio is the
+pool's own cost. *Pooled call*: \`echo\` through \`McpSessionPool.use\` (a lease taken and let go per call, the
+session already built) against \`callTool\` on a resilient session held directly; both build the call's Effect
+per call; 5 interleaved rounds of 1,000 sequential calls after a warm-up round; goal ≤ 1.05×. *Pooled idle
+session*: 500 sessions of a pool (one identity each, used once, idle within their time to live) against 500
+resilient sessions held directly, keep-alive off on both; (heap after − before) / 500 after forced GC, in the
+bench's process; 3 rounds.
+
 ## What is not measured
 
 - Faults that cannot be scripted deterministically: a peer that stays connected and never answers (bounded
@@ -240,7 +249,7 @@ compiled code and its metadata, and no objects of the library). A leak grows bot
   restarts (covered by the end-to-end tests).
 - Recovery after a real server-everything kill over HTTP: the time is dominated by the server's restart and
   by where the reconnect schedule's backoff happens to be; the stale-session row measures the protocol part.
-- Sessions pooled by an \`McpSessionPool\` (not yet in the library): the memory rows hold plain and resilient
-  sessions, which is what a pool holds.
+- The pool with sessions over stdio or HTTP: its cost is the same bookkeeping whatever the transport, measured
+  in memory where nothing else blurs it.
 `
 }

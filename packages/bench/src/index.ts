@@ -47,3 +47,8 @@ export * as Servers from "./Servers.js"
  * @since 0.1.0
  */
 export * as Stats from "./Stats.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Pool from "./Pool.js"

@@ -14,6 +14,7 @@ import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import * as Bench from "./Bench.js"
 import * as Goals from "./Goals.js"
+import * as Pool from "./Pool.js"
 import { machine, svgChart, textTable } from "./Report.js"
 
 const quick = process.argv.includes("--quick")
@@ -46,6 +47,7 @@ const program = Effect.gen(function*() {
   const host = machine()
   const start = performance.now()
   const rows = yield* Bench.run(config, (message) => console.error(`[bench] ${message}`))
+  rows.push(...(yield* Pool.run(quick ? Pool.quick : Pool.full)))
   const seconds = (performance.now() - start) / 1000
   console.log(textTable(rows))
   for (const row of rows) if (row.note !== undefined) console.log(`  · ${row.measure} (${row.transport}): ${row.note}`)

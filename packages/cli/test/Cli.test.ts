@@ -19,7 +19,8 @@ describe("parsing", () => {
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
         [[], "USAGE"],
         [["frobnicate", "http://127.0.0.1:1/mcp"], "Invalid subcommand"],
-        [["tools"], "Missing argument"],
+        [["tools"], "no <server> given"],
+        [["call"], "Missing argument"],
         [["tools", "--timeout", "soon", "http://127.0.0.1:1/mcp"], "--timeout expects a duration"],
         [["tools", "--retries", "many", "http://127.0.0.1:1/mcp"], "integer"],
         [["tools", "--replay", "Sometimes", "http://127.0.0.1:1/mcp"], "NotDelivered"],

@@ -158,6 +158,6 @@ describe("ServerSpec", () => {
       "inline",
       { TOKEN: "s3cret\nX-Evil: 1" }
     )
-    assert.include(usageError(fromConfig), `server "remote" header Authorization: the value may not contain a line feed`)
+    assert.include(usageError(fromConfig), `inline: mcpServers.remote.headers.Authorization: the value may not contain a line feed`)
   })
 })

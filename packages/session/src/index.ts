@@ -27,3 +27,18 @@ export * as McpSessionPolicy from "./McpSessionPolicy.js"
  * @since 0.1.0
  */
 export * as McpMetrics from "./McpMetrics.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpServers from "./McpServers.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpSessionPool from "./McpSessionPool.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as McpToolset from "./McpToolset.js"

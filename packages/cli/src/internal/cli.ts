@@ -32,6 +32,7 @@ import { parseDuration } from "./duration.js"
 import * as everything from "./everything.js"
 import * as render from "./render.js"
 import * as serverSpec from "./serverSpec.js"
+import * as toolset from "./toolset.js"
 
 /** @internal */
 export const name = "mcp-session"
@@ -126,11 +127,18 @@ type Common = {
 }
 
 type Invocation =
-  | { readonly _tag: "List"; readonly what: "tools" | "resources" | "prompts"; readonly server: string; readonly common: Common }
+  | {
+    readonly _tag: "List"
+    readonly what: "tools" | "resources" | "prompts"
+    /** `tools` without one: every server of the config file. */
+    readonly server: string | undefined
+    readonly common: Common
+  }
   | {
     readonly _tag: "Call"
     readonly server: string
-    readonly tool: string
+    /** Absent when `server` is a prefixed tool name (`<server>__<tool>`) of the config file. */
+    readonly tool: Option.Option<string>
     readonly arguments: Option.Option<string>
     readonly common: Common
   }
@@ -171,7 +179,11 @@ const pickCommon = (c: Common): Common => ({
 })
 
 const listCommand = (what: "tools" | "resources" | "prompts", description: string) =>
-  Command.make(what, { server, ...common }, (c) => record({ _tag: "List", what, server: c.server, common: pickCommon(c) })).pipe(
+  Command.make(
+    what,
+    { server: what === "tools" ? Args.optional(server) : Args.map(server, Option.some), ...common },
+    (c) => record({ _tag: "List", what, server: Option.getOrUndefined(c.server), common: pickCommon(c) })
+  ).pipe(
     Command.withDescription(description)
   )
 
@@ -179,14 +191,24 @@ const callCommand = Command.make(
   "call",
   {
     server,
-    tool: Args.text({ name: "tool" }).pipe(Args.withDescription("The tool's name")),
+    tool: Args.text({ name: "tool" }).pipe(
+      Args.optional,
+      Args.withDescription("The tool's name; omitted when <server> is a prefixed name from the config file (server__tool)")
+    ),
     arguments: Args.text({ name: "arguments" }).pipe(
       Args.optional,
       Args.withDescription(`The tool's arguments as a JSON object, e.g. '{"message":"hi"}'`)
     ),
     ...common
   },
-  (c) => record({ _tag: "Call", server: c.server, tool: c.tool, arguments: c.arguments, common: pickCommon(c) })
+  (c) =>
+    record(
+      // `call <server>__<tool> [arguments]`: the second positional is the arguments, not a tool
+      Option.isSome(c.tool) && Option.isNone(c.arguments) && /^\s*[[{]/.test(c.tool.value) &&
+          c.server.includes(toolset.separator) && !c.server.startsWith("<stdio: ")
+        ? { _tag: "Call", server: c.server, tool: Option.none(), arguments: c.tool, common: pickCommon(c) }
+        : { _tag: "Call", server: c.server, tool: c.tool, arguments: c.arguments, common: pickCommon(c) }
+    )
 ).pipe(Command.withDescription("Call a tool and print its result; progress shows as a bar on a terminal"))
 
 const pingCommand = Command.make(
@@ -241,7 +263,7 @@ export const subcommands = ["tools", "resources", "prompts", "call", "ping", "wa
 export const command = Command.make(name).pipe(
   Command.withDescription("Talk to any MCP server through a resilient @effect-mcp/session"),
   Command.withSubcommands([
-    listCommand("tools", "List the server's tools"),
+    listCommand("tools", "List the server's tools; without a <server>, those of every server in the config file, prefixed"),
     listCommand("resources", "List the server's resources and resource templates"),
     listCommand("prompts", "List the server's prompts"),
     callCommand,
@@ -417,8 +439,10 @@ const runList = (ctx: Context, what: "tools" | "resources" | "prompts") =>
     }
   })
 
-const runCall = (ctx: Context, tool: string, argumentsText: Option.Option<string>) =>
+const runCall = (ctx: Context, toolName: Option.Option<string>, argumentsText: Option.Option<string>) =>
   Effect.gen(function*() {
+    if (Option.isNone(toolName)) return yield* new UsageError({ detail: "missing <tool>" })
+    const tool = toolName.value
     const args = yield* parseArguments(argumentsText)
     const { session } = yield* openSession(ctx.spec, ctx.common, { defaultRetries: 2, keepAlive: false })
     const callStarted = yield* now
@@ -601,9 +625,9 @@ const reportFailure = (
  * one): anything else in those places is the server, and `resolve` says "not both".
  */
 const serverBesidesStdio = (invocation: Exclude<Invocation, { readonly _tag: "Demo" }>): string | undefined => {
-  if (invocation._tag !== "Call") return undefined
-  if (serverSpec.isUrl(invocation.tool)) return invocation.tool
-  if (Option.isSome(invocation.arguments) && !/^\s*[[{]/.test(invocation.arguments.value)) return invocation.tool
+  if (invocation._tag !== "Call" || Option.isNone(invocation.tool)) return undefined
+  if (serverSpec.isUrl(invocation.tool.value)) return invocation.tool.value
+  if (Option.isSome(invocation.arguments) && !/^\s*[[{]/.test(invocation.arguments.value)) return invocation.tool.value
   return undefined
 }
 
@@ -638,6 +662,32 @@ const execute = (
     const command = invocation._tag === "List" ? invocation.what : invocation._tag.toLowerCase()
     const c = invocation.common
     const server = invocation.server === stdio.placeholder ? serverBesidesStdio(invocation) : invocation.server
+    const viaStdio = stdio.placeholder !== undefined && invocation.server === stdio.placeholder
+    if (!viaStdio && ((invocation._tag === "List" && invocation.server === undefined) || (invocation._tag === "Call" && Option.isNone(invocation.tool)))) {
+      const all = {
+        command,
+        common: c,
+        startedAt,
+        output,
+        paint: render.paint(output.color),
+        clientInfo,
+        policy: (retries: number) =>
+          McpSessionPolicy.make({
+            reconnect: reconnect(Option.getOrElse(c.retries, () => retries)),
+            replay: c.replay,
+            maxWait: Duration.max(c.timeout, c.connectTimeout),
+            keepAlive: false
+          })
+      }
+      return yield* (invocation._tag === "Call"
+        ? toolset.runCall(all, invocation.server, invocation.arguments, parseArguments)
+        : toolset.runList(all)).pipe(
+          Effect.scoped,
+          Effect.catchAll((error: Failure) =>
+            Effect.map(now, (t) => reportFailure(output, c.json, command, undefined, t - startedAt, error))
+          )
+        )
+    }
     let spec: ServerSpec | undefined
     const program = Effect.gen(function*() {
       spec = yield* serverSpec.resolve({

@@ -3,13 +3,14 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Path from "@effect/platform/Path"
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
+import { McpServers } from "@effect-mcp/session"
 import type { McpTransport } from "@effect-mcp/session"
+import type * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import { UsageError } from "../CliError.js"
 import type * as Api from "../ServerSpec.js"
 
@@ -27,65 +28,69 @@ export const Sse = constructors.Sse
 const usage = (detail: string) => new UsageError({ detail })
 
 // ---------------------------------------------------------------------------------------------------------
-// Config files
+// Config files: read by @effect-mcp/session's McpServers, one parser for the library and the command line
 // ---------------------------------------------------------------------------------------------------------
 
-const StringRecord = Schema.Record({ key: Schema.String, value: Schema.String })
-
-const StdioEntry = Schema.Struct({
-  type: Schema.optional(Schema.Literal("stdio")),
-  command: Schema.String,
-  args: Schema.optional(Schema.Array(Schema.String)),
-  env: Schema.optional(StringRecord),
-  cwd: Schema.optional(Schema.String)
-})
-
-const HttpEntry = Schema.Struct({
-  type: Schema.optional(Schema.Literal("http", "streamable-http", "streamableHttp", "sse")),
-  url: Schema.String,
-  headers: Schema.optional(StringRecord)
-})
-
-const ConfigFile = Schema.Struct({
-  mcpServers: Schema.Record({ key: Schema.String, value: Schema.Unknown })
-})
-
-const Entry = Schema.Union(StdioEntry, HttpEntry)
-
-/** `${VAR}` → the variable's value; an unset variable is a usage error, not an empty string. */
-const expand = (
-  value: string,
-  environment: Readonly<Record<string, string | undefined>>,
-  where: string
-): Either.Either<string, UsageError> => {
-  let missing: string | undefined
-  const expanded = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
-    const found = environment[name]
-    if (found === undefined) missing ??= name
-    return found ?? ""
-  })
-  return missing !== undefined
-    ? Either.left(usage(`${where} refers to \${${missing}}, which is not set in the environment`))
-    : Either.right(expanded)
+/** A ConfigError as one line: the path of the field, then what is wrong. Never a secret: none is quoted. */
+const formatConfigError = (error: ConfigError.ConfigError): string => {
+  switch (error._op) {
+    case "And":
+    case "Or":
+      return `${formatConfigError(error.left)}; ${formatConfigError(error.right)}`
+    case "InvalidData":
+    case "MissingData":
+    case "SourceUnavailable":
+    case "Unsupported":
+      return error.path.length > 0 ? `${error.path.join(".")}: ${error.message}` : error.message
+  }
 }
 
-const expandRecord = (
-  record: Readonly<Record<string, string>> | undefined,
-  environment: Readonly<Record<string, string | undefined>>,
-  where: string
-): Either.Either<Record<string, string>, UsageError> =>
-  Either.gen(function*() {
-    const out: Record<string, string> = {}
-    for (const [key, value] of Object.entries(record ?? {})) {
-      out[key] = yield* expand(value, environment, `${where} ${key}`)
-    }
-    return out
-  })
+const environmentProvider = (environment: Readonly<Record<string, string | undefined>>) =>
+  ConfigProvider.fromMap(
+    new Map(Object.entries(environment).filter((entry): entry is [string, string] => entry[1] !== undefined))
+  )
 
-const formatIssue = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => `${issue.path.length > 0 ? `${issue.path.join(".")}: ` : ""}${issue.message}`)
-    .join("; ")
+const isServersFile = (config: unknown): config is { readonly mcpServers: Record<string, unknown> } =>
+  typeof config === "object" && config !== null && !Array.isArray(config) &&
+  typeof (config as { mcpServers?: unknown }).mcpServers === "object" &&
+  (config as { mcpServers?: unknown }).mcpServers !== null &&
+  !Array.isArray((config as { mcpServers?: unknown }).mcpServers)
+
+const notServersFile = (source: string) => usage(`${source}: not an mcpServers config file (it needs "mcpServers": an object of servers)`)
+
+/** Every server of a parsed config file, ${VAR} expanded from `environment`. */
+const serversOf = (
+  config: unknown,
+  source: string,
+  environment: Readonly<Record<string, string | undefined>>
+): Either.Either<McpServers.McpServers, UsageError> => {
+  if (!isServersFile(config)) return Either.left(notServersFile(source))
+  return Effect.runSync(Effect.either(McpServers.fromJson(config, { environment: environmentProvider(environment) }))).pipe(
+    Either.mapLeft((error) => usage(`${source}: ${formatConfigError(error)}`))
+  )
+}
+
+const plain = (record: Readonly<Record<string, Redacted.Redacted<string>>>): Record<string, string> =>
+  Object.fromEntries(Object.entries(record).map(([name, value]) => [name, Redacted.value(value)]))
+
+/** @internal */
+export const fromServer = (server: McpServers.Server): ServerSpec => {
+  switch (server._tag) {
+    case "Stdio":
+      return Stdio({
+        command: server.command,
+        args: server.args,
+        env: plain(server.env),
+        cwd: server.cwd,
+        inheritEnv: false,
+        name: server.name
+      })
+    case "StreamableHttp":
+      return StreamableHttp({ url: server.url, headers: plain(server.headers), name: server.name })
+    case "Sse":
+      return Sse({ url: server.url, headers: plain(server.headers), name: server.name })
+  }
+}
 
 /** @internal */
 export const fromConfig = (
@@ -95,40 +100,16 @@ export const fromConfig = (
   environment: Readonly<Record<string, string | undefined>> = process.env
 ): Either.Either<ServerSpec, UsageError> =>
   Either.gen(function*() {
-    const file = yield* Schema.decodeUnknownEither(ConfigFile)(config).pipe(
-      Either.mapLeft((e) => usage(`${source}: not an mcpServers config file (${formatIssue(e)})`))
-    )
-    if (!Object.hasOwn(file.mcpServers, name)) {
-      const known = Object.keys(file.mcpServers)
+    if (!isServersFile(config)) return yield* Either.left(notServersFile(source))
+    if (!Object.hasOwn(config.mcpServers, name)) {
+      const known = Object.keys(config.mcpServers)
       return yield* Either.left(usage(
         `no server named "${name}" in ${source}${known.length > 0 ? ` (it has: ${known.join(", ")})` : " (it has none)"}`
       ))
     }
-    const entry = yield* Schema.decodeUnknownEither(Entry)(file.mcpServers[name]).pipe(
-      Either.mapLeft((e) =>
-        usage(`${source}: server "${name}" needs either "command" (stdio) or "url" (HTTP): ${formatIssue(e)}`)
-      )
-    )
-    const where = `${source}: server "${name}"`
-    if ("command" in entry) {
-      const args: Array<string> = []
-      for (const arg of entry.args ?? []) args.push(yield* expand(arg, environment, `${where} args`))
-      return Stdio({
-        command: yield* expand(entry.command, environment, `${where} command`),
-        args,
-        env: yield* expandRecord(entry.env, environment, `${where} env`),
-        cwd: entry.cwd,
-        inheritEnv: false,
-        name
-      })
-    }
-    const url = yield* checkUrl(yield* expand(entry.url, environment, `${where} url`), where)
-    const headers = yield* expandRecord(entry.headers, environment, `${where} header`)
-    for (const [header, value] of Object.entries(headers)) {
-      const invalid = invalidValue(value)
-      if (invalid !== undefined) return yield* Either.left(usage(`${where} header ${header}: the value may not contain ${invalid}`))
-    }
-    return entry.type === "sse" ? Sse({ url, headers, name }) : StreamableHttp({ url, headers, name })
+    // only this entry: another one's problems (or unset variables) are not this command's
+    const [server] = yield* serversOf({ mcpServers: { [name]: config.mcpServers[name] } }, source, environment)
+    return fromServer(server!)
   })
 
 // ---------------------------------------------------------------------------------------------------------
@@ -268,6 +249,24 @@ export const resolve = (input: Api.ServerSpec.Input): Effect.Effect<ServerSpec, 
   })
 
 const defaultConfigFile = ".mcp.json"
+
+/** @internal */
+export const loadAll = (
+  config: string | undefined,
+  environment: Readonly<Record<string, string | undefined>> = process.env
+): Effect.Effect<McpServers.McpServers, UsageError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    const path = yield* Path.Path
+    const file = config ?? defaultConfigFile
+    const json = yield* readConfig(file, config !== undefined).pipe(
+      Effect.mapError((error) =>
+        config === undefined && error.detail.startsWith("not a URL")
+          ? usage(`no <server> given, and there is no ${file} here to read the servers from (give a <server>, or --config <file>)`)
+          : error
+      )
+    )
+    return yield* serversOf(json, path.basename(file) === file ? file : path.normalize(file), environment)
+  })
 
 const redactAll = (headers: Readonly<Record<string, string>>): Record<string, Redacted.Redacted<string>> =>
   Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Redacted.make(value)]))
