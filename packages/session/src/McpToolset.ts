@@ -21,7 +21,7 @@ import type * as Stream from "effect/Stream"
 import type * as SubscriptionRef from "effect/SubscriptionRef"
 import * as internal from "./internal/toolset.js"
 import type { RequestError, ToolError } from "./McpError.js"
-import { Cancelled, GaveUp, ProtocolError, RequestTimeout, TransportCrashed } from "./McpError.js"
+import { Cancelled, GaveUp, InputRequired, ProtocolError, RequestTimeout, TransportCrashed } from "./McpError.js"
 import type { CallToolOptions } from "./McpSession.js"
 import type { Identity, McpSessionPool } from "./McpSessionPool.js"
 import { PoolError } from "./McpSessionPool.js"
@@ -44,7 +44,7 @@ export interface Tool {
  * @since 0.1.0
  * @category models
  */
-export const UnavailableError = Schema.Union(GaveUp, TransportCrashed, RequestTimeout, ProtocolError, Cancelled, PoolError)
+export const UnavailableError = Schema.Union(GaveUp, TransportCrashed, RequestTimeout, ProtocolError, InputRequired, Cancelled, PoolError)
 
 /**
  * @since 0.1.0
