@@ -212,3 +212,47 @@ export { tracking } from "../../session/test/utils.js"
 
 /** The session package's listener for the process's unhandled rejections, for the current scope. */
 export { unhandledRejections } from "../../session/test/utils.js"
+
+/** The official 2.x server (`@modelcontextprotocol/server`), MCP 2026-07-28, as a fixture. */
+export const modernFixture = fileURLToPath(new URL("./fixtures/modern-server.mjs", import.meta.url))
+
+/**
+ * Runs the 2026-07-28 fixture over Streamable HTTP on a free port of 127.0.0.1 until the test's scope closes;
+ * `legacy: "reject"` makes it serve 2026-07-28 only.
+ */
+export const startModern = (options: { readonly legacy?: "reject" | "serve" } = {}): Effect.Effect<
+  { readonly url: string; readonly kill: Effect.Effect<void> },
+  Error,
+  Scope.Scope
+> =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly url: string; readonly kill: Effect.Effect<void>; readonly exited: Promise<void> }, Error>((resume) => {
+      const child = spawn(process.execPath, [modernFixture, "http"], {
+        env: { PATH: process.env.PATH ?? "", ...(options.legacy === "reject" ? { LEGACY: "reject" } : {}) },
+        stdio: ["ignore", "ignore", "pipe"]
+      })
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+      const kill = Effect.promise(() => {
+        if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGKILL")
+        return exited
+      })
+      let stderr = ""
+      let done = false
+      child.stderr!.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString()
+        const found = /listening (http:\/\/127\.0\.0\.1:\d+\/mcp)/.exec(stderr)
+        if (!done && found !== null) {
+          done = true
+          resume(Effect.succeed({ url: found[1]!, kill, exited }))
+        }
+      })
+      child.once("exit", (code) => {
+        if (!done) {
+          done = true
+          resume(Effect.fail(new Error(`the 2026-07-28 fixture exited with ${code}: ${stderr}`)))
+        }
+      })
+      return kill
+    }).pipe(Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("the 2026-07-28 fixture did not start") })),
+    (server) => server.kill
+  )

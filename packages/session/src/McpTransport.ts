@@ -63,9 +63,10 @@ export declare namespace McpTransport {
      */
     readonly send: (message: JSONRPCMessage, options?: McpTransport.SendOptions) => Effect.Effect<void, TransportCrashed>
     /**
-     * Stops waiting for the answer to a request the caller gave up on, on transports that can (a Streamable
-     * HTTP POST is cancelled by closing it). The session calls it after it sent `notifications/cancelled`,
-     * where the protocol version has one.
+     * Cancels a request the caller gave up on by closing it, on transports that can (a Streamable HTTP POST):
+     * 2026-07-28's cancellation over such a transport. Under the other versions the session sends
+     * `notifications/cancelled` instead. A transport that has it is also one whose silence before the
+     * handshake says nothing of the server's era.
      */
     readonly interrupt?: ((id: RequestId) => Effect.Effect<void>) | undefined
     /** The transport carries only the versions with an `initialize` handshake (legacy SSE). */

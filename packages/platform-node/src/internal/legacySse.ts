@@ -298,6 +298,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
         )
 
         const connection: McpTransport.McpTransport.Connection = {
+          legacyOnly: true,
           send: (message) =>
             Effect.suspend(() => {
               if (closing) {

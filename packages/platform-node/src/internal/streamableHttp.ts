@@ -106,6 +106,13 @@ export const streamableHttp = <R = never>(
 
         let sessionId: string | undefined = undefined
         let protocolVersion: string | undefined = undefined
+        /** 2026-07-28: no session, no resumption, no standalone stream. */
+        let modern = false
+        /**
+         * Whether an error status's JSON-RPC body is the answer of the request it carried: under 2026-07-28,
+         * and before the version is known (the handshake); never in a legacy session, whose 404 is its end.
+         */
+        const answersInBody = () => protocolVersion === undefined || modern
         let closing = false
         let standaloneStarted = false
         // whether the endpoint answered a 2xx yet: before, a 404 says the URL is wrong
@@ -160,7 +167,7 @@ export const streamableHttp = <R = never>(
         const headersFor = (accept: string) =>
           Effect.map(Http.resolveHeaders(headersInput), (user) => {
             const headers: Record<string, string> = { ...user, accept }
-            if (sessionId !== undefined) headers["mcp-session-id"] = sessionId
+            if (sessionId !== undefined && !modern) headers["mcp-session-id"] = sessionId
             if (protocolVersion !== undefined) headers["mcp-protocol-version"] = protocolVersion
             return headers
           })
@@ -191,7 +198,8 @@ export const streamableHttp = <R = never>(
             const parser = new SseParser(maxMessageBytes, {
               onEvent: (event) => {
                 received = true
-                if (event.id !== undefined && event.id !== "") state.lastEventId = event.id
+                // 2026-07-28 has no resumption: a broken stream loses its requests
+                if (!modern && event.id !== undefined && event.id !== "") state.lastEventId = event.id
                 if (event.event !== "message" || event.data === "") return
                 const parsed = parseMessages(event.data)
                 if (parsed._tag === "Left") invalid.push(`${parsed.left}: ${excerpt(event.data)}`)
@@ -209,7 +217,7 @@ export const streamableHttp = <R = never>(
               onOversize: (dropped) => {
                 // dropped as it streamed by, and the stream goes on: a resumption must not replay it
                 received = true
-                if (dropped.id !== undefined && dropped.id !== "") state.lastEventId = dropped.id
+                if (!modern && dropped.id !== undefined && dropped.id !== "") state.lastEventId = dropped.id
                 if (!dropped.answered) invalid.push(droppedEvent(dropped, maxMessageBytes))
               },
               onRetry: (millis) => {
@@ -412,16 +420,17 @@ export const streamableHttp = <R = never>(
         const post = (
           message: JSONRPCMessage | Array<JSONRPCMessage>,
           state: StreamState | undefined,
+          mcpHeaders?: Readonly<Record<string, string>> | undefined,
           resent = false
         ): Effect.Effect<void, Http.TransportFailure, R> =>
           Effect.suspend(() => {
             const requestIds = state === undefined ? [] : [...state.pending]
             const idle = cancel(cancelledIdsOf(message))
             const sent = state === undefined
-              ? sendPost(message, state)
+              ? sendPost(message, state, mcpHeaders)
               : Effect.withFiberRuntime<void, Http.TransportFailure, R>((fiber) => {
                 state.poster = fiber
-                return sendPost(message, state)
+                return sendPost(message, state, mcpHeaders)
               }).pipe(Effect.ensuring(Effect.sync(() => void (state.poster = undefined))))
             return sent.pipe(
               // a POST that failed owes nothing any more: what it carried fails, alone or with the transport
@@ -430,29 +439,66 @@ export const streamableHttp = <R = never>(
               // server does that too, closing an idle keep-alive connection just as we reuse it: if it is
               // there, only what this POST carried is lost, and the session goes on.
               Effect.catchIf(Http.isBrokenConnection, (failure) =>
-                Http.brokenPost(serverIsThere, control, requestIds, resent ? undefined : post(message, undefined, true))(failure)),
+                Http.brokenPost(serverIsThere, control, requestIds, resent ? undefined : post(message, undefined, mcpHeaders, true))(failure)),
               // the server has the cancellation (or it was lost): the POSTs it left owing nothing are let go
               Effect.ensuring(Effect.sync(() => idle.forEach(abandon))),
               annotate
             )
           })
 
+        /**
+         * A 4xx whose body is a JSON-RPC error (2026-07-28's header, capability and version errors; a legacy
+         * server's refusal of the probe): the answer of the one request the POST carried, whatever id the body
+         * gives it (servers answer `null` where they could not read one). 401 and 403 are no answer.
+         */
+        const answerInBody = (response: HttpClientResponse.HttpClientResponse, state: StreamState) =>
+          Effect.gen(function*() {
+            if (response.status === 401 || response.status === 403 || state.pending.size !== 1) return false
+            if (Http.mediaType(response.headers["content-type"]) !== "application/json") return false
+            const text = yield* Http.boundedText(response, maxMessageBytes, "the JSON answer to a POST").pipe(
+              Effect.orElseSucceed(() => undefined)
+            )
+            if (text === undefined) return false
+            let body: unknown
+            try {
+              body = JSON.parse(text)
+            } catch {
+              return false
+            }
+            const error = (body as { error?: unknown } | null)?.error
+            if (typeof error !== "object" || error === null || typeof (error as { code?: unknown }).code !== "number") return false
+            const [id] = state.pending
+            deliver([{ jsonrpc: "2.0", id, error }])
+            return true
+          })
+
         /** Sends a POST; `state`: what it owes, if it carries requests. */
         const sendPost = (
           message: JSONRPCMessage | Array<JSONRPCMessage>,
-          state: StreamState | undefined
+          state: StreamState | undefined,
+          mcpHeaders: Readonly<Record<string, string>> | undefined
         ): Effect.Effect<void, Http.TransportFailure, R> =>
           Effect.gen(function*() {
             const headers = yield* headersFor("application/json, text/event-stream")
+            if (mcpHeaders !== undefined) Object.assign(headers, mcpHeaders)
             headers["content-type"] = "application/json"
-            const sent = { sessionId: sessionId !== undefined, initial: !answered }
+            const sent = { sessionId: sessionId !== undefined && !modern, initial: !answered }
             const response = yield* execute(
               HttpClientRequest.bodyText(HttpClientRequest.post(url), JSON.stringify(message), "application/json"),
               headers
             )
             const newSession = response.headers["mcp-session-id"]
-            if (newSession !== undefined && newSession !== "") sessionId = newSession
-            if (response.status < 200 || response.status >= 300) return yield* Http.failedStatus("POST", response, sent)
+            // a request of 2026-07-28 has no session, whatever the server says
+            if (newSession !== undefined && newSession !== "" && mcpHeaders?.["mcp-protocol-version"] === undefined) {
+              sessionId = newSession
+            }
+            if (response.status < 200 || response.status >= 300) {
+              if (state !== undefined && answersInBody() && response.status >= 400 && response.status < 500) {
+                const answered = yield* answerInBody(response, state)
+                if (answered) return
+              }
+              return yield* Http.failedStatus("POST", response, sent)
+            }
             answered = true
             if (state === undefined) {
               // 202 and no body, by the spec; read whatever there is so the connection can be reused
@@ -519,10 +565,10 @@ export const streamableHttp = <R = never>(
          * Starts a POST. A failure it does not settle itself (see `post`) fails what it carried, with a
          * reason that tells whether it was delivered, and then the transport.
          */
-        const postInBackground = (message: JSONRPCMessage) => {
+        const postInBackground = (message: JSONRPCMessage, mcpHeaders?: Readonly<Record<string, string>> | undefined) => {
           const state = owedBy(message)
           const requestIds = requestIdsOf(message)
-          return runPost(post(message, state).pipe(
+          return runPost(post(message, state, mcpHeaders).pipe(
             Effect.catchAll((failure) =>
               Effect.sync(() => {
                 // a POST abandoned (its requests all cancelled) ends interrupted: that is no failed send
@@ -543,7 +589,7 @@ export const streamableHttp = <R = never>(
         )
 
         const connection: McpTransport.McpTransport.Connection = {
-          send: (message) =>
+          send: (message, sendOptions) =>
             Effect.suspend(() => {
               if (closing) {
                 return Effect.fail(
@@ -554,12 +600,20 @@ export const streamableHttp = <R = never>(
                   })
                 )
               }
-              postInBackground(message)
+              postInBackground(message, sendOptions?.headers)
               return Effect.void
             }),
-          sessionId: () => sessionId,
+          // a request the caller gave up on: its POST is closed (2026-07-28's cancellation), once it owes nothing
+          interrupt: (id) =>
+            Effect.sync(() => {
+              const state = owners.get(id)
+              settle(id)
+              if (state?.kind === "post" && state.pending.size === 0) abandon(state)
+            }),
+          sessionId: () => (modern ? undefined : sessionId),
           setProtocolVersion: (version) => {
             protocolVersion = version
+            modern = version >= "2026-07-28"
           }
         }
         return connection

@@ -241,12 +241,11 @@ export class Engine {
     if (entry.delivery === "sending" || this.crashed !== undefined || entry.method === "initialize") return Effect.void
     const connection = this.connection!
     if (this.cancelByInterrupt && connection.interrupt !== undefined) return connection.interrupt(entry.id)
-    const cancelled = connection.send({
+    return connection.send({
       jsonrpc: "2.0",
       method: "notifications/cancelled",
       params: { requestId: entry.id, reason }
     } as JSONRPCMessage).pipe(Effect.ignore)
-    return connection.interrupt === undefined ? cancelled : Effect.zipRight(cancelled, connection.interrupt(entry.id))
   }
 
   /** A notification, or an answer to a server's request. Fails only when it cannot leave. */
