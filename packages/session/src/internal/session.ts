@@ -29,7 +29,8 @@ import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Runtime from "effect/Runtime"
-import type * as Scope from "effect/Scope"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { z } from "zod"
 import * as McpError from "../McpError.js"
@@ -48,6 +49,7 @@ type Options<R> = McpSessionNs.Options<R>
 
 const defaultRequestTimeout = Duration.seconds(60)
 const defaultInitializeTimeout = Duration.seconds(10)
+const defaultCloseTimeout = Duration.seconds(2)
 
 /**
  * What the resilient session adds to a generation's options: a plain callback that receives each server
@@ -156,6 +158,7 @@ export const makeLive = <R = never>(
     const initializeTimeout = Duration.decode(
       options.initializeTimeout ?? Duration.min(requestTimeout, defaultInitializeTimeout)
     )
+    const closeTimeout = Duration.decode(options.closeTimeout ?? defaultCloseTimeout)
     const maxPages = options.maxPages ?? 1000
     const runtime = yield* Effect.runtime<never>()
     const runFork = Runtime.runFork(runtime)
@@ -192,8 +195,21 @@ export const makeLive = <R = never>(
     })
     const schemas = outputSchemas()
 
-    // 1. the transport, in this scope (its own finalizers run last)
-    const connection = yield* options.transport.open(engine.control)
+    // 1. the transport, in a scope of its own within this one, closed bounded by closeTimeout: finalizers run
+    // uninterruptibly, so the close runs in a fiber of its own, and one that never settles is left to it
+    const transportScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    yield* Effect.addFinalizer(() =>
+      Effect.forkDaemon(Scope.close(transportScope, Exit.void)).pipe(
+        // a close that is done at once (nothing left to wait for) takes no timer
+        Effect.tap(() => Effect.yieldNow()),
+        Effect.flatMap((closing) =>
+          closing.unsafePoll() !== null
+            ? Effect.void
+            : Effect.interruptible(Fiber.await(closing)).pipe(Effect.timeoutOption(closeTimeout), Effect.asVoid)
+        )
+      )
+    )
+    const connection = yield* options.transport.open(engine.control).pipe(Scope.extend(transportScope))
     engine.attach(connection)
 
     // 2. the supervising fiber: fails with TransportCrashed the moment the transport dies, and fails every
