@@ -574,6 +574,9 @@ export const streamableHttp = <R = never>(
                 // a POST abandoned (its requests all cancelled) ends interrupted: that is no failed send
                 if (state?.abandoned === true) return
                 control.failRequests(requestIds, failure.reason, failure.original)
+                // before the version is known, an error status is the handshake's to judge (a legacy server
+                // may refuse 2026-07-28's probe any way it likes), not the transport's end
+                if (protocolVersion === undefined && failure.reason._tag === "HttpStatus" && requestIds.length > 0) return
                 control.crash(failure.reason, failure.original)
               })
             )

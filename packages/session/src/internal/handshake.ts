@@ -142,8 +142,17 @@ const discover = (
             return options.silenceIsLegacy
               ? Effect.succeed({ _tag: "Legacy", version: LATEST_PROTOCOL_VERSION })
               : Effect.fail(failed(options, "Timeout", `no answer to server/discover within ${error.timeoutMillis} ms`))
-          case "TransportCrashed":
+          case "TransportCrashed": {
+            // a 4xx that failed the probe alone, the transport alive: a legacy server's refusal. Not a refusal
+            // of credentials, nor an endpoint that is not there (permanent), nor a 5xx (the server's trouble,
+            // not its era)
+            const reason = error.reason
+            if (
+              reason._tag === "HttpStatus" && reason.status >= 400 && reason.status < 500 && reason.retryable &&
+              options.engine.crashed === undefined
+            ) return Effect.succeed({ _tag: "Legacy", version: LATEST_PROTOCOL_VERSION })
             return Effect.fail(error)
+          }
           default:
             return Effect.fail(failed(options, "Invalid", error.message, error))
         }
