@@ -1,6 +1,6 @@
 // Effect 4's McpClient, timed the way packages/bench/src/peerChild.ts times the other clients: `node peer.mjs
 // <stdio|streamable-http> <url | command args...>` with BENCH_CALLS, BENCH_IN_FLIGHT, BENCH_ROUNDS in the
-// environment; prints one JSON line { sequential: [µs per call], batches: [ms per batch] }. Effect 4's client
+// environment; prints `RESULT { sequential: [µs per call], batches: [ms per batch] }`. Effect 4's client
 // does not negotiate: the version is the one its protocol adapter speaks (BENCH_PROTOCOL, 2025-11-25 by default).
 import { Effect, Layer } from "effect"
 import { McpClient, McpProtocol } from "effect/ai"
@@ -42,7 +42,7 @@ const layer = kind === "stdio"
 
 Effect.runPromise(program.pipe(Effect.provide(layer), Effect.scoped)).then(
   (result) => {
-    process.stdout.write(`${JSON.stringify(result)}\n`)
+    process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
     process.exit(0)
   },
   (error) => {

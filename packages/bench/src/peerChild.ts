@@ -2,7 +2,7 @@
  * One client of the three-way comparison, in a process of its own (`Peers.ts` starts it): this library's
  * session, plain or resilient, or the raw SDK `Client`, timed as `bench-effect4/peer.mjs` times Effect 4's
  * McpClient. `node --import tsx peerChild.ts <library|resilient|raw> <stdio|streamable-http> [url]`, counts
- * in BENCH_CALLS, BENCH_IN_FLIGHT, BENCH_ROUNDS; prints one JSON line `{ sequential, batches }`.
+ * in BENCH_CALLS, BENCH_IN_FLIGHT, BENCH_ROUNDS; prints `RESULT { sequential, batches }` (as `Child.ts` reads it).
  *
  * @since 0.1.0
  */
@@ -59,7 +59,7 @@ const raw = Effect.promise(async () => {
 
 Effect.runPromise(side === "raw" ? raw : library).then(
   (result) => {
-    process.stdout.write(`${JSON.stringify(result)}\n`)
+    process.stdout.write(`RESULT ${JSON.stringify(result)}\n`)
     process.exit(0)
   },
   (error: unknown) => {

@@ -195,8 +195,10 @@ export const makeLive = <R = never>(
     })
     const schemas = outputSchemas()
 
-    // 1. the transport, in a scope of its own within this one, closed bounded by closeTimeout: finalizers run
-    // uninterruptibly, so the close runs in a fiber of its own, and one that never settles is left to it
+    // 1. the transport, in a scope of its own within this one, closed bounded by closeTimeout. The close and
+    // the wait for it run in fibers of no parent's: an interrupt of the fiber that closes the session (a
+    // resilient layer's shutdown) must not cut the transport's close short, and a close that never settles
+    // is left to its fiber once the bound has passed
     const transportScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     yield* Effect.addFinalizer(() =>
       Effect.forkDaemon(Scope.close(transportScope, Exit.void)).pipe(
@@ -205,7 +207,10 @@ export const makeLive = <R = never>(
         Effect.flatMap((closing) =>
           closing.unsafePoll() !== null
             ? Effect.void
-            : Effect.interruptible(Fiber.await(closing)).pipe(Effect.timeoutOption(closeTimeout), Effect.asVoid)
+            : Effect.forkDaemon(Effect.interruptible(Fiber.await(closing)).pipe(Effect.timeoutOption(closeTimeout))).pipe(
+              Effect.flatMap(Fiber.await),
+              Effect.asVoid
+            )
         )
       )
     )
