@@ -19,7 +19,7 @@ const calls = Number(process.env.BENCH_CALLS ?? 200)
 const inFlight = Number(process.env.BENCH_IN_FLIGHT ?? 1000)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 
-/** Warm-up, then `calls` timed one at a time (µs), then `rounds` batches of `inFlight` at once (ms). */
+/** The raw SDK's loop: warm-up, then `calls` timed one at a time (µs), then `rounds` batches of `inFlight` at once (ms). */
 const time = async (call: () => Promise<unknown>) => {
   for (let i = 0; i < Math.min(calls, 50); i++) await call()
   const sequential: Array<number> = []
@@ -42,10 +42,23 @@ const library = Effect.gen(function*() {
   const session = side === "resilient"
     ? (yield* McpSession.makeResilient(options, McpSessionPolicy.make({ keepAlive: false }))).session
     : yield* McpSession.make(options)
-  const runtime = yield* Effect.runtime<never>()
-  // timed through the same promise loop as the others: an Effect run per call, as an application would
-  const call = Effect.asVoid(session.callTool(echo))
-  return yield* Effect.promise(() => time(() => Effect.runPromise(Effect.provide(call, runtime))))
+  // timed in Effect, as an Effect application calls it (and as bench-effect4/peer.mjs times Effect 4)
+  const call = session.callTool(echo)
+  for (let i = 0; i < Math.min(calls, 50); i++) yield* call
+  const sequential: Array<number> = []
+  for (let i = 0; i < calls; i++) {
+    const start = performance.now()
+    yield* call
+    sequential.push((performance.now() - start) * 1000)
+  }
+  const batches: Array<number> = []
+  const batch = Array.from({ length: inFlight })
+  for (let round = 0; round < rounds + 1; round++) {
+    const start = performance.now()
+    yield* Effect.forEach(batch, () => call, { concurrency: "unbounded", discard: true })
+    if (round > 0) batches.push(performance.now() - start)
+  }
+  return { sequential, batches }
 }).pipe(Effect.scoped, Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)), Logger.withMinimumLogLevel(LogLevel.None))
 
 const raw = Effect.promise(async () => {
