@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import type { Env } from "./Clients.js"
 import * as Crash from "./Crash.js"
 import * as Goals from "./Goals.js"
+import * as Peers from "./Peers.js"
 import * as Memory from "./Memory.js"
 import * as Overhead from "./Overhead.js"
 import * as Recovery from "./Recovery.js"
@@ -108,6 +109,8 @@ export const document = (options: {
   readonly chart: string
   /** Process warnings seen during the run, one line per kind. */
   readonly warnings?: ReadonlyArray<string> | undefined
+  /** The three-way comparison with Effect 4's McpClient (`Peers.ts`). */
+  readonly peers?: ReadonlyArray<Peers.PeerRow> | undefined
 }): string => {
   const { config, machine } = options
   const n = (x: number) => x.toLocaleString("en-US")
@@ -145,6 +148,16 @@ in a fresh one; the largest sample is shown, not judged (it holds the garbage co
 window). In this run: ${Goals.summary(goals)}.
 
 ${Goals.markdown(goals)}
+
+## Against the raw SDK and Effect 4's McpClient (issue 21's goals)
+
+Each client in a process of its own, taking turns round by round (\`Peers.ts\`): the raw SDK \`Client\`, this
+library's plain session (\`McpSession.make\`) and resilient session (\`makeResilient\`, keep-alive off), and
+Effect 4's \`effect/ai\` McpClient (4.1.5, in \`packages/bench-effect4\`; it does not negotiate, so it is
+pinned to 2025-11-25, which server-everything speaks). The goals: this library at or below the raw SDK
+(≤ 1.0×) and ahead of Effect 4 (< 1.0×), plain and resilient, on every row.
+
+${options.peers !== undefined && options.peers.length > 0 ? Peers.table(options.peers) : "(not run)"}
 
 ## Results
 

@@ -51,4 +51,9 @@ export * as Stats from "./Stats.js"
 /**
  * @since 0.1.0
  */
+export * as Peers from "./Peers.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Pool from "./Pool.js"

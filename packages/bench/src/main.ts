@@ -14,6 +14,7 @@ import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import * as Bench from "./Bench.js"
 import * as Goals from "./Goals.js"
+import * as Peers from "./Peers.js"
 import * as Pool from "./Pool.js"
 import { machine, svgChart, textTable } from "./Report.js"
 
@@ -48,16 +49,18 @@ const program = Effect.gen(function*() {
   const start = performance.now()
   const rows = yield* Bench.run(config, (message) => console.error(`[bench] ${message}`))
   rows.push(...(yield* Pool.run(quick ? Pool.quick : Pool.full)))
+  const peers = yield* Peers.run(quick ? Peers.quick : Peers.full, (message) => console.error(`[bench] ${message}`))
   const seconds = (performance.now() - start) / 1000
   console.log(textTable(rows))
   for (const row of rows) if (row.note !== undefined) console.log(`  · ${row.measure} (${row.transport}): ${row.note}`)
   console.log(`\nthe 10 ms goal (a killed server, from the OS's notice): ${Goals.summary(Goals.kills(rows))}`)
+  console.log(`\nagainst the raw SDK and Effect 4's McpClient (each in its own process):\n${Peers.table(peers)}`)
   fs.mkdirSync(docs, { recursive: true })
   fs.writeFileSync(`${docs}${chartName}`, svgChart(rows, `@effect-mcp/session vs raw MCP SDK (${host.node}, ${host.cores} cores)`))
   const warned = [...warnings].map(([kind, { count, origin }]) => `${kind} (${count}×, from ${origin})`)
   fs.writeFileSync(
     `${docs}${docName}`,
-    Bench.document({ rows, config, machine: host, seconds, chart: chartName, warnings: warned })
+    Bench.document({ rows, config, machine: host, seconds, chart: chartName, warnings: warned, peers })
   )
   console.error(`[bench] wrote ${docs}${docName} and ${chartName} in ${seconds.toFixed(0)} s`)
 })

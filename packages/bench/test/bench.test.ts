@@ -2,7 +2,7 @@
  * Not a benchmark: every measure run with tiny counts, to check that it still runs and gives sane,
  * finite numbers (the bench itself is `pnpm bench`).
  */
-import { Bench, Crash, Goals, Memory, Overhead, Recovery, Report, Stats } from "@effect-mcp/bench"
+import { Bench, Crash, Goals, Memory, Overhead, Peers, Recovery, Report, Stats } from "@effect-mcp/bench"
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -120,6 +120,29 @@ describe("bench (smoke)", () => {
       const doc = Bench.document({ rows, config: Bench.quick, machine: Report.machine(), seconds: 1, chart: "c.svg" })
       assert.include(doc, "| m | in-memory |")
     }))
+  it.live("peers: the raw SDK, this library plain and resilient, and Effect 4's McpClient, each in its own process", () =>
+    Effect.gen(function*() {
+      const rows = yield* Peers.run({ transports: ["stdio"], rounds: 1, calls: 3, inFlight: 3, batches: 1 })
+      assert.strictEqual(rows.length, 2)
+      for (const row of rows) {
+        for (const client of Peers.clients) assert.isTrue(Number.isFinite(row.medians[client]), `${row.measure}: ${client}`)
+      }
+      assert.include(Peers.table(rows), "| echo, sequential (per call) | stdio |")
+    }), 120_000)
+
+  it("peers: the goal is met only when both sessions are at or below the raw SDK and below Effect 4", () => {
+    const row = (library: number, resilient: number): Peers.PeerRow => ({
+      measure: "m",
+      transport: "stdio",
+      unit: "µs",
+      samples: 1,
+      medians: { raw: 100, library, resilient, effect4: 120 }
+    })
+    assert.strictEqual(Peers.verdict(row(100, 99)), "met")
+    assert.strictEqual(Peers.verdict(row(101, 99)), "missed: library 1.01× the raw SDK")
+    assert.strictEqual(Peers.verdict(row(90, 130)), "missed: resilient 1.30× the raw SDK, resilient 1.08× Effect 4")
+  })
+
   it("the 10 ms goal: judged on every kill counted from the OS's notice, by the library's median", () => {
     const kill = (measure: string, transport: string, samples: ReadonlyArray<number>): Stats.Row => ({
       group: "crash",
