@@ -21,7 +21,7 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as internal from "./internal/servers.js"
-import type { McpSession } from "./McpSession.js"
+import type { McpSession, ProtocolVersion } from "./McpSession.js"
 import type { KeepAlive, McpSessionPolicy, ReplayRule } from "./McpSessionPolicy.js"
 
 /**
@@ -58,10 +58,10 @@ export interface Common {
   /** The prefix of its tools in an `McpToolset` (default: the name). */
   readonly prefix: string | undefined
   /**
-   * The protocol version the entry pins (`protocolVersion`), checked to be a `YYYY-MM-DD` date and kept
-   * here for the transport factory; the session still negotiates its own version.
+   * The protocol version the entry's sessions speak (`protocolVersion`: `"auto"`, the default, or one of
+   * `McpSession.protocolVersions`), as `McpSession.Options.protocolVersion`.
    */
-  readonly protocolVersion: string | undefined
+  readonly protocolVersion: "auto" | ProtocolVersion | undefined
   readonly overrides: Overrides
 }
 
@@ -176,7 +176,7 @@ export const fromJson: (
 export const policy: (server: Server, base?: McpSessionPolicy) => McpSessionPolicy = internal.policy
 
 /**
- * The session options an entry overrides (`requestTimeout`, `closeTimeout`, `maxPages`), to
+ * The session options an entry overrides (`requestTimeout`, `closeTimeout`, `maxPages`, `protocolVersion`), to
  * spread into `McpSession.Options`.
  *
  * @since 0.1.0
@@ -184,7 +184,7 @@ export const policy: (server: Server, base?: McpSessionPolicy) => McpSessionPoli
  */
 export const sessionOptions: (
   server: Server
-) => Pick<McpSession.Options, "requestTimeout" | "closeTimeout" | "maxPages"> = internal.sessionOptions
+) => Pick<McpSession.Options, "requestTimeout" | "closeTimeout" | "maxPages" | "protocolVersion"> = internal.sessionOptions
 
 /**
  * A description for people and logs: the name and the command, or the URL's origin and path (no query,

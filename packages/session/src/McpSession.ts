@@ -79,6 +79,12 @@ export declare namespace McpSession {
     ) => Stream.Stream<ToolEvent, RequestError | ToolError>
     /** Lists all tools, following every page. */
     readonly listTools: (options?: RequestOptions) => Effect.Effect<ReadonlyArray<Tool>, RequestError>
+    /**
+     * Lists all tools, with how long the server says the listing stays fresh (2026-07-28's `ttlMs` and
+     * `cacheScope`; the shortest of its pages, and `"private"` if any page is). `cache` is `None` for a
+     * server that says nothing (every version before 2026-07-28).
+     */
+    readonly listToolsWithCache: (options?: RequestOptions) => Effect.Effect<ToolListing, RequestError>
     /** Lists all resources, following every page. */
     readonly listResources: (options?: RequestOptions) => Effect.Effect<ReadonlyArray<Resource>, RequestError>
     /** Lists all resource templates, following every page. */
@@ -185,6 +191,15 @@ export declare namespace McpSession {
      * the call dies with what it threw (a defect) and is cancelled on the server; the session goes on.
      */
     readonly onProgress?: ((progress: Progress) => void) | undefined
+  }
+
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface ToolListing {
+    readonly tools: ReadonlyArray<Tool>
+    readonly cache: Option.Option<{ readonly ttlMillis: number; readonly scope: "public" | "private" }>
   }
 
   /**

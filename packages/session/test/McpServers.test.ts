@@ -80,6 +80,8 @@ describe("McpServers", () => {
       assert.strictEqual(github.url, "http://127.0.0.1:8080/mcp?x=1")
       assert.strictEqual(Redacted.value(github.headers.Authorization!), "Bearer s3cr3t")
       assert.strictEqual(github.protocolVersion, "2025-06-18")
+      // the pin reaches the entry's sessions
+      assert.deepStrictEqual(McpServers.sessionOptions(github), { protocolVersion: "2025-06-18" })
       const policy = McpServers.policy(github)
       assert.strictEqual(policy.replay, "Idempotent")
       assert.strictEqual(policy.maxReplays, 2)

@@ -305,6 +305,29 @@ describe("McpSession", () => {
         assert.match((invalid as McpError.ProtocolError).detail, /invalid result/)
       }))
 
+    it.scoped("listToolsWithCache: the shortest ttlMs of the pages, private if any page is; none when the server says nothing", () =>
+      Effect.gen(function*() {
+        const session = yield* McpSession.make({
+          transport: scripted((msg, reply) => {
+            if (msg.method !== "tools/list") return
+            const tool = (name: string) => ({ name, inputSchema: { type: "object" } })
+            reply({
+              jsonrpc: "2.0",
+              id: msg.id!,
+              result: msg.params?.cursor === undefined
+                ? { tools: [tool("a")], nextCursor: "2", ttlMs: 5000, cacheScope: "public" }
+                : { tools: [tool("b")], ttlMs: 2000, cacheScope: "private" }
+            })
+          }),
+          clientInfo
+        })
+        const listing = yield* session.listToolsWithCache()
+        assert.deepStrictEqual(listing.tools.map((t) => t.name), ["a", "b"])
+        assert.deepStrictEqual(listing.cache, Option.some({ ttlMillis: 2000, scope: "private" as const }))
+        const { session: plain } = yield* setup()
+        assert.isTrue(Option.isNone((yield* plain.listToolsWithCache()).cache))
+      }))
+
     it.scoped("a tool's structured result is checked against its output schema once the tools are listed", () =>
       Effect.gen(function*() {
         const session = yield* McpSession.make({

@@ -8,9 +8,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
 import { McpError, McpServers, McpSessionPolicy, McpSessionPool, McpTest, McpToolset, McpTransport } from "../src/index.js"
-import { eventually, failureOf } from "./utils.js"
+import { eventually, failureOf, scripted } from "./utils.js"
 
 const clientInfo = { name: "toolset-test", version: "1.0.0" }
 const refused = new McpError.ConnectionFailed({ detail: "ECONNREFUSED", beforeSend: true })
@@ -236,5 +237,26 @@ describe("McpToolset", () => {
       assert.isTrue(ghost?._tag === "Unavailable" && McpSessionPool.isPoolError(ghost.error) && ghost.error.reason === "UnknownServer")
       // the layer's scope closed: so did the session
       assert.strictEqual(yield* a.live, 0)
+    }))
+
+  it.scoped("a listing the server says is fresh for ttlMs is listed again once that has passed, on the Clock", () =>
+    Effect.gen(function*() {
+      let listings = 0
+      const transport = scripted((message, reply) => {
+        if (message.method !== "tools/list") return
+        listings++
+        reply({
+          jsonrpc: "2.0",
+          id: message.id!,
+          result: { tools: [{ name: `tool-${listings}`, inputSchema: { type: "object" } }], ttlMs: 60_000, cacheScope: "private" }
+        })
+      })
+      const set = yield* toolset(yield* pool({ a: transport }))
+      assert.deepStrictEqual(names(yield* set.ready), ["a__tool-1"])
+      yield* TestClock.adjust("59 seconds")
+      assert.strictEqual(listings, 1, "not before its time")
+      yield* TestClock.adjust("1 second")
+      yield* eventually(Effect.map(SubscriptionRef.get(set.state), names), (n) => n[0] === "a__tool-2")
+      assert.strictEqual(listings, 2)
     }))
 })

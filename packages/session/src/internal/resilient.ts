@@ -360,10 +360,10 @@ export const make = <R = never>(
     const listAndRemember = (s: Service, generation: number, requestOptions?: McpSessionNs.RequestOptions) =>
       Effect.suspend(() => {
         const changes = toolChanges
-        return Effect.map(s.listTools(requestOptions), (tools) => {
+        return Effect.map(s.listToolsWithCache(requestOptions), (listing) => {
           const current = changes === toolChanges
-          if (current) listed = { generation, tools: new Map(tools.map((tool) => [tool.name, tool])) }
-          return { tools, current }
+          if (current) listed = { generation, tools: new Map(listing.tools.map((tool) => [tool.name, tool])) }
+          return { tools: listing.tools, cache: listing.cache, current }
         })
       })
 
@@ -428,6 +428,13 @@ export const make = <R = never>(
           "tools/list",
           undefined,
           (s, generation) => Effect.map(listAndRemember(s, generation, requestOptions), ({ tools }) => tools),
+          always
+        ),
+      listToolsWithCache: (requestOptions) =>
+        run(
+          "tools/list",
+          undefined,
+          (s, generation) => Effect.map(listAndRemember(s, generation, requestOptions), ({ cache, tools }) => ({ tools, cache })),
           always
         ),
       listResources: (o) => run("resources/list", undefined, (s) => s.listResources(o), always),

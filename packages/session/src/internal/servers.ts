@@ -1,4 +1,5 @@
 import * as Config from "effect/Config"
+import * as McpSession from "../McpSession.js"
 import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
@@ -56,9 +57,7 @@ const entry = Config.all({
   prefix: Config.option(Config.string("prefix").pipe(
     Config.validate({ message: "Expected letters, digits, '_' or '-'", validation: (p) => /^[A-Za-z0-9_-]+$/.test(p) })
   )),
-  protocolVersion: Config.option(Config.string("protocolVersion").pipe(
-    Config.validate({ message: "Expected a protocol version such as 2025-06-18", validation: (v) => /^\d{4}-\d{2}-\d{2}$/.test(v) })
-  )),
+  protocolVersion: Config.option(Config.literal("auto", ...McpSession.protocolVersions)("protocolVersion")),
   requestTimeout: duration("requestTimeout"),
   closeTimeout: duration("closeTimeout"),
   maxPages: Config.option(Config.integer("maxPages").pipe(
@@ -329,7 +328,8 @@ export const sessionOptions = (server: Server) => {
   return {
     ...(o.requestTimeout !== undefined ? { requestTimeout: o.requestTimeout } : {}),
     ...(o.closeTimeout !== undefined ? { closeTimeout: o.closeTimeout } : {}),
-    ...(o.maxPages !== undefined ? { maxPages: o.maxPages } : {})
+    ...(o.maxPages !== undefined ? { maxPages: o.maxPages } : {}),
+    ...(server.protocolVersion !== undefined ? { protocolVersion: server.protocolVersion } : {})
   }
 }
 

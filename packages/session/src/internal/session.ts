@@ -473,6 +473,25 @@ export const makeLive = <R = never>(
         checkToolResult(params.name, callOptions?.toolErrors)
       )
 
+    const decodeToolsPage = decoder("tools/list", ListToolsResultSchema)
+    const listToolsWithCache: Service["listToolsWithCache"] = (listOptions) =>
+      Effect.suspend(() => {
+        // the listing is as fresh as its stalest page, and private if any page is
+        let ttlMillis: number | undefined = undefined
+        let scope: "public" | "private" = "public"
+        const decode = (result: unknown) =>
+          Effect.tap(decodeToolsPage(result), () =>
+            Effect.sync(() => {
+              const { cacheScope, ttlMs } = result as { ttlMs?: unknown; cacheScope?: unknown }
+              if (typeof ttlMs === "number") ttlMillis = Math.min(ttlMillis ?? Infinity, Math.max(0, ttlMs))
+              if (cacheScope === "private") scope = "private"
+            }))
+        return Effect.map(listed("tools/list", decode, (page) => page.tools)(listOptions), (tools) => ({
+          tools: learnTools(tools),
+          cache: ttlMillis === undefined ? Option.none() : Option.some({ ttlMillis, scope })
+        }))
+      })
+
     const service: Service = {
       transport: description,
       serverInfo,
@@ -495,11 +514,8 @@ export const makeLive = <R = never>(
             }),
             Effect.forkScoped
           ), "unbounded"),
-      listTools: (listOptions) =>
-        Effect.map(
-          listed("tools/list", decoder("tools/list", ListToolsResultSchema), (page) => page.tools)(listOptions),
-          learnTools
-        ),
+      listTools: (listOptions) => Effect.map(listToolsWithCache(listOptions), (listing) => listing.tools),
+      listToolsWithCache,
       listResources: listed(
         "resources/list",
         decoder("resources/list", ListResourcesResultSchema),

@@ -1,11 +1,14 @@
 import type { Tool as SdkTool } from "@modelcontextprotocol/sdk/types.js"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberHandle from "effect/FiberHandle"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import type * as McpError from "../McpError.js"
 import type { McpSession as McpSessionNs } from "../McpSession.js"
 import { McpSessionPool, PoolError } from "../McpSessionPool.js"
 import type * as Api from "../McpToolset.js"
@@ -20,6 +23,8 @@ interface ServerEntry {
   tools: ReadonlyArray<SdkTool>
   /** The session held while it is connected. */
   session: McpSessionNs.Service | undefined
+  /** The timer that lists the tools again when the server's `ttlMs` has passed, while a session serves. */
+  expiry: FiberHandle.FiberHandle<void, never> | undefined
   readonly relist: Effect.Semaphore
 }
 
@@ -116,6 +121,7 @@ export const make = (
         status: { _tag: "Connecting" },
         tools: [],
         session: undefined,
+        expiry: undefined,
         relist: yield* Effect.makeSemaphore(1)
       }
       entries.push(entry)
@@ -132,19 +138,32 @@ export const make = (
     const filterOf = (name: string, tools: ReadonlyArray<SdkTool>) =>
       tools.filter((tool) => passes(options.filter, tool) && passes(options.filters?.[name], tool))
 
-    /** Lists the server's tools again; one listing at a time per server, so the last one started wins. */
-    const relist = (entry: ServerEntry, session: McpSessionNs.Service) =>
+    /**
+     * Lists the server's tools again; one listing at a time per server, so the last one started wins. A
+     * listing the server says is fresh for `ttlMs` (2026-07-28) is listed again once that has passed, at
+     * most once a second; one with no time (0, or none said) waits for a change or a rebuild.
+     */
+    const relist = (entry: ServerEntry, session: McpSessionNs.Service): Effect.Effect<void, McpError.RequestError> =>
       entry.relist.withPermits(1)(
-        Effect.flatMap(session.listTools(), (tools) =>
+        Effect.flatMap(session.listToolsWithCache(), (listing) =>
           Effect.suspend(() => {
             if (entry.session !== session) return Effect.void
-            entry.tools = filterOf(entry.name, tools)
+            entry.tools = filterOf(entry.name, listing.tools)
             entry.status = { _tag: "Ready", tools: entry.tools.length }
-            return publish
+            const expiry = entry.expiry
+            const again: Effect.Effect<unknown> = Option.isSome(listing.cache) && listing.cache.value.ttlMillis > 0 && expiry !== undefined
+              ? FiberHandle.run(
+                expiry,
+                Effect.sleep(Duration.millis(Math.max(1000, listing.cache.value.ttlMillis))).pipe(
+                  Effect.zipRight(Effect.suspend(() => relistLogged(entry, session)))
+                )
+              )
+              : Effect.void
+            return Effect.zipRight(publish, Effect.asVoid(again))
           }))
       )
 
-    const relistLogged = (entry: ServerEntry, session: McpSessionNs.Service) =>
+    const relistLogged = (entry: ServerEntry, session: McpSessionNs.Service): Effect.Effect<void> =>
       relist(entry, session).pipe(
         Effect.catchAll((error) => Effect.logWarning(`listing the tools of ${entry.name} again failed: ${error.message}`)),
         Effect.annotateLogs({ module: "McpToolset", method: "refresh" })
@@ -156,6 +175,8 @@ export const make = (
         const lease = yield* pool.get(entry.name, identity)
         const session = lease.session
         entry.session = session
+        // the listing's expiry, while this session serves
+        entry.expiry = yield* FiberHandle.make<void, never>()
         // each change lists the tools again, one listing at a time
         const changed = (_: unknown) => relistLogged(entry, session)
         yield* Effect.forkScoped(Stream.runForEach(
