@@ -141,6 +141,14 @@ describe("against a stdio server", () => {
       assert.isBelow(jsonOf(ran).elapsedMs, 8_000)
     }))
 
+  it.live("a server slow to answer the handshake is named on stderr while the command waits", () =>
+    Effect.gen(function*() {
+      const silent = ["--", process.execPath, "-e", "setTimeout(() => {}, 60000)"]
+      const ran = yield* runCli("ping", "--connect-timeout", "1500ms", "--retries", "0", ...silent)
+      assert.strictEqual(ran.code, Code.Timeout, ran.stderr)
+      assert.match(ran.stderr, /waiting for .* to answer the MCP handshake \(at most 1s 500ms an attempt: --connect-timeout\)/)
+    }))
+
   it.live("a JSON-RPC error exits 5", () =>
     Effect.gen(function*() {
       const ran = yield* runCli("call", "--json", "protocol-error", ...stdioFixture)

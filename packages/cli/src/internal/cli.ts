@@ -17,6 +17,7 @@ import * as Console from "effect/Console"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -92,8 +93,8 @@ const common = {
     Options.withAlias("t"),
     Options.withDescription("Bound on each request")
   ),
-  connectTimeout: durationOption("connect-timeout", "30s").pipe(
-    Options.withDescription("Bound on each connection attempt (the MCP handshake included)")
+  connectTimeout: durationOption("connect-timeout", "10s").pipe(
+    Options.withDescription("Bound on the MCP handshake of each connection attempt")
   ),
   retries: Options.integer("retries").pipe(
     Options.optional,
@@ -317,12 +318,17 @@ const reconnect = (retries: number) =>
   )
 
 const openSession = (
-  spec: ServerSpec,
-  common: Common,
+  ctx: Context,
   options: { readonly defaultRetries: number; readonly keepAlive: boolean }
-) =>
-  McpSession.makeResilient(
-    { transport: serverSpec.transport(spec), clientInfo, requestTimeout: common.connectTimeout },
+) => {
+  const { common, spec } = ctx
+  const opening = McpSession.makeResilient(
+    {
+      transport: serverSpec.transport(spec),
+      clientInfo,
+      requestTimeout: common.timeout,
+      initializeTimeout: common.connectTimeout
+    },
     McpSessionPolicy.make({
       reconnect: reconnect(Option.getOrElse(common.retries, () => options.defaultRetries)),
       replay: common.replay,
@@ -330,6 +336,19 @@ const openSession = (
       keepAlive: options.keepAlive ? McpSessionPolicy.defaultKeepAlive : false
     })
   )
+  if (common.json) return opening
+  // a server slow to answer the handshake is named, once, so that a person knows what the command waits for
+  const notice = Effect.sleep("1 second").pipe(
+    Effect.zipRight(Effect.sync(() =>
+      ctx.output.stderr(ctx.paint.dim(
+        `waiting for ${serverSpec.describe(spec)} to answer the MCP handshake (at most ${
+          Duration.format(common.connectTimeout)
+        } an attempt: --connect-timeout)…`
+      ))
+    ))
+  )
+  return Effect.flatMap(Effect.fork(notice), (waiting) => Effect.ensuring(opening, Fiber.interrupt(waiting)))
+}
 
 interface Context {
   readonly command: string
@@ -398,7 +417,7 @@ const table = (ctx: Context, rows: ReadonlyArray<readonly [name: string, descrip
 
 const runList = (ctx: Context, what: "tools" | "resources" | "prompts") =>
   Effect.gen(function*() {
-    const { session } = yield* openSession(ctx.spec, ctx.common, { defaultRetries: 2, keepAlive: false })
+    const { session } = yield* openSession(ctx, { defaultRetries: 2, keepAlive: false })
     const capabilities = session.serverCapabilities
     const info = `${session.serverInfo.name} ${session.serverInfo.version}`
     const footer = (count: number, noun: string, ms: number) =>
@@ -444,7 +463,7 @@ const runCall = (ctx: Context, toolName: Option.Option<string>, argumentsText: O
     if (Option.isNone(toolName)) return yield* new UsageError({ detail: "missing <tool>" })
     const tool = toolName.value
     const args = yield* parseArguments(argumentsText)
-    const { session } = yield* openSession(ctx.spec, ctx.common, { defaultRetries: 2, keepAlive: false })
+    const { session } = yield* openSession(ctx, { defaultRetries: 2, keepAlive: false })
     const callStarted = yield* now
     const result = yield* session.callTool(
       { name: tool, ...(args !== undefined ? { arguments: args } : {}) },
@@ -468,7 +487,7 @@ const runCall = (ctx: Context, toolName: Option.Option<string>, argumentsText: O
 
 const runPing = (ctx: Context) =>
   Effect.gen(function*() {
-    const { session } = yield* openSession(ctx.spec, ctx.common, { defaultRetries: 2, keepAlive: false })
+    const { session } = yield* openSession(ctx, { defaultRetries: 2, keepAlive: false })
     const connectMs = yield* elapsed(ctx)
     const before = yield* now
     yield* session.ping(ctx.request)
@@ -499,7 +518,7 @@ const runWatch = (
             ? ctx.output.stdout(JSON.stringify({ event, elapsedMs: render.round(ms), ...fields }))
             : ctx.output.stdout(`${p.dim(`+${(ms / 1000).toFixed(2).padStart(7)}s`)}  ${human}`)
         ))
-    const { lifecycle, session } = yield* openSession(ctx.spec, ctx.common, { defaultRetries: 10, keepAlive: true })
+    const { lifecycle, session } = yield* openSession(ctx, { defaultRetries: 10, keepAlive: true })
     // subscribe before anything can happen, then print from a fiber of this scope
     const events = yield* Stream.toPull(lifecycle.events)
     const notifications = yield* Stream.toPull(session.notifications)
