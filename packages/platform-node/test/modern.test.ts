@@ -19,6 +19,7 @@ interface Wire {
   readonly wire: ReadonlyArray<{
     readonly http?: string
     readonly method: string | null
+    readonly id?: string | number | null
     readonly meta?: Record<string, unknown> | null
     readonly headers?: Record<string, string | null>
   }>
@@ -45,7 +46,7 @@ describe("MCP 2026-07-28 (the official 2.x server)", () => {
         const session = yield* McpSession.make({ transport: stdio("reject"), clientInfo })
         assert.strictEqual(session.protocolVersion, "2026-07-28")
         assert.strictEqual(session.serverInfo.name, "modern-fixture")
-        assert.deepStrictEqual((yield* session.listTools()).map((tool) => tool.name).sort(), ["echo", "hdr", "slow", "wire"])
+        assert.deepStrictEqual((yield* session.listTools()).map((tool) => tool.name).sort(), ["cut-once", "echo", "hdr", "slow", "wire"])
         const echo = yield* session.callTool({ name: "echo", arguments: { text: "hi" }, _meta: { mine: 1 } })
         assert.deepStrictEqual(echo.content, [{ type: "text", text: "hi" }])
         yield* session.ping()
@@ -139,6 +140,31 @@ describe("MCP 2026-07-28 (the official 2.x server)", () => {
         yield* until("the server's handler was cancelled", Effect.map(Effect.orDie(wireOf(session)), ({ slowAborted }) => slowAborted === 1))
         const { wire } = yield* wireOf(session)
         assert.notInclude(wire.map((entry) => entry.method), "notifications/cancelled")
+      }).pipe(Effect.provide(Env)))
+
+    it.scoped("a response stream cut under 2026-07-28 fails its call alone (StreamClosed), and a read-only tool is re-issued with a new id", () =>
+      Effect.gen(function*() {
+        const server = yield* startModern({ legacy: "reject" })
+        const plain = yield* McpSession.make({ transport: http(server.url), clientInfo })
+        const error = failureOf(yield* Effect.exit(plain.callTool({ name: "cut-once", arguments: {} })))
+        assert.strictEqual(error._tag, "TransportCrashed")
+        assert.strictEqual((error as McpError.TransportCrashed).reason._tag, "StreamClosed")
+        assert.strictEqual((error as McpError.TransportCrashed).delivery, "MaybeDelivered")
+        // the session goes on
+        yield* plain.callTool({ name: "echo", arguments: { text: "after" } })
+
+        const other = yield* startModern({ legacy: "reject" })
+        const { session } = yield* McpSession.makeResilient(
+          { transport: http(other.url), clientInfo },
+          McpSessionPolicy.make({ keepAlive: false, replay: "Idempotent" })
+        )
+        yield* session.listTools()
+        const result = yield* session.callTool({ name: "cut-once", arguments: {} })
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "survived" }])
+        const { wire } = yield* wireOf(session)
+        const cuts = wire.filter((entry) => entry.method === "tools/call" && entry.headers?.["mcp-name"] === "cut-once")
+        assert.strictEqual(cuts.length, 2)
+        assert.notStrictEqual(cuts[0]!.id, cuts[1]!.id)
       }).pipe(Effect.provide(Env)))
 
     it.scoped("pinned 2025-11-25 against a 2026-only server: the 400's -32022 body is the answer, typed and not retryable", () =>
