@@ -183,10 +183,11 @@ export type SseOptions<R = never> = NodeMcpTransport.SseOptions<R>
 /**
  * A server run as a child process, speaking newline-delimited JSON-RPC over its stdin and stdout.
  *
- * The child is spawned with `@effect/platform`'s `Command`, so the transport requires a
- * `CommandExecutor` (provide `NodeContext.layer` from `@effect/platform-node`). It lives in the session's
- * scope: closing the scope closes its stdin, then sends SIGTERM, then SIGKILL, each after a bounded grace,
- * and waits for the exit.
+ * The child is spawned with `node:child_process`, and read and written on its events: nothing on the path of a
+ * message waits for a fiber. The type still names a `CommandExecutor` (provide `NodeContext.layer` from
+ * `@effect/platform-node`), which it no longer uses. It lives in the session's scope: closing the scope
+ * closes its stdin, then sends SIGTERM, then SIGKILL to its process group, each after a bounded grace, and
+ * waits for the exit.
  *
  * Deaths: the child exits, is killed, or closes its stdout ⇒ `ProcessExited { code, signal, stderrTail }`
  * within milliseconds; the command cannot start ⇒ the session fails to open with

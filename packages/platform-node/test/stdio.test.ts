@@ -365,6 +365,51 @@ describe("NodeMcpTransport.stdio", () => {
       assert.notInclude(reason.stderrTail, "zzz")
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("stderr lines go to the Effect logger at stderrLogLevel, annotated; below the minimum level they are not logged, and still kept for the tail", () =>
+    Effect.gen(function*() {
+      const logged: Array<{ message: string; level: string; annotations: Record<string, unknown> }> = []
+      const logger = Logger.make(({ annotations, logLevel, message }) =>
+        void logged.push({
+          message: String(Array.isArray(message) ? message[0] : message),
+          level: logLevel.label,
+          annotations: Object.fromEntries(annotations)
+        })
+      )
+      const withLogger = Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      const loud = yield* open({ stderrLogLevel: LogLevel.Info, description: "stdio: loud" }).pipe(withLogger)
+      const pid = yield* pidOf(loud)
+      const reason = crashOf(yield* Effect.exit(call(loud, "exit"))).reason
+      assert.strictEqual(reason._tag, "ProcessExited")
+      const line = logged.find((l) => l.message === "fatal: boom")
+      assert.isDefined(line, JSON.stringify(logged))
+      assert.strictEqual(line!.level, "INFO")
+      assert.deepInclude(line!.annotations, { module: "NodeMcpTransport", stream: "stderr", transport: "stdio: loud", pid })
+      logged.length = 0
+      // the default level, Debug, is below the default minimum, Info
+      const quiet = yield* open().pipe(withLogger)
+      const quietReason = crashOf(yield* Effect.exit(call(quiet, "exit"))).reason
+      assert.strictEqual(quietReason._tag, "ProcessExited")
+      if (quietReason._tag === "ProcessExited") assert.include(quietReason.stderrTail, "fatal: boom")
+      assert.isUndefined(logged.find((l) => l.message === "fatal: boom"))
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("a send after the close fails as not delivered", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const connection = yield* NodeMcpTransport.stdio({ command: process.execPath, args: [stdioFixture] }).open({
+        receive: () => {},
+        crash: () => {},
+        isCrashed: () => false,
+        failRequests: () => {}
+      }).pipe(Scope.extend(scope))
+      yield* connection.send({ jsonrpc: "2.0", method: "notifications/initialized" })
+      yield* Scope.close(scope, Exit.void)
+      const exit = yield* Effect.exit(connection.send({ jsonrpc: "2.0", method: "notifications/initialized" }))
+      const crash = crashOf(exit)
+      assert.strictEqual(crash.delivery, "NotDelivered")
+      assert.strictEqual(crash.reason._tag, "Closed")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scopedLive("the environment is not inherited unless asked", () =>
     Effect.gen(function*() {
       process.env.EFFECT_MCP_PARENT_SECRET = "s3cret"

@@ -1,6 +1,3 @@
-import * as Command from "@effect/platform/Command"
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import type * as PlatformError from "@effect/platform/Error"
 import { McpError, McpTransport } from "@effect-mcp/session"
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
@@ -9,13 +6,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as LogLevel from "effect/LogLevel"
-import * as Mailbox from "effect/Mailbox"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
-import * as Stream from "effect/Stream"
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
+import { accessSync } from "node:fs"
 import type * as Api from "../NodeMcpTransport.js"
 import { LineSplitter } from "./lines.js"
 import {
@@ -83,40 +81,12 @@ const groupPoll = Effect.async<void>((resume) => {
   return Effect.sync(() => clearTimeout(timer))
 })
 
-/**
- * A poll phase of the event loop, which reads every pipe that has data, then a pass of the scheduler, in
- * which the readers' fibers hand on what was read: no timer, on the Clock or off it. The second immediate is
- * queued in a check phase, so it runs in the next turn of the loop, after its poll phase.
- */
-const loopTurn = Effect.async<void>((resume) => {
-  let immediate = setImmediate(() => {
-    immediate = setImmediate(() => resume(Effect.void))
-  })
-  return Effect.sync(() => clearImmediate(immediate))
-}).pipe(Effect.zipRight(Effect.yieldNow()))
-
 const quote = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
 
-/** The OS error of a failed spawn, e.g. `spawn nonexistent ENOENT`. */
-const spawnError = (error: PlatformError.PlatformError): string =>
-  error._tag === "SystemError" && error.description !== undefined ? `${error.description}` : error.message
-
-/** The OS's error code of a failed spawn (`ENOENT`...), read from the platform's error or its cause. */
-const spawnCode = (error: PlatformError.PlatformError): string | undefined => {
-  const code = (error.cause as { code?: unknown } | undefined)?.code
-  if (typeof code === "string") return code
-  if (error._tag !== "SystemError") return undefined
-  return error.reason === "NotFound" ? "ENOENT" : error.reason === "PermissionDenied" ? "EACCES" : undefined
-}
-
-/** The platform reports a signal death as a failure whose message names the signal. */
-const signalOf = (error: PlatformError.PlatformError): string | null => {
-  const text = `${error._tag === "SystemError" ? error.description ?? "" : ""} ${error.message}`
-  return /signal:\s*(SIG[A-Z0-9]+)/.exec(text)?.[1] ?? null
-}
+const noop = () => {}
 
 /** @internal */
-export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<CommandExecutor.CommandExecutor> => {
+export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport => {
   const args = options.args ?? []
   const commandLine = [options.command, ...args].map(quote).join(" ")
   const description = options.description ?? `stdio: ${commandLine}`
@@ -127,60 +97,70 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
   const sigtermGrace = Duration.decode(options.sigtermGrace ?? "2 seconds")
   const invalidCounter = Metric.tagged(invalidLines, "transport", description)
 
-  return McpTransport.make<CommandExecutor.CommandExecutor>({
+  const spawnFailed = (error: unknown) => {
+    const code = (error as { code?: unknown } | undefined)?.code
+    return new McpError.TransportCrashed({
+      reason: new McpError.SpawnFailed({
+        command: commandLine,
+        error: error instanceof Error ? error.message : String(error),
+        ...(typeof code === "string" ? { code } : {})
+      }),
+      transport: description,
+      cause: error
+    })
+  }
+
+  return McpTransport.make<never>({
     description,
     open: (control) =>
       Effect.gen(function*() {
         const env: Record<string, string | undefined> = options.inheritEnv === true
           ? { ...process.env, ...options.env }
           : { ...getDefaultEnvironment(), ...options.env }
-        let command = Command.make(options.command, ...args).pipe(
-          Command.env(env, { extendEnv: false }),
-          Command.stdin("pipe"),
-          Command.stdout("pipe"),
-          Command.stderr("pipe")
+        // The callbacks below run on Node's events, outside any fiber: what they log goes through the
+        // runtime of the fiber that opened the transport (its logger, its level, its annotations).
+        const runtime = yield* Effect.runtime<never>()
+        const runSync = Runtime.runSync(runtime)
+        const logsStderr = !LogLevel.greaterThan(
+          FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentMinimumLogLevel),
+          stderrLevel
         )
-        if (options.cwd !== undefined) command = Command.workingDirectory(command, options.cwd)
+        let annotations: Record<string, unknown> = { module: "NodeMcpTransport", method: "stdio", transport: description }
+        const log = (effect: Effect.Effect<void>) => {
+          try {
+            runSync(Effect.annotateLogs(effect, annotations))
+          } catch {
+            // a logger that throws does not break the read path
+          }
+        }
 
-        // Spawned in the session's scope; the platform's own release (SIGTERM to the process group, then an
-        // unbounded wait) runs after ours below, which bounds it.
-        const proc = yield* Command.start(command).pipe(
-          Effect.mapError((error) => {
-            const code = spawnCode(error)
-            return new McpError.TransportCrashed({
-              reason: new McpError.SpawnFailed({ command: commandLine, error: spawnError(error), ...(code !== undefined ? { code } : {}) }),
-              transport: description,
-              cause: error
-            })
-          })
-        )
-        const annotate = Effect.annotateLogs({ module: "NodeMcpTransport", method: "stdio", transport: description, pid: proc.pid })
-        trackChild(proc.pid)
+        let child!: ChildProcessWithoutNullStreams
+        let pid = 0
         // when the child started: a process that holds its PID later and started at another time is another's
-        const leaderStart = startTimeOf(proc.pid)
-        // runs after the shutdown finalizer below (finalizers run in reverse order)
-        yield* Effect.addFinalizer(() => Effect.sync(() => liveChildren.delete(proc.pid)))
-
+        let leaderStart: string | undefined = undefined
         const stderrTail: Array<string> = []
         let exitInfo: ExitStatus | undefined = undefined
-        let closed = false
+        // Node's `exit`: the child is reaped, its PID no longer ours
         const exited = yield* Deferred.make<void>()
-        const outgoing = yield* Mailbox.make<Uint8Array>()
-        const encoder = new TextEncoder()
-        const encode = (message: JSONRPCMessage) => encoder.encode(`${JSON.stringify(message)}\n`)
-
-        let supervised = true
-        let exitFiber: Fiber.RuntimeFiber<void> | undefined = undefined
+        // `supervised` from the spawn to the report (or the close); `closed` from the close on
+        let supervised = false
+        let closed = false
         // the signs of death so far, and the bytes read from stdout, which tell a drained pipe from a busy one
         let stdoutEnded = false
         let stderrEnded = false
         let stdinFailed = false
         let stdoutBytes = 0
-        const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-        let drainFiber: Fiber.RuntimeFiber<void> | undefined = undefined
+
+        const write = (message: JSONRPCMessage): boolean => {
+          if (closed || stdinFailed || !child.stdin.writable) return false
+          child.stdin.write(`${JSON.stringify(message)}\n`)
+          return true
+        }
+
+        let drainTimer: NodeJS.Immediate | undefined = undefined
         const stopDrain = () => {
-          drainFiber?.unsafeInterruptAsFork(FiberId.none)
-          drainFiber = undefined
+          if (drainTimer !== undefined) clearImmediate(drainTimer)
+          drainTimer = undefined
         }
         const report = () => {
           if (!supervised) return
@@ -193,26 +173,36 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           control.crash(
             new McpError.ProcessExited({ code: info.code, signal: info.signal, stderrTail: stderrTail.join("\n") }, true)
           )
+          flushInvalid()
+          logStderr()
         }
-        // An open stdout is read while each turn of the loop brings more of what was written; an open stderr for
-        // as long, and at least one turn: its tail is the report's, and a survivor may write to it at any rate.
-        const drain = Effect.suspend(() => {
+        /**
+         * An open stdout is read while each turn of the event loop brings more of what was written; an open
+         * stderr for as long, and at least one turn: its tail is the report's, and a survivor may write to it at
+         * any rate. A turn is a poll phase, which reads every pipe that has data (its `data` events run then):
+         * the second immediate is queued in a check phase, so it runs in the next turn, after its poll phase.
+         */
+        const drain = () => {
           const start = stdoutBytes
-          const loop = (before: number): Effect.Effect<void> =>
-            Effect.flatMap(loopTurn, () => {
-              if (stdoutEnded || stdoutBytes === before || stdoutBytes - start > maxDrainBytes) {
-                return Effect.sync(report).pipe(Effect.zipRight(Effect.suspend(() => logStderr)))
-              }
-              return loop(stdoutBytes)
+          let before = stdoutBytes
+          const turn = () => {
+            drainTimer = setImmediate(() => {
+              drainTimer = setImmediate(() => {
+                drainTimer = undefined
+                if (stdoutEnded || stdoutBytes === before || stdoutBytes - start > maxDrainBytes) return report()
+                before = stdoutBytes
+                turn()
+              })
             })
-          return loop(stdoutBytes)
-        })
+          }
+          turn()
+        }
         /**
          * A sign of death. The exit, the end of stdout and a failed write to stdin each tell that the child is
          * dead to us; the end of stderr alone does not. A child that is dying gives its exit next (a zombie
-         * found at any sign has given it already: its `exit` is then not waited for, and no longer read, as
-         * `Command`'s `exitCode` builds and validates an error for a signal death, on the callers' path). Then
-         * what is still in the pipes is read, and the death reported: at once if both have ended.
+         * found at any sign has given it already: its `exit` event, which Node emits only once it has handled
+         * the pipes, is then not waited for). Then what is still in the pipes is read, and the death reported:
+         * at once if both have ended.
          */
         const sign = (kind: "exit" | "stdout" | "stderr" | "stdin") => {
           if (!supervised) return
@@ -220,33 +210,13 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           else if (kind === "stderr") stderrEnded = true
           else if (kind === "stdin") stdinFailed = true
           if (exitInfo === undefined) {
-            const status = zombieExit(proc.pid)
-            if (status !== undefined) {
-              exitInfo = status
-              exitFiber?.unsafeInterruptAsFork(FiberId.none)
-              Deferred.unsafeDone(exited, Exit.void)
-            }
+            const status = zombieExit(pid)
+            if (status !== undefined) exitInfo = status
           }
-          if (exitInfo === undefined && (!(stdoutEnded || stdinFailed) || exiting(proc.pid, leaderStart) === true)) return
+          if (exitInfo === undefined && (!(stdoutEnded || stdinFailed) || exiting(pid, leaderStart) === true)) return
           if (stdoutEnded && stderrEnded) return report()
-          drainFiber ??= runFork(drain)
+          if (drainTimer === undefined) drain()
         }
-
-        // the exit: code, or the signal that killed it (unless a sign found the child dead first)
-        exitFiber = yield* proc.exitCode.pipe(
-          Effect.match({
-            onSuccess: (code): ExitStatus => ({ code, signal: null }),
-            onFailure: (error): ExitStatus => ({ code: null, signal: signalOf(error) })
-          }),
-          Effect.flatMap((info) =>
-            Effect.sync(() => {
-              exitInfo = info
-            })
-          ),
-          Effect.zipRight(Deferred.succeed(exited, undefined)),
-          Effect.zipRight(Effect.sync(() => sign("exit"))),
-          Effect.forkScoped
-        )
 
         // stdout: our own newline-delimited framing, bounded. A message over the limit is dropped as it
         // streams by, read through for the ids it carries: each request of ours it answers fails alone, and
@@ -260,6 +230,16 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           if (options.invalidLines === "crash") {
             control.crash(new McpError.StreamClosed({ detail: `invalid line on stdout: ${line}` }))
           }
+        }
+        const flushInvalid = () => {
+          if (pendingInvalid.length === 0) return
+          const lines = pendingInvalid
+          pendingInvalid = []
+          log(Effect.forEach(
+            lines,
+            (line) => Effect.logWarning("invalid line on stdout", line).pipe(Effect.zipRight(Metric.increment(invalidCounter))),
+            { discard: true }
+          ))
         }
         let answered = false
         const decoder = new TextDecoder()
@@ -282,43 +262,34 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
             answered = true
             const detail = oversizeAnswer(id, "a message on stdout", maxMessageBytes, splitter.skippedBytes ?? 0)
             control.failRequests([id], new McpError.StreamClosed({ detail }))
-          }, (id) => void outgoing.unsafeOffer(encode(oversizeRefusal(id, maxMessageBytes))))
+          }, (id) => void write(oversizeRefusal(id, maxMessageBytes)))
           return (text) => scanner.push(text)
         })
-        // A stream's end is a sign as soon as its last chunk has been handled: `Stream.onDone` runs before the
-        // run's teardown (the reader's listeners, the pipe's destruction, the run's scope), which a caller
-        // waiting on the report need not wait for. A failed stream gives its sign after the run.
-        const endStdout = yield* Effect.once(Effect.sync(() => {
+        // a Buffer's `slice` is a view: the splitter copies what it keeps with `slice`, as of a Uint8Array
+        const onStdout = (chunk: Buffer) => {
+          stdoutBytes += chunk.length
+          splitter.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))
+          flushInvalid()
+        }
+        let stdoutDone = false
+        const onStdoutEnd = () => {
+          if (stdoutDone) return
+          stdoutDone = true
           splitter.end()
+          flushInvalid()
           sign("stdout")
-        }))
-        yield* proc.stdout.pipe(
-          Stream.onDone(() => endStdout),
-          Stream.runForEach((chunk) =>
-            Effect.suspend(() => {
-              stdoutBytes += chunk.length
-              splitter.push(chunk)
-              if (pendingInvalid.length === 0) return Effect.void
-              const lines = pendingInvalid
-              pendingInvalid = []
-              return Effect.forEach(lines, (line) =>
-                Effect.logWarning("invalid line on stdout", line).pipe(Effect.zipRight(Metric.increment(invalidCounter))), {
-                  discard: true
-                })
-            })
-          ),
-          Effect.catchAllCause((cause) => Effect.logDebug("stdout failed", cause)),
-          Effect.zipRight(endStdout),
-          annotate,
-          Effect.forkScoped
-        )
+        }
+        const onStdoutError = (error: Error) => {
+          log(Effect.logDebug("stdout failed", error))
+          onStdoutEnd()
+        }
 
         // stderr: to the logger, the last lines kept for the crash report
         let newStderr: Array<string> = []
         const keep = (line: string) => {
           stderrTail.push(line)
           if (stderrTail.length > tailLines) stderrTail.shift()
-          newStderr.push(line)
+          if (logsStderr) newStderr.push(line)
         }
         const stderrLines = new LineSplitter(
           maxStderrLineBytes,
@@ -326,65 +297,119 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           // dropped whole, as it streams by: the lines after it are kept as usual
           ({ bytes }) => keep(`[a stderr line of ${bytes} bytes was dropped]`)
         )
-        const logStderr = Effect.suspend(() => {
+        const logStderr = () => {
+          if (newStderr.length === 0) return
           const lines = newStderr
           newStderr = []
-          return Effect.forEach(lines, (line) => Effect.logWithLevel(stderrLevel, line), { discard: true })
+          log(Effect.annotateLogs(
+            Effect.forEach(lines, (line) => Effect.logWithLevel(stderrLevel, line), { discard: true }),
+            "stream",
+            "stderr"
+          ))
+        }
+        const onStderr = (chunk: Buffer) => {
+          stderrLines.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))
+          logStderr()
+        }
+        let stderrDone = false
+        const onStderrEnd = () => {
+          if (stderrDone) return
+          stderrDone = true
+          stderrLines.end()
+          logStderr()
+          sign("stderr")
+        }
+
+        const onStdinError = (error: Error) => {
+          log(Effect.logDebug("stdin failed", error))
+          sign("stdin")
+        }
+        // the exit: its code, or the signal that killed it (unless a sign found the child dead first)
+        const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+          exitInfo ??= { code, signal }
+          Deferred.unsafeDone(exited, Exit.void)
+          sign("exit")
+        }
+        // after the spawn, only a failed `kill` of Node's would emit this: we signal with `process.kill`
+        const onChildError = (error: Error) => log(Effect.logDebug("child process error", error))
+
+        const listen = () => {
+          child.on("exit", onExit)
+          child.on("error", onChildError)
+          child.stdout.on("data", onStdout).on("end", onStdoutEnd).on("error", onStdoutError)
+          child.stderr.on("data", onStderr).on("end", onStderrEnd).on("error", onStderrEnd)
+          child.stdin.on("error", onStdinError)
+        }
+        /** What is left of the child once its close has run: no listener of ours, no pipe of its. */
+        const release = () => {
+          supervised = false
+          stopDrain()
+          child.off("exit", onExit).off("error", onChildError).on("error", noop)
+          // (a spawn that failed for want of descriptors has no pipes)
+          child.stdout?.off("data", onStdout).off("end", onStdoutEnd).off("error", onStdoutError)
+          child.stderr?.off("data", onStderr).off("end", onStderrEnd).off("error", onStderrEnd)
+          child.stdin?.off("error", onStdinError)
+          // a pipe that a process the child started holds open would stay open otherwise
+          for (const pipe of [child.stdin, child.stdout, child.stderr]) pipe?.on("error", noop).destroy()
+          liveChildren.delete(pid)
+        }
+
+        // Node emits `spawn`, or `error` for a command that cannot start (ENOENT, EACCES), on the next tick:
+        // every listener is in place by then, so no event of the child's is missed.
+        const spawned = Effect.async<void, McpError.TransportCrashed>((resume) => {
+          if (options.cwd !== undefined) {
+            try {
+              accessSync(options.cwd)
+            } catch (error) {
+              return resume(Effect.fail(spawnFailed(error)))
+            }
+          }
+          try {
+            child = spawn(options.command, args, {
+              env,
+              ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+              // the child leads its own process group: the close signals the processes it starts too
+              detached: process.platform !== "win32",
+              stdio: ["pipe", "pipe", "pipe"]
+            })
+          } catch (error) {
+            return resume(Effect.fail(spawnFailed(error)))
+          }
+          const onSpawn = () => {
+            child.off("error", onSpawnError)
+            resume(Effect.void)
+          }
+          const onSpawnError = (error: Error) => {
+            child.off("spawn", onSpawn)
+            release()
+            resume(Effect.fail(spawnFailed(error)))
+          }
+          child.once("spawn", onSpawn)
+          child.once("error", onSpawnError)
+          if (child.pid === undefined) return
+          pid = child.pid
+          leaderStart = startTimeOf(pid)
+          annotations = { ...annotations, pid }
+          trackChild(pid)
+          supervised = true
+          listen()
         })
-        const endStderr = yield* Effect.once(
-          Effect.sync(() => stderrLines.end()).pipe(
-            Effect.zipRight(logStderr),
-            Effect.zipRight(Effect.sync(() => sign("stderr")))
-          )
-        )
-        yield* proc.stderr.pipe(
-          Stream.onDone(() => endStderr),
-          Stream.runForEach((chunk) => Effect.suspend(() => {
-            stderrLines.push(chunk)
-            return logStderr
-          })),
-          Effect.catchAllCause(() => Effect.void),
-          Effect.zipRight(endStderr),
-          Effect.annotateLogs({ stream: "stderr" }),
-          annotate,
-          Effect.forkScoped
-        )
-
-        // stdin: one writer, fed by `send`; ending the mailbox closes the child's stdin
-        yield* Mailbox.toStream(outgoing).pipe(
-          Stream.run(proc.stdin),
-          Effect.catchAllCause((cause) =>
-            Effect.logDebug("stdin failed", cause).pipe(Effect.zipRight(Effect.sync(() => sign("stdin"))))
-          ),
-          annotate,
-          Effect.forkScoped
-        )
-
-        // the supervisor, in plain callbacks so that no fiber hop separates the last sign from the report
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            supervised = false
-            stopDrain()
-          })
-        )
 
         // closing: stdin first (the spec's polite shutdown), then SIGTERM, then SIGKILL, each bounded. The
-        // platform spawns the child detached, as the leader of its own process group: the signals go to that
-        // group, whether or not the child has exited, since a wrapper (`npx`, a shell) that exited or was
-        // killed leaves the server it started in it. The platform's release signals the group only for a
-        // running child, or one that exited with a non-zero code.
+        // child leads its own process group: the signals go to that group, whether or not the child has
+        // exited, since a wrapper (`npx`, a shell) that exited or was killed leaves the server it started in it.
         // the members of the child's group found so far, looked at first
         const members: Array<number> = []
         const signal = (name: NodeJS.Signals) => {
           // our group is empty and its PID is another's: `-pid` would be another process group
-          if (pidReused(proc.pid, leaderStart)) return
+          if (pidReused(pid, leaderStart)) return
           try {
-            process.kill(-proc.pid, name)
+            process.kill(-pid, name)
           } catch {
             // no such group (the child left it, or no process groups here): the child alone, if it runs
             if (exitInfo === undefined) {
               try {
-                process.kill(proc.pid, name)
+                process.kill(pid, name)
               } catch {
                 // already gone
               }
@@ -392,7 +417,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
           }
         }
         const untilGroupEmpty: Effect.Effect<void> = Effect.suspend(() =>
-          groupRunning(proc.pid, members, leaderStart) ? Effect.zipRight(groupPoll, untilGroupEmpty) : Effect.void
+          groupRunning(pid, members, leaderStart) ? Effect.zipRight(groupPoll, untilGroupEmpty) : Effect.void
         )
         // the child's exit is an event; the rest of its group is sampled
         const waitGone = (grace: Duration.Duration) =>
@@ -402,7 +427,7 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
             Effect.map(Option.isSome)
           )
         const shutdown = Effect.gen(function*() {
-          yield* outgoing.end
+          yield* Effect.sync(() => child.stdin.end())
           if (yield* waitGone(stdinCloseGrace)) return
           signal("SIGTERM")
           if (yield* waitGone(sigtermGrace)) return
@@ -413,27 +438,24 @@ export const stdio = (options: Api.StdioOptions): McpTransport.McpTransport<Comm
         // The waits are interruptible, so that their timeouts can cut them. An interrupt of the fiber closing
         // the scope (a resilient layer's shutdown, closing a crashed generation) reaches its children, in
         // their interruptible regions, though the finalizer itself is uninterruptible: it would cut the wait
-        // at hand and skip the signals, and leave the platform's unbounded release waiting on a child that
-        // ignores SIGTERM. So the sequence runs in a fiber of no parent's, joined uninterruptibly.
-        yield* Effect.addFinalizer(() =>
-          Effect.suspend(() => {
-            closed = true
-            return Effect.forkDaemon(Effect.interruptible(shutdown))
-          }).pipe(Effect.flatMap(Fiber.join), annotate)
-        )
+        // at hand and skip the signals. So the sequence runs in a fiber of no parent's, joined uninterruptibly.
+        const close = Effect.suspend(() => {
+          closed = true
+          return Effect.forkDaemon(Effect.interruptible(Effect.annotateLogs(shutdown, annotations)))
+        }).pipe(Effect.flatMap(Fiber.join), Effect.ensuring(Effect.sync(release)))
+        // spawned in the session's scope, uninterruptibly: the close is in place as soon as there is a child
+        yield* Effect.acquireRelease(spawned, () => close)
 
         const connection: McpTransport.McpTransport.Connection = {
           send: (message) =>
             Effect.suspend(() =>
-              closed || !outgoing.unsafeOffer(encode(message))
-                ? Effect.fail(
-                  new McpError.TransportCrashed({
-                    reason: new McpError.Closed({ detail: "stdin is closed" }),
-                    transport: description,
-                    delivery: "NotDelivered"
-                  })
-                )
-                : Effect.void
+              write(message) ? Effect.void : Effect.fail(
+                new McpError.TransportCrashed({
+                  reason: new McpError.Closed({ detail: "stdin is closed" }),
+                  transport: description,
+                  delivery: "NotDelivered"
+                })
+              )
             )
         }
         return connection

@@ -39,9 +39,8 @@ export const statFields = (pid: number): Array<string> | undefined => {
  * from `/proc/<pid>/stat` (Linux 3.5 and later), or `undefined`: the process is running, or already reaped,
  * or not a child of this process, or the platform has no such file.
  *
- * A child's pipes close as it dies, before Node handles its `exit`: Node's `exit` event, and `Command`'s
- * `exitCode` after it (which builds and validates an error for a signal death), wait behind everything the
- * event loop has to do about those pipes first. Reading the status here, when the pipes have ended, lets the
+ * A child's pipes close as it dies, before Node handles its `exit`: Node's `exit` event waits behind
+ * everything the event loop has to do about those pipes first. Reading the status here, when the pipes have ended, lets the
  * stdio transport report a death without that wait. The pipes close a moment before the child becomes a
  * zombie, though: read at their end, the status may not be there yet, and the caller then waits for the
  * exit. The reaped process's PID cannot have been reused while it is a zombie, and a PID reused since would
