@@ -1,5 +1,5 @@
 // Effect 4's McpClient, timed the way packages/bench/src/peerChild.ts times the other clients: `node peer.mjs
-// <stdio|streamable-http> <url | command args...>` with BENCH_CALLS, BENCH_IN_FLIGHT, BENCH_ROUNDS in the
+// <stdio|streamable-http> <url | command args...>` with BENCH_CALLS, BENCH_IN_FLIGHT, BENCH_ROUNDS, BENCH_WARMUP in the
 // environment; prints `RESULT { sequential: [µs per call], batches: [ms per batch] }`. Effect 4's client
 // does not negotiate: the version is the one its protocol adapter speaks (BENCH_PROTOCOL, 2025-11-25 by default).
 import { Effect, Layer } from "effect"
@@ -11,6 +11,8 @@ const [kind, target, ...args] = process.argv.slice(2)
 const calls = Number(process.env.BENCH_CALLS ?? 200)
 const inFlight = Number(process.env.BENCH_IN_FLIGHT ?? 1000)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+// calls before the timed ones, so that every client is measured with its code compiled
+const warmup = Number(process.env.BENCH_WARMUP ?? 500)
 const protocol = process.env.BENCH_PROTOCOL === "2026-07-28" ? McpProtocol.v2026_07_28 : McpProtocol.v2025_11_25
 
 const program = Effect.gen(function*() {
@@ -18,7 +20,7 @@ const program = Effect.gen(function*() {
   const tools = yield* client.listTools()
   const echo = tools.find((tool) => tool.name === "echo")
   const call = client.callTool({ tool: echo, arguments: { message: "hello" } })
-  for (let i = 0; i < Math.min(calls, 50); i++) yield* call
+  for (let i = 0; i < warmup; i++) yield* call
   const sequential = []
   for (let i = 0; i < calls; i++) {
     const start = performance.now()

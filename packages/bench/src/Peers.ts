@@ -43,6 +43,8 @@ export interface Options {
   readonly inFlight: number
   /** Batches of `inFlight` per turn. */
   readonly batches: number
+  /** Untimed calls before the timed ones, in each turn. */
+  readonly warmup: number
 }
 
 /**
@@ -61,13 +63,13 @@ export interface PeerRow {
  * @since 0.1.0
  * @category constructors
  */
-export const full: Options = { transports: ["stdio", "streamable-http"], rounds: 5, calls: 300, inFlight: 500, batches: 3 }
+export const full: Options = { transports: ["stdio", "streamable-http"], rounds: 5, calls: 300, inFlight: 500, batches: 3, warmup: 500 }
 
 /**
  * @since 0.1.0
  * @category constructors
  */
-export const quick: Options = { transports: ["stdio", "streamable-http"], rounds: 1, calls: 30, inFlight: 50, batches: 1 }
+export const quick: Options = { transports: ["stdio", "streamable-http"], rounds: 1, calls: 30, inFlight: 50, batches: 1, warmup: 10 }
 
 const benchDir = fileURLToPath(new URL("..", import.meta.url))
 const peerChild = fileURLToPath(new URL("./peerChild.ts", import.meta.url))
@@ -92,7 +94,8 @@ const turn = (client: PeerClient, kind: "stdio" | "streamable-http", url: string
         ...process.env,
         BENCH_CALLS: String(options.calls),
         BENCH_IN_FLIGHT: String(options.inFlight),
-        BENCH_ROUNDS: String(options.batches)
+        BENCH_ROUNDS: String(options.batches),
+        BENCH_WARMUP: String(options.warmup)
       }
     })
     let stdout = ""

@@ -2,7 +2,7 @@
  * One client of the three-way comparison, in a process of its own (`Peers.ts` starts it): this library's
  * session, plain or resilient, or the raw SDK `Client`, timed as `bench-effect4/peer.mjs` times Effect 4's
  * McpClient. `node --import tsx peerChild.ts <library|resilient|raw> <stdio|streamable-http> [url]`, counts
- * in BENCH_CALLS, BENCH_IN_FLIGHT, BENCH_ROUNDS; prints `RESULT { sequential, batches }` (as `Child.ts` reads it).
+ * in BENCH_CALLS, BENCH_IN_FLIGHT, BENCH_ROUNDS, BENCH_WARMUP; prints `RESULT { sequential, batches }` (as `Child.ts` reads it).
  *
  * @since 0.1.0
  */
@@ -18,10 +18,12 @@ const [side, kind, url] = process.argv.slice(2) as ["library" | "resilient" | "r
 const calls = Number(process.env.BENCH_CALLS ?? 200)
 const inFlight = Number(process.env.BENCH_IN_FLIGHT ?? 1000)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+// calls before the timed ones, so that every client is measured with its code compiled
+const warmup = Number(process.env.BENCH_WARMUP ?? 500)
 
 /** The raw SDK's loop: warm-up, then `calls` timed one at a time (µs), then `rounds` batches of `inFlight` at once (ms). */
 const time = async (call: () => Promise<unknown>) => {
-  for (let i = 0; i < Math.min(calls, 50); i++) await call()
+  for (let i = 0; i < warmup; i++) await call()
   const sequential: Array<number> = []
   for (let i = 0; i < calls; i++) {
     const start = performance.now()
@@ -44,7 +46,7 @@ const library = Effect.gen(function*() {
     : yield* McpSession.make(options)
   // timed in Effect, as an Effect application calls it (and as bench-effect4/peer.mjs times Effect 4)
   const call = session.callTool(echo)
-  for (let i = 0; i < Math.min(calls, 50); i++) yield* call
+  for (let i = 0; i < warmup; i++) yield* call
   const sequential: Array<number> = []
   for (let i = 0; i < calls; i++) {
     const start = performance.now()

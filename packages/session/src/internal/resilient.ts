@@ -152,7 +152,7 @@ export const make = <R = never>(
         while (true) {
           episode.attempts++
           const child = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-          const exit = yield* session.makeLive(sessionOptions).pipe(Scope.extend(child), Effect.exit)
+          const exit = yield* session.makeLive({ ...sessionOptions, generation }).pipe(Scope.extend(child), Effect.exit)
           if (Exit.isSuccess(exit)) {
             const builtAt = yield* Clock.currentTimeMillis
             return { generation, session: exit.value.service, isCrashed: exit.value.isCrashed, scope: child, builtAt }
@@ -177,6 +177,9 @@ export const make = <R = never>(
     })
     let latest = infoOf(first.session)
     const state = yield* SubscriptionRef.make<State>({ _tag: "Connected", live: first })
+    // what `state` holds, read without an effect by a call's first attempt
+    let current: State = { _tag: "Connected", live: first }
+    const setState = (next: State) => Effect.zipRight(Effect.sync(() => void (current = next)), SubscriptionRef.set(state, next))
     yield* publish({ _tag: "Connected", generation: 1, serverInfo: first.session.serverInfo })
 
     // The manager: the one fiber that notices crashes and rebuilds. It holds nothing but the live generation
@@ -198,7 +201,7 @@ export const make = <R = never>(
         if (crash._tag !== "TransportCrashed") return undefined
         const crashedAt = yield* Clock.currentTimeMillis
         yield* Effect.logWarning(`transport crashed: ${crash.message}`)
-        yield* SubscriptionRef.set(state, { _tag: "Reconnecting", generation: live.generation, error: crash })
+        yield* setState({ _tag: "Reconnecting", generation: live.generation, error: crash })
         yield* publish({ _tag: "Crashed", generation: live.generation, error: crash })
         yield* closeWhole(live.scope, Exit.void)
         // A rebuilt session that died young was a failed attempt of its episode, which goes on; any other
@@ -221,7 +224,7 @@ export const make = <R = never>(
             () => new McpError.GaveUp({ transport: description, attempts: episode?.attempts ?? 0, lastError: crash })
           )
           if (Option.isNone(failure)) yield* Effect.logError("rebuilding failed with a defect", next.cause)
-          yield* SubscriptionRef.set(state, { _tag: "GaveUp", error })
+          yield* setState({ _tag: "GaveUp", error })
           yield* Metric.increment(McpMetrics.gaveUp)
           yield* publish({ _tag: "GaveUp", error })
           yield* Effect.logError(error.message)
@@ -230,7 +233,7 @@ export const make = <R = never>(
         }
         const rebuilt = next.value
         latest = infoOf(rebuilt.session)
-        yield* SubscriptionRef.set(state, { _tag: "Connected", live: rebuilt })
+        yield* setState({ _tag: "Connected", live: rebuilt })
         yield* Metric.increment(McpMetrics.rebuilds)
         const millis = (yield* Clock.currentTimeMillis) - crashedAt
         yield* publish({ _tag: "Rebuilt", generation: rebuilt.generation, serverInfo: rebuilt.session.serverInfo, millis })
@@ -313,20 +316,48 @@ export const make = <R = never>(
       call: (session: Service, generation: number) => Effect.Effect<A, E | McpError.TransportCrashed>,
       mayReplay: (crash: McpError.TransportCrashed, after: number) => Effect.Effect<boolean>
     ): Effect.Effect<A, E | McpError.TransportCrashed | McpError.GaveUp> =>
+      Effect.suspend(() => {
+        // the usual case: a live generation, and a first attempt that succeeds, with nothing else to do
+        const now = current
+        if (now._tag !== "Connected" || now.live.isCrashed()) return attempts(method, target, call, mayReplay, undefined)
+        const live = now.live
+        return call(live.session, live.generation).pipe(
+          Effect.catchIf(
+            (error): error is McpError.TransportCrashed => McpError.isTransportCrashed(error),
+            (crash) => attempts(method, target, call, mayReplay, { live, crash })
+          )
+        )
+      })
+
+    const attempts = <A, E>(
+      method: string,
+      target: string | undefined,
+      call: (session: Service, generation: number) => Effect.Effect<A, E | McpError.TransportCrashed>,
+      mayReplay: (crash: McpError.TransportCrashed, after: number) => Effect.Effect<boolean>,
+      first: { readonly live: Live; readonly crash: McpError.TransportCrashed } | undefined
+    ): Effect.Effect<A, E | McpError.TransportCrashed | McpError.GaveUp> =>
       Effect.gen(function*() {
         let after = 0
         let maybeDelivered: McpError.TransportCrashed | undefined
         let last: McpError.TransportCrashed | undefined
         for (let attempt = 0;; attempt++) {
+          if (attempt === 0 && first !== undefined) {
+            // the first attempt ran on the fast path, and crashed
+            const failure = first.crash
+            if (failure.delivery !== "NotDelivered") maybeDelivered = failure
+            last = failure
+            after = first.live.isCrashed() ? first.live.generation : first.live.generation - 1
+            if (policy.maxReplays < 1 || !(yield* mayReplay(failure, after))) return yield* Effect.fail(failure)
+            yield* logReplay(method, target, failure, first.live)
+            continue
+          }
           const live = yield* acquire(after, maybeDelivered, last)
           if (attempt > 0) {
             // counted and told when it goes, not when it is decided: the wait for a session may end it
             yield* Metric.increment(Metric.tagged(McpMetrics.replays, "method", method))
             yield* publish({ _tag: "Replayed", method, target, attempt })
           }
-          const exit = yield* Effect.exit(call(live.session, live.generation).pipe(
-            Effect.annotateSpans({ "mcp.attempt": attempt + 1, "mcp.generation": live.generation })
-          ))
+          const exit = yield* Effect.exit(Effect.locally(call(live.session, live.generation), session.currentAttempt, attempt + 1))
           if (Exit.isSuccess(exit)) return exit.value
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
           if (!McpError.isTransportCrashed(failure)) return yield* exit
@@ -337,18 +368,21 @@ export const make = <R = never>(
           if (attempt >= policy.maxReplays || !(yield* mayReplay(failure, after))) {
             return yield* Effect.fail(maybeDelivered ?? failure)
           }
-          // annotated here, not around every call: nothing else in a request logs
-          yield* Effect.logDebug(`replaying ${method}${target !== undefined ? ` ${target}` : ""} (${failure.reason._tag})`).pipe(
-            Effect.annotateLogs({
-              module: "McpSession",
-              method,
-              transport: description,
-              server: live.session.serverInfo.name,
-              generation: live.generation
-            })
-          )
+          yield* logReplay(method, target, failure, live)
         }
       })
+
+    // annotated here, not around every call: nothing else in a request logs
+    const logReplay = (method: string, target: string | undefined, failure: McpError.TransportCrashed, live: Live) =>
+      Effect.logDebug(`replaying ${method}${target !== undefined ? ` ${target}` : ""} (${failure.reason._tag})`).pipe(
+        Effect.annotateLogs({
+          module: "McpSession",
+          method,
+          transport: description,
+          server: live.session.serverInfo.name,
+          generation: live.generation
+        })
+      )
 
     const always = () => Effect.succeed(true)
 

@@ -23,6 +23,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
+import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
@@ -59,7 +60,20 @@ const defaultCloseTimeout = Duration.seconds(2)
  */
 export interface InternalOptions<R> extends Options<R> {
   readonly onNotification?: ((notification: ServerNotification) => void) | undefined
+  /** The resilient session's generation this session is: its requests' spans say it, and their attempt. */
+  readonly generation?: number | undefined
 }
+
+/**
+ * The attempt a resilient session's request is (1, then 2 and up for its replays), for its span: a
+ * `FiberRef` read once per request, since `Effect.annotateSpans` per call costs more than the call.
+ *
+ * @internal
+ */
+export const currentAttempt: FiberRef.FiberRef<number> = globalValue(
+  Symbol.for("@effect-mcp/session/McpSession/currentAttempt"),
+  () => FiberRef.unsafeMake(1)
+)
 
 /** The methods whose answer may ask the client for input first (2026-07-28's multi round-trip requests). */
 const mayRequireInput = new Set(["tools/call", "prompts/get", "resources/read"])
@@ -371,10 +385,12 @@ export const makeLive = <R = never>(
           "mcp.method": method,
           "mcp.transport": description,
           "mcp.server": serverInfo.name,
-          ...(target !== undefined ? { "mcp.target": target } : {})
+          ...(target !== undefined ? { "mcp.target": target } : {}),
+          ...(options.generation !== undefined ? { "mcp.generation": options.generation } : {})
         }
       }, (span) =>
         Effect.withFiberRuntime<A, E>((fiber) => {
+          if (options.generation !== undefined) span.attribute("mcp.attempt", fiber.getFiberRef(currentAttempt))
           const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
           requests(1, labels)
           const start = clock.unsafeCurrentTimeNanos()
