@@ -122,7 +122,7 @@ describe("bench (smoke)", () => {
     }))
   it.live("peers: the raw SDK, this library plain and resilient, and Effect 4's McpClient, each in its own process", () =>
     Effect.gen(function*() {
-      const rows = yield* Peers.run({ transports: ["stdio"], rounds: 1, calls: 3, inFlight: 3, batches: 1, warmup: 1 })
+      const rows = yield* Peers.run({ transports: ["stdio"], rounds: 1, calls: 3, inFlight: 3, batches: 1, warmup: { stdio: 1, "streamable-http": 1 } })
       assert.strictEqual(rows.length, 2)
       for (const row of rows) {
         for (const client of Peers.clients) assert.isTrue(Number.isFinite(row.medians[client]), `${row.measure}: ${client}`)
