@@ -17,7 +17,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-const packages = ["session", "platform-node", "cli"]
+const packages = ["session", "platform-node", "cli", "ai"]
 /** Every child of this script is bounded: nothing here may hang CI. */
 const bound = { timeout: 120_000, killSignal: "SIGKILL" }
 
@@ -171,6 +171,7 @@ console.log(JSON.stringify(await Effect.runPromise(program.pipe(Effect.provide(N
   fs.writeFileSync(
     path.join(project, "consumer.ts"),
     `import { McpError, McpSession, McpSessionPolicy } from "@effect-mcp/session"
+import { McpToolkit } from "@effect-mcp/ai"
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import type { HttpClient } from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
@@ -197,6 +198,11 @@ export const echo: Effect.Effect<string, never, McpSession.McpSession> = Effect.
     RequestTimeout: (error) => Effect.succeed(\`timed out after \${error.timeoutMillis} ms\`)
   }),
   Effect.catchAll((error) => Effect.succeed(error._tag))
+)
+
+export const toolkit: Effect.Effect<McpToolkit.McpToolkit, McpError.RequestError, McpSession.McpSession> = Effect.flatMap(
+  McpSession.McpSession,
+  (session) => McpToolkit.make(session, { onUnavailable: "result" })
 )
 `
   )
