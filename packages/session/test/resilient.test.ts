@@ -911,6 +911,37 @@ describe("McpSession.layerResilient", () => {
         yield* notReplayed(call, Effect.sync(() => calls))
       }))
 
+    it.scoped("Idempotent asks again a server that says its tools changed as it answers, and replays what it may", () =>
+      Effect.gen(function*() {
+        // as server-everything does after every handshake: the first answers come with a list_changed
+        let listings = 0
+        let calls = 0
+        const scriptedTransport = scripted((msg, reply) => {
+          if (msg.method === "tools/list") {
+            listings++
+            const annotations = { readOnlyHint: false, idempotentHint: true }
+            reply({ jsonrpc: "2.0", id: msg.id!, result: { tools: [{ name: "set", inputSchema: { type: "object" }, annotations }] } })
+            if (listings <= 2) reply({ jsonrpc: "2.0", method: "notifications/tools/list_changed" })
+          }
+          if (msg.method === "tools/call" && ++calls > 1) {
+            reply({ jsonrpc: "2.0", id: msg.id!, result: { content: [{ type: "text", text: "set" }] } })
+          }
+        })
+        const { faults, transport } = yield* McpTest.faulty(scriptedTransport)
+        const { session } = yield* McpSession.makeResilient(
+          { transport, clientInfo },
+          McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("1 second"), replay: "Idempotent" })
+        )
+        yield* session.listTools()
+        const call = yield* Effect.fork(session.callTool({ name: "set" }))
+        yield* eventually(Effect.sync(() => calls), (n) => n === 1)
+        yield* faults.failPending(new McpError.StreamClosed({ detail: "the answer stream ended" }))
+        const result = yield* Fiber.join(call)
+        assert.deepStrictEqual(result.content, [{ type: "text", text: "set" }])
+        assert.strictEqual(calls, 2)
+        assert.strictEqual(listings, 3)
+      }))
+
     it.scoped("Idempotent forgets what tools/list said once the server says its tools changed", () =>
       Effect.gen(function*() {
         const charges = chargeServer(() => true)

@@ -410,7 +410,11 @@ export const make = <R = never>(
       const known = listed !== undefined && listed.generation > after ? listed.tools.get(name) : undefined
       if (known !== undefined) return Effect.succeed(known)
       return acquire(after, undefined, undefined).pipe(
-        Effect.flatMap((live) => listAndRemember(live.session, live.generation)),
+        // a server that says its tools changed as it answers (some do right after every handshake) is asked
+        // again, twice at most
+        Effect.flatMap((live) =>
+          Effect.repeat(listAndRemember(live.session, live.generation), { while: ({ current }) => !current, times: 2 })
+        ),
         // a listing the server changed meanwhile says nothing sure: not known, not replayed
         Effect.map(({ current, tools }) => current ? tools.find((tool) => tool.name === name) : undefined),
         Effect.orElseSucceed(() => undefined)
