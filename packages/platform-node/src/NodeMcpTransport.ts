@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type { McpTransport } from "@effect-mcp/session"
 import type * as Duration from "effect/Duration"
@@ -184,10 +183,9 @@ export type SseOptions<R = never> = NodeMcpTransport.SseOptions<R>
  * A server run as a child process, speaking newline-delimited JSON-RPC over its stdin and stdout.
  *
  * The child is spawned with `node:child_process`, and read and written on its events: nothing on the path of a
- * message waits for a fiber. The type still names a `CommandExecutor` (provide `NodeContext.layer` from
- * `@effect/platform-node`), which it no longer uses. It lives in the session's scope: closing the scope
- * closes its stdin, then sends SIGTERM, then SIGKILL to its process group, each after a bounded grace, and
- * waits for the exit.
+ * message waits for a fiber, and the transport needs no service. It lives in the session's scope: closing
+ * the scope closes its stdin, then sends SIGTERM, then SIGKILL to its process group, each after a bounded
+ * grace, and waits for the exit.
  *
  * Deaths: the child exits, is killed, or closes its stdout ⇒ `ProcessExited { code, signal, stderrTail }`
  * within milliseconds; the command cannot start ⇒ the session fails to open with
@@ -210,7 +208,7 @@ export type SseOptions<R = never> = NodeMcpTransport.SseOptions<R>
  * @since 0.1.0
  * @category constructors
  */
-export const stdio: (options: NodeMcpTransport.StdioOptions) => McpTransport.McpTransport<CommandExecutor.CommandExecutor> =
+export const stdio: (options: NodeMcpTransport.StdioOptions) => McpTransport.McpTransport =
   internalStdio.stdio
 
 /**
