@@ -153,6 +153,22 @@ export declare namespace McpSession {
      * Default: none for `make`/`layer`, `McpSessionPolicy.defaultKeepAlive` for `layerResilient`.
      */
     readonly keepAlive?: KeepAlive | undefined
+    /**
+     * Bound on each run of a client handler (`McpClientHandlers`) for what the server asks; past it the
+     * server is answered `-32001` and the handler interrupted. Default: 5 minutes (a human may be asked).
+     */
+    readonly handlerTimeout?: Duration.DurationInput | undefined
+    /**
+     * Under 2026-07-28, how many `input_required` answers one call may get before it fails
+     * (`ProtocolError`). Default: 8.
+     */
+    readonly maxInputRounds?: number | undefined
+    /**
+     * The level of the server's log messages, which the session logs with `Effect.log*`: set with
+     * `logging/setLevel` after the handshake (legacy versions, if the server offers logging), sent with
+     * every request under 2026-07-28. Default: none (the server's own).
+     */
+    readonly logLevel?: LoggingLevel | undefined
   }
 
   /**

@@ -68,11 +68,13 @@ export const scriptedSdk = (
   handle: (message: JSONRPCMessage & { id?: string | number; method?: string; params?: any }, reply: Reply) => void,
   options?: {
     /** Answers `initialize`; `hangUp` closes the transport from the peer's side (its `onclose`). */
-    readonly initialize?: (id: string | number, reply: Reply, hangUp: () => void) => void
+    readonly initialize?: (id: string | number, reply: Reply, hangUp: () => void, params?: any) => void
     /** What the transport's `close` does instead of closing (e.g. reject). */
     readonly close?: () => Promise<void>
     /** A session id the transport has before it starts, as one that resumes a session would. */
     readonly sessionId?: string
+    /** Answers `server/discover` with this DiscoverResult (a 2026-07-28 server) instead of -32601. */
+    readonly discover?: Record<string, unknown>
   }
 ) : Transport => {
         const transport: Transport = {
@@ -85,11 +87,12 @@ export const scriptedSdk = (
             const reply: Reply = (m) => transport.onmessage?.(m)
             const msg = message as any
             if (msg.method === "initialize") {
-              if (options?.initialize) return options.initialize(msg.id, reply, () => transport.onclose?.())
+              if (options?.initialize) return options.initialize(msg.id, reply, () => transport.onclose?.(), msg.params)
               return reply({ jsonrpc: "2.0", id: msg.id, result: initializeResult })
             }
             // as a legacy SDK server: it does not know 2026-07-28's probe
             if (msg.method === "server/discover") {
+              if (options?.discover !== undefined) return reply({ jsonrpc: "2.0", id: msg.id, result: options.discover } as JSONRPCMessage)
               return reply({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: "Method not found" } })
             }
             if (msg.method === "notifications/initialized") return
@@ -99,6 +102,14 @@ export const scriptedSdk = (
         if (options?.sessionId !== undefined) transport.sessionId = options.sessionId
         return transport
 }
+
+/** What a scripted 2026-07-28 server answers `server/discover` with. */
+export const discoverResult = (capabilities: Record<string, unknown> = { tools: {}, resources: {}, prompts: {} }) => ({
+  resultType: "complete",
+  supportedVersions: ["2026-07-28"],
+  capabilities,
+  _meta: { "io.modelcontextprotocol/serverInfo": { name: "scripted-modern", version: "0.0.1" } }
+})
 
 /** `scriptedSdk` as a transport. */
 export const scripted = (
