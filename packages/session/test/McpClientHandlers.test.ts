@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
-import { McpClientHandlers, McpError, McpSession } from "../src/index.js"
+import { McpClientHandlers, McpError, McpSession, McpSessionPolicy } from "../src/index.js"
 import { discoverResult, eventually, failureOf, initializeResult, scripted } from "./utils.js"
 
 const clientInfo = { name: "handlers-test", version: "0.0.0" }
@@ -22,8 +22,9 @@ const peer = (options?: {
   let toClient: ((m: JSONRPCMessage) => void) | undefined
   let hangUp: (() => void) | undefined
   const send = (m: unknown) => toClient!(m as JSONRPCMessage)
-  const transport = scripted((msg, reply) => {
+  const transport = scripted((msg, reply, close) => {
     toClient = reply
+    hangUp = close
     received.push(msg)
     if (msg.method === "ping") return reply({ jsonrpc: "2.0", id: msg.id!, result: {} })
     options?.answer?.(msg, send)
@@ -268,6 +269,18 @@ describe("McpClientHandlers", () => {
           assert.strictEqual(found[0]!.annotations.logger, "db")
         }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
       }))
+
+    it.scoped("a resilient session's generations read the handlers of the context it was made in", () =>
+      Effect.gen(function*() {
+        const server = peer()
+        const { session } = yield* McpSession.makeResilient({ transport: server.transport, clientInfo }, McpSessionPolicy.make({ keepAlive: false })).pipe(
+          Effect.provide(accept)
+        )
+        yield* session.ping()
+        assert.deepStrictEqual(server.received[0]?.params.capabilities, { elicitation: { form: { applyDefaults: true } } })
+        server.send(elicitForm("e"))
+        assert.strictEqual((yield* server.answerTo("e")).result?.action, "accept")
+      }))
   })
 
   describe("2026-07-28 (input_required, then a retry)", () => {
@@ -354,6 +367,36 @@ describe("McpClientHandlers", () => {
         assert.strictEqual(error._tag, "ProtocolError")
         assert.match((error as McpError.ProtocolError).detail, /more than 3 times/)
         assert.strictEqual(server.received.filter((m) => m.method === "resources/read").length, 4)
+      }))
+
+    it.scoped("the transport's death while a round's handler runs interrupts it and fails the call", () =>
+      Effect.gen(function*() {
+        let started = false
+        let interrupted = false
+        const server = peer({
+          modern: true,
+          answer: (msg, send) => {
+            if (msg.method === "tools/call") send({ jsonrpc: "2.0", id: msg.id, result: inputRequired("s") })
+          }
+        })
+        const session = yield* McpSession.make({ transport: server.transport, clientInfo }).pipe(
+          Effect.provide(Layer.merge(
+            McpClientHandlers.Elicitation.layer(() =>
+              Effect.sync(() => void (started = true)).pipe(
+                Effect.zipRight(Effect.never),
+                Effect.onInterrupt(() => Effect.sync(() => void (interrupted = true)))
+              )
+            ),
+            McpClientHandlers.Roots.layerStatic([])
+          ))
+        )
+        const call = yield* Effect.fork(session.callTool({ name: "t", arguments: {} }))
+        yield* eventually(Effect.sync(() => started), (s) => s)
+        server.hangUp()
+        const error = failureOf(yield* call.await)
+        assert.strictEqual(error._tag, "TransportCrashed")
+        assert.isTrue(interrupted)
+        assert.strictEqual(server.received.filter((m) => m.method === "tools/call").length, 1)
       }))
 
     it.scoped("a handler's refusal fails the call with its error; logLevel goes with every request", () =>

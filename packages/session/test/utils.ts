@@ -65,7 +65,7 @@ export const initializeResult = {
  * reply synchronously (several messages in one tick, as a stdio chunk would carry them).
  */
 export const scriptedSdk = (
-  handle: (message: JSONRPCMessage & { id?: string | number; method?: string; params?: any }, reply: Reply) => void,
+  handle: (message: JSONRPCMessage & { id?: string | number; method?: string; params?: any }, reply: Reply, hangUp: () => void) => void,
   options?: {
     /** Answers `initialize`; `hangUp` closes the transport from the peer's side (its `onclose`). */
     readonly initialize?: (id: string | number, reply: Reply, hangUp: () => void, params?: any) => void
@@ -96,7 +96,7 @@ export const scriptedSdk = (
               return reply({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: "Method not found" } })
             }
             if (msg.method === "notifications/initialized") return
-            handle(msg, reply)
+            handle(msg, reply, () => transport.onclose?.())
           }
         }
         if (options?.sessionId !== undefined) transport.sessionId = options.sessionId

@@ -445,7 +445,11 @@ export const makeLive = <R = never>(
               : Effect.fail(
                 new McpError.ProtocolError({ method, code: answer.code, detail: `${input.method as string} (input ${key}): ${answer.message}` })
               )
-        ), { concurrency: "unbounded" }).pipe(Effect.map((answers) => Object.fromEntries(answers)))
+        ), { concurrency: "unbounded" }).pipe(
+        Effect.map((answers) => Object.fromEntries(answers)),
+        // the transport's death interrupts the handlers: the next round could not be sent
+        Effect.raceFirst(Effect.mapError(awaitDeath, (crashed) => crashed.withDelivery("NotDelivered")))
+      )
     }
 
     const sendOnce = <A>(
