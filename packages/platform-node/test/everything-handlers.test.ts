@@ -1,7 +1,7 @@
 /**
  * What server-everything asks of the client (2025-11-25, over stdio), answered by `McpClientHandlers`:
  * elicitation, sampling and roots end to end, its log messages in the Effect logger, a handler's refusal
- * as the server sees it, and the server's death while a handler runs.
+ * as the server sees it, the server's death while a handler runs; and a resource subscription's updates.
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { McpClientHandlers, McpSession } from "@effect-mcp/session"
@@ -9,9 +9,12 @@ import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import type { CallToolResult, Root } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { childPids, clientInfo, serverEverything } from "./utils.js"
 
@@ -122,6 +125,26 @@ describe("server-everything asks the client", () => {
         yield* session.callTool({ name: "toggle-simulated-logging", arguments: {} })
       }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
     }).pipe(Effect.provide(Layer.merge(NodeContext.layer, Logger.minimumLogLevel(LogLevel.All)))))
+
+  it.scopedLive("subscribe: a resource's updates as a Stream, unsubscribed when it ends", () =>
+    Effect.gen(function*() {
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => void logs.push(String(message)))
+      yield* Effect.gen(function*() {
+        const session = yield* open({ logLevel: "info" })
+        const [resource] = yield* session.listResources()
+        const uri = resource!.uri
+        const first = yield* session.subscribe(uri).pipe(Stream.runHead, Effect.fork)
+        yield* poll(() => logs.some((l) => l.includes(`Received Subscribe Resource request for URI: ${uri}`)), (s) => s)
+        yield* session.ping()
+        // the server sends one update at once to what is subscribed, then one every 5 seconds
+        yield* session.callTool({ name: "toggle-subscriber-updates", arguments: {} })
+        const update = yield* Fiber.join(first).pipe(Effect.timeout("10 seconds"))
+        assert.deepStrictEqual(update.pipe(Option.map((e) => e._tag === "Updated" ? e.uri : e._tag)), Option.some(uri))
+        yield* poll(() => logs.some((l) => l.includes(`Received Unsubscribe Resource request: ${uri}`)), (s) => s)
+        yield* session.callTool({ name: "toggle-subscriber-updates", arguments: {} })
+      }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("the server's death while a handler runs interrupts the handler", () =>
     Effect.gen(function*() {

@@ -108,6 +108,15 @@ export declare namespace McpSession {
     readonly setLoggingLevel: (level: LoggingLevel, options?: RequestOptions) => Effect.Effect<void, RequestError>
     readonly ping: (options?: RequestOptions) => Effect.Effect<void, RequestError>
     /**
+     * The updates of one resource, for as long as the stream runs: `resources/subscribe` when it starts and
+     * `resources/unsubscribe` when it ends (2025-11-25 and earlier), a `subscriptions/listen` request held
+     * open for it (2026-07-28). `options.timeout` bounds the subscribe request, not the stream. A plain
+     * session's stream fails with `TransportCrashed` when the transport dies; a resilient session's
+     * subscribes again on the next generation, with a `Resubscribed` event in between (an update may have
+     * been missed: read the resource again).
+     */
+    readonly subscribe: (uri: string, options?: RequestOptions) => Stream.Stream<ResourceEvent, RequestError>
+    /**
      * Server notifications (logging, list changes, resource updates...) received after subscription. The
      * stream fails with `TransportCrashed` when the transport dies.
      */
@@ -170,6 +179,17 @@ export declare namespace McpSession {
      */
     readonly logLevel?: LoggingLevel | undefined
   }
+
+  /**
+   * What `subscribe` emits: an update of the resource (the `notifications/resources/updated` params), or,
+   * from a resilient session, that it subscribed again on a new generation.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export type ResourceEvent =
+    | { readonly _tag: "Updated"; readonly uri: string; readonly params: Readonly<Record<string, unknown>> }
+    | { readonly _tag: "Resubscribed"; readonly uri: string; readonly generation: number }
 
   /**
    * @since 0.1.0

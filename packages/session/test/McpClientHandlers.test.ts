@@ -1,52 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { CreateMessageResult, JSONRPCMessage, Root } from "@modelcontextprotocol/sdk/types.js"
+import type { CreateMessageResult, Root } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
 import { McpClientHandlers, McpError, McpSession, McpSessionPolicy } from "../src/index.js"
-import { discoverResult, eventually, failureOf, initializeResult, scripted } from "./utils.js"
+import { eventually, failureOf, peer } from "./utils.js"
 
 const clientInfo = { name: "handlers-test", version: "0.0.0" }
-
-type Msg = JSONRPCMessage & { id?: string | number; method?: string; params?: any; result?: any; error?: any }
-
-/** A scripted server whose test drives it: what the client sent, and a way to send to the client. */
-const peer = (options?: {
-  readonly answer?: (msg: Msg, send: (m: unknown) => void) => void
-  readonly modern?: boolean
-  readonly capabilities?: Record<string, unknown>
-}) => {
-  const received: Array<Msg> = []
-  let toClient: ((m: JSONRPCMessage) => void) | undefined
-  let hangUp: (() => void) | undefined
-  const send = (m: unknown) => toClient!(m as JSONRPCMessage)
-  const transport = scripted((msg, reply, close) => {
-    toClient = reply
-    hangUp = close
-    received.push(msg)
-    if (msg.method === "ping") return reply({ jsonrpc: "2.0", id: msg.id!, result: {} })
-    options?.answer?.(msg, send)
-  }, {
-    initialize: (id, reply, close, params) => {
-      toClient = reply
-      hangUp = close
-      received.push({ jsonrpc: "2.0", id, method: "initialize", params } as Msg)
-      reply({ jsonrpc: "2.0", id, result: { ...initializeResult, capabilities: options?.capabilities ?? initializeResult.capabilities } } as JSONRPCMessage)
-    },
-    ...(options?.modern === true ? { discover: discoverResult(options.capabilities) } : {})
-  })
-  return {
-    transport,
-    received,
-    send,
-    hangUp: () => hangUp!(),
-    /** The client's answer to the server's request `id`. */
-    answerTo: (id: string | number) =>
-      Effect.map(eventually(Effect.sync(() => received.find((m) => m.id === id && m.method === undefined)), (m) => m !== undefined), (m) => m!)
-  }
-}
 
 const elicitForm = (id: string | number) => ({
   jsonrpc: "2.0",

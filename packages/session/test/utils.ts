@@ -118,6 +118,44 @@ export const scripted = (
 ): McpTransport.McpTransport =>
   McpTransport.fromSdk({ description: "scripted", acquire: Effect.sync(() => scriptedSdk(handle, options)) })
 
+export type Msg = JSONRPCMessage & { id?: string | number; method?: string; params?: any; result?: any; error?: any }
+
+/** A scripted server (2026-07-28 with `modern`) whose test drives it: what the client sent, and a way to send to the client. */
+export const peer = (options?: {
+  readonly answer?: (msg: Msg, send: (m: unknown) => void) => void
+  readonly modern?: boolean
+  readonly capabilities?: Record<string, unknown>
+}) => {
+  const received: Array<Msg> = []
+  let toClient: ((m: JSONRPCMessage) => void) | undefined
+  let hangUp: (() => void) | undefined
+  const send = (m: unknown) => toClient!(m as JSONRPCMessage)
+  const transport = scripted((msg, reply, close) => {
+    toClient = reply
+    hangUp = close
+    received.push(msg)
+    if (msg.method === "ping") return reply({ jsonrpc: "2.0", id: msg.id!, result: {} })
+    options?.answer?.(msg, send)
+  }, {
+    initialize: (id, reply, close, params) => {
+      toClient = reply
+      hangUp = close
+      received.push({ jsonrpc: "2.0", id, method: "initialize", params } as Msg)
+      reply({ jsonrpc: "2.0", id, result: { ...initializeResult, capabilities: options?.capabilities ?? initializeResult.capabilities } } as JSONRPCMessage)
+    },
+    ...(options?.modern === true ? { discover: discoverResult(options.capabilities) } : {})
+  })
+  return {
+    transport,
+    received,
+    send,
+    hangUp: () => hangUp!(),
+    /** The client's answer to the server's request `id`. */
+    answerTo: (id: string | number) =>
+      Effect.map(eventually(Effect.sync(() => received.find((m) => m.id === id && m.method === undefined)), (m) => m !== undefined), (m) => m!)
+  }
+}
+
 /** The typed failure of an exit, asserting there is one. */
 export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   assert.isTrue(Exit.isFailure(exit), "expected a failure")

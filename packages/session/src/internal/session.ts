@@ -29,6 +29,7 @@ import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import type * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
@@ -619,6 +620,54 @@ export const makeLive = <R = never>(
         }))
       })
 
+    /** The updates of `uri` among the notifications, from a subscription to them taken before the request. */
+    const updatesOf = (uri: string, dequeue: Queue.Dequeue<ServerNotification>) =>
+      // the queue shuts down with the session's scope, maybe before the death is seen: the stream then
+      // fails with the death rather than ending as if the subscription were over
+      Stream.concat(Stream.fromQueue(dequeue), Stream.fromEffect(awaitDeath)).pipe(
+        Stream.filterMap((notification): Option.Option<McpSessionNs.ResourceEvent> => {
+          if (notification.method !== "notifications/resources/updated") return Option.none()
+          const params = notification.params as Record<string, unknown>
+          return params.uri === uri ? Option.some({ _tag: "Updated", uri, params }) : Option.none()
+        }),
+        Stream.interruptWhen(awaitDeath)
+      )
+
+    const subscribe: Service["subscribe"] = (uri, requestOptions) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const dequeue = yield* PubSub.subscribe(notifications)
+        if (!modern) {
+          yield* Effect.acquireRelease(
+            request("resources/subscribe", uri, { uri }, decodeEmpty("resources/subscribe"), requestOptions),
+            // a dead transport has nothing to unsubscribe from: that request fails at once, ignored
+            () => Effect.ignore(request("resources/unsubscribe", uri, { uri }, decodeEmpty("resources/unsubscribe"), requestOptions))
+          )
+          return updatesOf(uri, dequeue)
+        }
+        // 2026-07-28: a request held open, its notifications the updates; interrupting it when the stream
+        // ends cancels it on the server. Its first message is the acknowledgement, awaited (bounded)
+        const method = "subscriptions/listen"
+        const params = { notifications: { resourceSubscriptions: [uri] } }
+        const wire = outgoing(method, params)
+        const listening = yield* engine.request(method, wire.params, Effect.succeed, {
+          timeoutMillis: Infinity,
+          target: uri,
+          headers: wire.headers
+        }).pipe(Effect.forkScoped)
+        const acknowledged = yield* Stream.fromQueue(dequeue).pipe(
+          Stream.filter((n) => n.method === ("notifications/subscriptions/acknowledged" as string)),
+          Stream.runHead,
+          Effect.raceFirst(Effect.flatMap(Fiber.join(listening), () => Effect.succeedNone)),
+          Effect.timeoutFail({
+            duration: timeoutMillisOf(requestOptions?.timeout),
+            onTimeout: () => new McpError.RequestTimeout({ method, target: uri, timeoutMillis: timeoutMillisOf(requestOptions?.timeout) })
+          })
+        )
+        if (Option.isNone(acknowledged)) return Stream.empty
+        // the server ends the subscription with a result: the stream ends with it
+        return updatesOf(uri, dequeue).pipe(Stream.interruptWhen(Fiber.join(listening)))
+      }))
+
     const service: Service = {
       transport: description,
       serverInfo,
@@ -676,6 +725,7 @@ export const makeLive = <R = never>(
         modern
           ? Effect.asVoid(request("server/discover", undefined, undefined, Effect.succeed, requestOptions))
           : Effect.asVoid(request("ping", undefined, undefined, decodeEmpty("ping"), requestOptions)),
+      subscribe,
       notifications: Stream.fromPubSub(notifications).pipe(Stream.interruptWhen(awaitDeath)),
       await: awaitDeath
     }
