@@ -135,6 +135,10 @@ export declare namespace McpSession {
   export interface Options<R = never> {
     readonly transport: McpTransport<R>
     readonly clientInfo: { readonly name: string; readonly version: string }
+    /**
+     * The client's capabilities. `elicitation`, `sampling` and `roots` are those of the `McpClientHandlers`
+     * in the context the session is made in, whatever is given here; the rest is sent as given.
+     */
     readonly capabilities?: ClientCapabilities | undefined
     /**
      * Default timeout of every request, on the Clock of the effect that makes the
