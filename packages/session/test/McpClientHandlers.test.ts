@@ -300,6 +300,33 @@ describe("McpClientHandlers", () => {
         if (result._tag === "Success") assert.deepStrictEqual(result.value.content, [{ type: "text", text: "done" }])
       }))
 
+    it.scoped("URL elicitation has no elicitationId under 2026-07-28: the handler gets the input's key", () =>
+      Effect.gen(function*() {
+        const server = peer({
+          modern: true,
+          answer: (msg, send) => {
+            if (msg.method !== "tools/call") return
+            send({
+              jsonrpc: "2.0",
+              id: msg.id,
+              result: msg.params.inputResponses === undefined
+                ? { resultType: "input_required", inputRequests: { login: { method: "elicitation/create", params: { mode: "url", message: "log in", url: "https://example.invalid/login" } } } }
+                : { resultType: "complete", content: [{ type: "text", text: JSON.stringify(msg.params.inputResponses) }] }
+            })
+          }
+        })
+        const seen: Array<string> = []
+        const session = yield* McpSession.make({ transport: server.transport, clientInfo }).pipe(
+          Effect.provide(McpClientHandlers.Elicitation.layer(
+            (params) => Effect.sync(() => seen.push(params.mode === "url" ? params.elicitationId : "form")).pipe(Effect.as({ action: "accept" as const })),
+            { url: true }
+          ))
+        )
+        const result = yield* session.callTool({ name: "t", arguments: {} })
+        assert.deepStrictEqual(seen, ["login"])
+        assert.deepStrictEqual(JSON.parse((result.content[0] as { text: string }).text), { login: { action: "accept" } })
+      }))
+
     it.scoped("a kind of input with no handler fails the call with InputRequired, as before", () =>
       Effect.gen(function*() {
         const server = peer({

@@ -439,7 +439,7 @@ export const makeLive = <R = never>(
       }
       return Effect.forEach(entries, ([key, input]) =>
         Effect.flatMap(
-          ClientHandlers.answer(handlers, input.method as string, input.params, handlerTimeoutMillis),
+          ClientHandlers.answer(handlers, input.method as string, withElicitationId(key, input), handlerTimeoutMillis),
           (answer) =>
             answer._tag === "Result"
               ? Effect.succeed([key, answer.result] as const)
@@ -451,6 +451,14 @@ export const makeLive = <R = never>(
         // the transport's death interrupts the handlers: the next round could not be sent
         Effect.raceFirst(Effect.mapError(awaitDeath, (crashed) => crashed.withDelivery("NotDelivered")))
       )
+    }
+
+    /** 2026-07-28's URL elicitation has no `elicitationId`: the handler gets the input request's key instead. */
+    const withElicitationId = (key: string, input: { method?: unknown; params?: unknown }): unknown => {
+      const params = input.params as Record<string, unknown> | undefined
+      return input.method === "elicitation/create" && params?.mode === "url" && params.elicitationId === undefined
+        ? { ...params, elicitationId: key }
+        : input.params
     }
 
     const sendOnce = <A>(
