@@ -1,11 +1,12 @@
 /**
- * What server-everything asks of the client (2025-11-25, over stdio), answered by `McpClientHandlers`:
- * elicitation, sampling and roots end to end, its log messages in the Effect logger, a handler's refusal
- * as the server sees it, the server's death while a handler runs; and a resource subscription's updates.
+ * What server-everything asks of the client (2025-11-25, over stdio, and once over Streamable HTTP), answered
+ * by `McpClientHandlers`: elicitation, sampling and roots end to end, its log messages in the Effect logger,
+ * a handler's refusal as the server sees it, the server's death while a handler runs; and a resource
+ * subscription's updates.
  */
 import { NodeMcpTransport } from "@effect-mcp/platform-node"
 import { McpClientHandlers, McpSession } from "@effect-mcp/session"
-import { NodeContext } from "@effect/platform-node"
+import { NodeContext, NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import type { CallToolResult, Root } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
@@ -16,7 +17,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { childPids, clientInfo, serverEverything } from "./utils.js"
+import { childPids, clientInfo, serverEverything, startEverything } from "./utils.js"
 
 const open = (options?: Partial<McpSession.McpSession.Options>) =>
   McpSession.make({
@@ -62,6 +63,26 @@ describe("server-everything asks the client", () => {
       assert.include(result, "- Favorite Integer: 42")
       assert.include(result, "- Favorite Number: 3.14")
     }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("Streamable HTTP: the server's requests arrive on the call's stream and the answers go back", () =>
+    Effect.gen(function*() {
+      const server = yield* startEverything("streamableHttp")
+      const roots = yield* SubscriptionRef.make<ReadonlyArray<Root>>([{ uri: "file:///http", name: "http" }])
+      const session = yield* McpSession.make({
+        transport: NodeMcpTransport.streamableHttp({ url: server.url }),
+        clientInfo,
+        requestTimeout: "20 seconds"
+      }).pipe(
+        Effect.provide(Layer.merge(
+          McpClientHandlers.Elicitation.layer(() => Effect.succeed({ action: "accept" as const, content: { name: "Ada" } })),
+          McpClientHandlers.Roots.layer(roots)
+        ))
+      )
+      const elicited = text(yield* session.callTool({ name: "trigger-elicitation-request", arguments: {} }))
+      assert.include(elicited, "- Name: Ada")
+      assert.include(elicited, "- Favorite Integer: 42")
+      assert.include(text(yield* session.callTool({ name: "get-roots-list", arguments: {} })), "URI: file:///http")
+    }).pipe(Effect.provide(Layer.merge(NodeContext.layer, NodeHttpClient.layerUndici))))
 
   it.scopedLive("elicitation: a handler's HandlerError reaches the server as its error", () =>
     Effect.gen(function*() {
