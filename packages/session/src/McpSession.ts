@@ -108,6 +108,15 @@ export declare namespace McpSession {
     readonly setLoggingLevel: (level: LoggingLevel, options?: RequestOptions) => Effect.Effect<void, RequestError>
     readonly ping: (options?: RequestOptions) => Effect.Effect<void, RequestError>
     /**
+     * The updates of one resource, for as long as the stream runs: `resources/subscribe` when it starts and
+     * `resources/unsubscribe` when it ends (2025-11-25 and earlier), a `subscriptions/listen` request held
+     * open for it (2026-07-28). `options.timeout` bounds the subscribe request, not the stream. A plain
+     * session's stream fails with `TransportCrashed` when the transport dies; a resilient session's
+     * subscribes again on the next generation, with a `Resubscribed` event in between (an update may have
+     * been missed: read the resource again).
+     */
+    readonly subscribe: (uri: string, options?: RequestOptions) => Stream.Stream<ResourceEvent, RequestError>
+    /**
      * Server notifications (logging, list changes, resource updates...) received after subscription. The
      * stream fails with `TransportCrashed` when the transport dies.
      */
@@ -126,6 +135,10 @@ export declare namespace McpSession {
   export interface Options<R = never> {
     readonly transport: McpTransport<R>
     readonly clientInfo: { readonly name: string; readonly version: string }
+    /**
+     * The client's capabilities. `elicitation`, `sampling` and `roots` are those of the `McpClientHandlers`
+     * in the context the session is made in, whatever is given here; the rest is sent as given.
+     */
     readonly capabilities?: ClientCapabilities | undefined
     /**
      * Default timeout of every request, on the Clock of the effect that makes the
@@ -153,7 +166,34 @@ export declare namespace McpSession {
      * Default: none for `make`/`layer`, `McpSessionPolicy.defaultKeepAlive` for `layerResilient`.
      */
     readonly keepAlive?: KeepAlive | undefined
+    /**
+     * Bound on each run of a client handler (`McpClientHandlers`) for what the server asks; past it the
+     * server is answered `-32001` and the handler interrupted. Default: 5 minutes (a human may be asked).
+     */
+    readonly handlerTimeout?: Duration.DurationInput | undefined
+    /**
+     * Under 2026-07-28, how many `input_required` answers one call may get before it fails
+     * (`ProtocolError`). Default: 8.
+     */
+    readonly maxInputRounds?: number | undefined
+    /**
+     * The level of the server's log messages, which the session logs with `Effect.log*`: set with
+     * `logging/setLevel` after the handshake (legacy versions, if the server offers logging), sent with
+     * every request under 2026-07-28. Default: none (the server's own).
+     */
+    readonly logLevel?: LoggingLevel | undefined
   }
+
+  /**
+   * What `subscribe` emits: an update of the resource (the `notifications/resources/updated` params), or,
+   * from a resilient session, that it subscribed again on a new generation.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export type ResourceEvent =
+    | { readonly _tag: "Updated"; readonly uri: string; readonly params: Readonly<Record<string, unknown>> }
+    | { readonly _tag: "Resubscribed"; readonly uri: string; readonly generation: number }
 
   /**
    * @since 0.1.0

@@ -1,6 +1,11 @@
 /**
  * @since 0.1.0
  */
+export * as McpClientHandlers from "./McpClientHandlers.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as McpError from "./McpError.js"
 
 /**

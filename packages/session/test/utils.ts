@@ -65,14 +65,16 @@ export const initializeResult = {
  * reply synchronously (several messages in one tick, as a stdio chunk would carry them).
  */
 export const scriptedSdk = (
-  handle: (message: JSONRPCMessage & { id?: string | number; method?: string; params?: any }, reply: Reply) => void,
+  handle: (message: JSONRPCMessage & { id?: string | number; method?: string; params?: any }, reply: Reply, hangUp: () => void) => void,
   options?: {
     /** Answers `initialize`; `hangUp` closes the transport from the peer's side (its `onclose`). */
-    readonly initialize?: (id: string | number, reply: Reply, hangUp: () => void) => void
+    readonly initialize?: (id: string | number, reply: Reply, hangUp: () => void, params?: any) => void
     /** What the transport's `close` does instead of closing (e.g. reject). */
     readonly close?: () => Promise<void>
     /** A session id the transport has before it starts, as one that resumes a session would. */
     readonly sessionId?: string
+    /** Answers `server/discover` with this DiscoverResult (a 2026-07-28 server) instead of -32601. */
+    readonly discover?: Record<string, unknown>
   }
 ) : Transport => {
         const transport: Transport = {
@@ -85,20 +87,29 @@ export const scriptedSdk = (
             const reply: Reply = (m) => transport.onmessage?.(m)
             const msg = message as any
             if (msg.method === "initialize") {
-              if (options?.initialize) return options.initialize(msg.id, reply, () => transport.onclose?.())
+              if (options?.initialize) return options.initialize(msg.id, reply, () => transport.onclose?.(), msg.params)
               return reply({ jsonrpc: "2.0", id: msg.id, result: initializeResult })
             }
             // as a legacy SDK server: it does not know 2026-07-28's probe
             if (msg.method === "server/discover") {
+              if (options?.discover !== undefined) return reply({ jsonrpc: "2.0", id: msg.id, result: options.discover } as JSONRPCMessage)
               return reply({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: "Method not found" } })
             }
             if (msg.method === "notifications/initialized") return
-            handle(msg, reply)
+            handle(msg, reply, () => transport.onclose?.())
           }
         }
         if (options?.sessionId !== undefined) transport.sessionId = options.sessionId
         return transport
 }
+
+/** What a scripted 2026-07-28 server answers `server/discover` with. */
+export const discoverResult = (capabilities: Record<string, unknown> = { tools: {}, resources: {}, prompts: {} }) => ({
+  resultType: "complete",
+  supportedVersions: ["2026-07-28"],
+  capabilities,
+  _meta: { "io.modelcontextprotocol/serverInfo": { name: "scripted-modern", version: "0.0.1" } }
+})
 
 /** `scriptedSdk` as a transport. */
 export const scripted = (
@@ -106,6 +117,44 @@ export const scripted = (
   options?: Parameters<typeof scriptedSdk>[1]
 ): McpTransport.McpTransport =>
   McpTransport.fromSdk({ description: "scripted", acquire: Effect.sync(() => scriptedSdk(handle, options)) })
+
+export type Msg = JSONRPCMessage & { id?: string | number; method?: string; params?: any; result?: any; error?: any }
+
+/** A scripted server (2026-07-28 with `modern`) whose test drives it: what the client sent, and a way to send to the client. */
+export const peer = (options?: {
+  readonly answer?: (msg: Msg, send: (m: unknown) => void) => void
+  readonly modern?: boolean
+  readonly capabilities?: Record<string, unknown>
+}) => {
+  const received: Array<Msg> = []
+  let toClient: ((m: JSONRPCMessage) => void) | undefined
+  let hangUp: (() => void) | undefined
+  const send = (m: unknown) => toClient!(m as JSONRPCMessage)
+  const transport = scripted((msg, reply, close) => {
+    toClient = reply
+    hangUp = close
+    received.push(msg)
+    if (msg.method === "ping") return reply({ jsonrpc: "2.0", id: msg.id!, result: {} })
+    options?.answer?.(msg, send)
+  }, {
+    initialize: (id, reply, close, params) => {
+      toClient = reply
+      hangUp = close
+      received.push({ jsonrpc: "2.0", id, method: "initialize", params } as Msg)
+      reply({ jsonrpc: "2.0", id, result: { ...initializeResult, capabilities: options?.capabilities ?? initializeResult.capabilities } } as JSONRPCMessage)
+    },
+    ...(options?.modern === true ? { discover: discoverResult(options.capabilities) } : {})
+  })
+  return {
+    transport,
+    received,
+    send,
+    hangUp: () => hangUp!(),
+    /** The client's answer to the server's request `id`. */
+    answerTo: (id: string | number) =>
+      Effect.map(eventually(Effect.sync(() => received.find((m) => m.id === id && m.method === undefined)), (m) => m !== undefined), (m) => m!)
+  }
+}
 
 /** The typed failure of an exit, asserting there is one. */
 export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {

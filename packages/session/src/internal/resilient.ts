@@ -483,6 +483,19 @@ export const make = <R = never>(
       complete: (params, o) => run("completion/complete", undefined, (s) => s.complete(params, o), always),
       setLoggingLevel: (level, o) => run("logging/setLevel", level, (s) => s.setLoggingLevel(level, o), always),
       ping: (o) => run("ping", undefined, (s) => s.ping(o), always),
+      // a generation's subscription ends with its transport; the next generation's takes over
+      subscribe: (uri, o) => {
+        const from = (after: number, again: boolean): Stream.Stream<McpSessionNs.ResourceEvent, McpError.RequestError> =>
+          Stream.unwrap(Effect.map(acquire(after, undefined, undefined), (live) => {
+            const updates = live.session.subscribe(uri, o).pipe(
+              Stream.catchSome((error) => error._tag === "TransportCrashed" ? Option.some(from(live.generation, true)) : Option.none())
+            )
+            return again
+              ? Stream.concat(Stream.succeed<McpSessionNs.ResourceEvent>({ _tag: "Resubscribed", uri, generation: live.generation }), updates)
+              : updates
+          }))
+        return from(0, false)
+      },
       notifications: Stream.fromPubSub(notifications).pipe(Stream.interruptWhen(awaitGaveUp)),
       await: awaitGaveUp
     }

@@ -21,24 +21,28 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberMap from "effect/FiberMap"
 import * as FiberRef from "effect/FiberRef"
-import * as FiberSet from "effect/FiberSet"
 import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import type * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { z } from "zod"
+import * as McpClientHandlers from "../McpClientHandlers.js"
 import * as McpError from "../McpError.js"
 import * as McpMetrics from "../McpMetrics.js"
 import type { McpSession as McpSessionNs } from "../McpSession.js"
 import type { KeepAlive } from "../McpSessionPolicy.js"
 import { McpSession } from "../McpSession.js"
+import * as ClientHandlers from "./clientHandlers.js"
 import * as Deadlines from "./deadlines.js"
 import { Engine } from "./engine.js"
 import * as Handshake from "./handshake.js"
@@ -51,6 +55,23 @@ type Options<R> = McpSessionNs.Options<R>
 const defaultRequestTimeout = Duration.seconds(60)
 const defaultInitializeTimeout = Duration.seconds(10)
 const defaultCloseTimeout = Duration.seconds(2)
+const defaultHandlerTimeout = Duration.minutes(5)
+const defaultMaxInputRounds = 8
+
+/** The Effect log level of a server's log message (RFC 5424 severities). */
+const logLevels: Record<string, LogLevel.LogLevel> = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  notice: LogLevel.Info,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  critical: LogLevel.Fatal,
+  alert: LogLevel.Fatal,
+  emergency: LogLevel.Fatal
+}
+
+/** A server's request id as a key: `1` and `"1"` are two requests. */
+const requestKey = (id: unknown): string => `${typeof id}:${String(id)}`
 
 /**
  * What the resilient session adds to a generation's options: a plain callback that receives each server
@@ -184,26 +205,65 @@ export const makeLive = <R = never>(
     const died = yield* Deferred.make<never, McpError.TransportCrashed>()
     const notifications = yield* PubSub.unbounded<ServerNotification>()
     const deadlines = yield* Deadlines.make(runFork)
-    // the handlers of what the server asks of this client; interrupted with the session
-    const serverRequests = yield* FiberSet.make<void, never>()
-    const runServerRequest = yield* FiberSet.runtime(serverRequests)<never>()
+    // the handlers of what the server asks of this client, by the server's request id (a cancel interrupts
+    // one); interrupted with the session, and when the transport dies
+    const handlers: ClientHandlers.Handlers = {
+      elicitation: yield* Effect.serviceOption(McpClientHandlers.Elicitation),
+      sampling: yield* Effect.serviceOption(McpClientHandlers.Sampling),
+      roots: yield* Effect.serviceOption(McpClientHandlers.Roots)
+    }
+    const handlerTimeoutMillis = Duration.toMillis(Duration.decode(options.handlerTimeout ?? defaultHandlerTimeout))
+    const maxInputRounds = options.maxInputRounds ?? defaultMaxInputRounds
+    const serverRequests = yield* FiberMap.make<string, void, never>()
+    const runServerRequest = yield* FiberMap.runtime(serverRequests)<never>()
+    let serverName: string | undefined = undefined
+    const serverLog = (params: unknown) => {
+      const { data, level, logger } = (params ?? {}) as { level?: unknown; logger?: unknown; data?: unknown }
+      const mapped = typeof level === "string" ? logLevels[level] : undefined
+      if (mapped === undefined) return logDebug("invalid log message from the server (ignored)", JSON.stringify(params))
+      runFork(
+        Effect.logWithLevel(mapped, typeof data === "string" ? data : JSON.stringify(data)).pipe(
+          Effect.annotateLogs({
+            module: "McpSession",
+            transport: description,
+            server: serverName ?? "unknown",
+            ...(typeof logger === "string" ? { logger } : {})
+          })
+        )
+      )
+    }
 
     const engine: Engine = new Engine(description, died, deadlines, {
       notification: (notification) => {
         if (notification.method === "notifications/tools/list_changed") schemas.learn([])
+        else if (notification.method === "notifications/message") serverLog(notification.params)
+        else if (notification.method === "notifications/cancelled") {
+          // the server gave up on one of its requests: its handler is interrupted, and no answer is sent
+          const id = (notification.params as { requestId?: unknown } | undefined)?.requestId
+          if (typeof id === "string" || typeof id === "number") runFork(FiberMap.remove(serverRequests, requestKey(id)))
+        }
         notifications.unsafeOffer(notification as ServerNotification)
         options.onNotification?.(notification as ServerNotification)
       },
       request: (request) => {
-        // ping is answered; what the client offers no handler for is "method not found"
-        const response: JSONRPCMessage = request.method === "ping"
-          ? { jsonrpc: "2.0", id: request.id, result: {} }
-          : {
-            jsonrpc: "2.0",
-            id: request.id,
-            error: { code: ErrorCode.MethodNotFound, message: `Method not found: ${request.method}` }
-          }
-        runServerRequest(Effect.ignore(engine.send(response)))
+        // ping is answered; a handler's answer is a result or an error, never a failure of the session; what
+        // the client offers no handler for is "method not found"
+        const answer = request.method === "ping"
+          ? Effect.succeed<ClientHandlers.Answer>({ _tag: "Result", result: {} })
+          : ClientHandlers.answer(handlers, request.method, request.params, handlerTimeoutMillis)
+        runServerRequest(
+          requestKey(request.id),
+          answer.pipe(
+            Effect.flatMap((outcome) =>
+              engine.send(
+                (outcome._tag === "Result"
+                  ? { jsonrpc: "2.0", id: request.id, result: outcome.result }
+                  : { jsonrpc: "2.0", id: request.id, error: { code: outcome.code, message: outcome.message } }) as JSONRPCMessage
+              )
+            ),
+            Effect.ignore
+          )
+        )
       },
       invalid: (detail) => logDebug("invalid message from the server (ignored)", detail)
     })
@@ -236,6 +296,8 @@ export const makeLive = <R = never>(
     const fiber = yield* Deferred.await(died).pipe(
       Effect.tapError((crashed) =>
         Effect.sync(() => engine.clearEntries(crashed)).pipe(
+          // what the dead transport's server asked is no longer waited for
+          Effect.zipRight(FiberMap.clear(serverRequests)),
           Effect.zipRight(Effect.logDebug("transport died", crashed.message)),
           Effect.annotateLogs({ ...annotations, method: "supervise" }),
           // a death this side caused by closing (the scope's end) is no crash to count
@@ -258,7 +320,7 @@ export const makeLive = <R = never>(
       })
     }
     const clientInfo: Implementation = { name: options.clientInfo.name, version: options.clientInfo.version }
-    const clientCapabilities = options.capabilities ?? {}
+    const clientCapabilities = ClientHandlers.capabilities(options.capabilities ?? {}, handlers)
     const handshake = yield* Handshake.handshake({
       engine,
       connection,
@@ -273,6 +335,7 @@ export const makeLive = <R = never>(
       Effect.withSpan("McpSession.initialize", { kind: "client", attributes: { "mcp.transport": description } })
     )
     const { protocolVersion, serverInfo } = handshake
+    serverName = serverInfo.name
     const serverCapabilities: ServerCapabilities = handshake.capabilities
     const instructions = Option.fromNullable(handshake.instructions)
     const modern = Protocol.isModern(protocolVersion)
@@ -286,7 +349,7 @@ export const makeLive = <R = never>(
      * its headers; the caller's own `_meta` keys are kept.
      */
     const baseEnvelope = Handshake.envelope(protocolVersion, clientInfo, clientCapabilities)
-    let logLevel: string | undefined = undefined
+    let logLevel: string | undefined = modern ? options.logLevel : undefined
     const outgoing = (method: string, params: Record<string, unknown> | undefined) => {
       if (!modern) return { params, headers: undefined }
       const callerMeta = params?._meta as Record<string, unknown> | undefined
@@ -339,7 +402,80 @@ export const makeLive = <R = never>(
     ): Effect.Effect<A, McpError.RequestError> =>
       instrument(method, target, send(method, target, params, decode, options))
 
+    /**
+     * A request, and under 2026-07-28 its rounds of input: an `input_required` answer is met by the handlers
+     * and the same method sent again (a new request) with the original params, the `inputResponses` and the
+     * `requestState` echoed, at most `maxInputRounds` times. A kind of input with no handler fails the call
+     * with `InputRequired`; each round has the call's timeout.
+     */
     const send = <A>(
+      method: string,
+      target: string | undefined,
+      params: Record<string, unknown> | undefined,
+      decode: (result: unknown) => Effect.Effect<A, McpError.RequestError>,
+      options: McpSessionNs.RequestOptions & { readonly onProgress?: McpSessionNs.CallToolOptions["onProgress"] } | undefined
+    ): Effect.Effect<A, McpError.RequestError> => {
+      if (!modern || !mayRequireInput.has(method)) return sendOnce(method, target, params, decode, options)
+      const round = (rounds: number, roundParams: Record<string, unknown> | undefined): Effect.Effect<A, McpError.RequestError> =>
+        Effect.catchIf(sendOnce(method, target, roundParams, decode, options), McpError.isInputRequired, (required) => {
+          if (rounds >= maxInputRounds) {
+            return Effect.fail(
+              new McpError.ProtocolError({
+                method,
+                code: ErrorCode.InternalError,
+                detail: `the server asked for input more than ${maxInputRounds} times`
+              })
+            )
+          }
+          return Effect.flatMap(inputResponses(method, required), (responses) =>
+            round(rounds + 1, {
+              ...params,
+              ...(responses !== undefined ? { inputResponses: responses } : {}),
+              ...(required.requestState !== undefined ? { requestState: required.requestState } : {})
+            }))
+        })
+      return round(0, params)
+    }
+
+    /** The answers of the handlers to one round's input requests, all of them or the call's failure. */
+    const inputResponses = (
+      method: string,
+      required: McpError.InputRequired
+    ): Effect.Effect<Record<string, unknown> | undefined, McpError.RequestError> => {
+      const requests = required.inputRequests
+      if (requests === undefined) return Effect.succeed(undefined)
+      if (typeof requests !== "object" || requests === null || Array.isArray(requests)) {
+        return Effect.fail(new McpError.ProtocolError({ method, code: ErrorCode.InternalError, detail: "invalid result from server: inputRequests is not an object" }))
+      }
+      const entries = Object.entries(requests as Record<string, { method?: unknown; params?: unknown }>)
+      for (const [, input] of entries) {
+        if (typeof input?.method !== "string" || !ClientHandlers.hasHandler(handlers, input.method)) return Effect.fail(required)
+      }
+      return Effect.forEach(entries, ([key, input]) =>
+        Effect.flatMap(
+          ClientHandlers.answer(handlers, input.method as string, withElicitationId(key, input), handlerTimeoutMillis),
+          (answer) =>
+            answer._tag === "Result"
+              ? Effect.succeed([key, answer.result] as const)
+              : Effect.fail(
+                new McpError.ProtocolError({ method, code: answer.code, detail: `${input.method as string} (input ${key}): ${answer.message}` })
+              )
+        ), { concurrency: "unbounded" }).pipe(
+        Effect.map((answers) => Object.fromEntries(answers)),
+        // the transport's death interrupts the handlers: the next round could not be sent
+        Effect.raceFirst(Effect.mapError(awaitDeath, (crashed) => crashed.withDelivery("NotDelivered")))
+      )
+    }
+
+    /** 2026-07-28's URL elicitation has no `elicitationId`: the handler gets the input request's key instead. */
+    const withElicitationId = (key: string, input: { method?: unknown; params?: unknown }): unknown => {
+      const params = input.params as Record<string, unknown> | undefined
+      return input.method === "elicitation/create" && params?.mode === "url" && params.elicitationId === undefined
+        ? { ...params, elicitationId: key }
+        : input.params
+    }
+
+    const sendOnce = <A>(
       method: string,
       target: string | undefined,
       params: Record<string, unknown> | undefined,
@@ -508,6 +644,54 @@ export const makeLive = <R = never>(
         }))
       })
 
+    /** The updates of `uri` among the notifications, from a subscription to them taken before the request. */
+    const updatesOf = (uri: string, dequeue: Queue.Dequeue<ServerNotification>) =>
+      // the queue shuts down with the session's scope, maybe before the death is seen: the stream then
+      // fails with the death rather than ending as if the subscription were over
+      Stream.concat(Stream.fromQueue(dequeue), Stream.fromEffect(awaitDeath)).pipe(
+        Stream.filterMap((notification): Option.Option<McpSessionNs.ResourceEvent> => {
+          if (notification.method !== "notifications/resources/updated") return Option.none()
+          const params = notification.params as Record<string, unknown>
+          return params.uri === uri ? Option.some({ _tag: "Updated", uri, params }) : Option.none()
+        }),
+        Stream.interruptWhen(awaitDeath)
+      )
+
+    const subscribe: Service["subscribe"] = (uri, requestOptions) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const dequeue = yield* PubSub.subscribe(notifications)
+        if (!modern) {
+          yield* Effect.acquireRelease(
+            request("resources/subscribe", uri, { uri }, decodeEmpty("resources/subscribe"), requestOptions),
+            // a dead transport has nothing to unsubscribe from: that request fails at once, ignored
+            () => Effect.ignore(request("resources/unsubscribe", uri, { uri }, decodeEmpty("resources/unsubscribe"), requestOptions))
+          )
+          return updatesOf(uri, dequeue)
+        }
+        // 2026-07-28: a request held open, its notifications the updates; interrupting it when the stream
+        // ends cancels it on the server. Its first message is the acknowledgement, awaited (bounded)
+        const method = "subscriptions/listen"
+        const params = { notifications: { resourceSubscriptions: [uri] } }
+        const wire = outgoing(method, params)
+        const listening = yield* engine.request(method, wire.params, Effect.succeed, {
+          timeoutMillis: Infinity,
+          target: uri,
+          headers: wire.headers
+        }).pipe(Effect.forkScoped)
+        const acknowledged = yield* Stream.fromQueue(dequeue).pipe(
+          Stream.filter((n) => n.method === ("notifications/subscriptions/acknowledged" as string)),
+          Stream.runHead,
+          Effect.raceFirst(Effect.flatMap(Fiber.join(listening), () => Effect.succeedNone)),
+          Effect.timeoutFail({
+            duration: timeoutMillisOf(requestOptions?.timeout),
+            onTimeout: () => new McpError.RequestTimeout({ method, target: uri, timeoutMillis: timeoutMillisOf(requestOptions?.timeout) })
+          })
+        )
+        if (Option.isNone(acknowledged)) return Stream.empty
+        // the server ends the subscription with a result: the stream ends with it
+        return updatesOf(uri, dequeue).pipe(Stream.interruptWhen(Fiber.join(listening)))
+      }))
+
     const service: Service = {
       transport: description,
       serverInfo,
@@ -565,8 +749,26 @@ export const makeLive = <R = never>(
         modern
           ? Effect.asVoid(request("server/discover", undefined, undefined, Effect.succeed, requestOptions))
           : Effect.asVoid(request("ping", undefined, undefined, decodeEmpty("ping"), requestOptions)),
+      subscribe,
       notifications: Stream.fromPubSub(notifications).pipe(Stream.interruptWhen(awaitDeath)),
       await: awaitDeath
+    }
+    // the server's log level, where it is set once (legacy versions); a refusal is not the session's end
+    if (!modern && options.logLevel !== undefined && serverCapabilities.logging !== undefined) {
+      yield* service.setLoggingLevel(options.logLevel).pipe(
+        Effect.catchAll((error) => Effect.logWarning(`logging/setLevel failed: ${error.message}`)),
+        Effect.annotateLogs(annotations)
+      )
+    }
+    // a change of the roots is announced on the versions that have the notification
+    if (!modern && Option.isSome(handlers.roots)) {
+      yield* handlers.roots.value.roots.changes.pipe(
+        Stream.drop(1),
+        Stream.runForEach(() =>
+          Effect.ignore(engine.send({ jsonrpc: "2.0", method: "notifications/roots/list_changed" } as JSONRPCMessage))
+        ),
+        Effect.forkScoped
+      )
     }
     if (options.keepAlive !== undefined) {
       yield* keepAlive(service, engine, options.keepAlive).pipe(
