@@ -117,6 +117,17 @@ export declare namespace McpSession {
      */
     readonly subscribe: (uri: string, options?: RequestOptions) => Stream.Stream<ResourceEvent, RequestError>
     /**
+     * The server's word that its list of tools, prompts or resources changed, for as long as the stream
+     * runs: `notifications/<kind>/list_changed` as it comes (2025-11-25 and earlier), a `subscriptions/listen`
+     * request held open for it (2026-07-28, where a server sends such notifications to a listener only). A
+     * resilient session listens again on each new generation, with a `Resubscribed` event in between (a
+     * change may have happened while the transport was down: list again then).
+     */
+    readonly listChanged: (
+      kind: McpSession.ListKind,
+      options?: RequestOptions
+    ) => Stream.Stream<McpSession.ListChangedEvent, RequestError>
+    /**
      * Server notifications (logging, list changes, resource updates...) received after subscription. The
      * stream fails with `TransportCrashed` when the transport dies.
      */
@@ -183,6 +194,23 @@ export declare namespace McpSession {
      */
     readonly logLevel?: LoggingLevel | undefined
   }
+
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export type ListKind = "tools" | "prompts" | "resources"
+
+  /**
+   * What `listChanged` emits: a change of the list, or, from a resilient session, that it listens again on
+   * a new generation.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export type ListChangedEvent =
+    | { readonly _tag: "Changed"; readonly kind: ListKind }
+    | { readonly _tag: "Resubscribed"; readonly kind: ListKind; readonly generation: number }
 
   /**
    * What `subscribe` emits: an update of the resource (the `notifications/resources/updated` params), or,
@@ -288,6 +316,18 @@ export type CallToolStreamOptions = McpSession.CallToolStreamOptions
  * @category models
  */
 export type ToolEvent = McpSession.ToolEvent
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ListKind = McpSession.ListKind
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ListChangedEvent = McpSession.ListChangedEvent
 
 /**
  * Opens the transport, runs the MCP handshake and returns the live session. The transport is supervised

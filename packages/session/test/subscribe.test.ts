@@ -135,3 +135,81 @@ describe("McpSession.subscribe", () => {
       assert.strictEqual((events[1] as { generation: number }).generation, 2)
     }))
 })
+
+describe("McpSession.listChanged", () => {
+  const changed = (kind: string) => ({ jsonrpc: "2.0", method: `notifications/${kind}/list_changed` })
+
+  it.scopedLive("2025-11-25: the server's list_changed of that kind, as it comes, with no request", () =>
+    Effect.gen(function*() {
+      const server = peer()
+      const session = yield* McpSession.make({ transport: server.transport, clientInfo })
+      const events: Array<McpSession.ListChangedEvent> = []
+      yield* session.listChanged("tools").pipe(Stream.runForEach((e) => Effect.sync(() => void events.push(e))), Effect.forkScoped)
+      // the stream subscribes as it starts: the server says it until it is heard
+      yield* eventually(Effect.sync(() => {
+        server.send(changed("prompts"))
+        server.send(changed("tools"))
+        return events.length
+      }), (n) => n >= 2)
+      assert.isTrue(events.every((e) => e._tag === "Changed" && e.kind === "tools"))
+      assert.isFalse(server.received.some((m) => m.method === "subscriptions/listen"))
+    }))
+
+  it.scoped("2026-07-28: subscriptions/listen for that kind, acknowledged, then its changes; the stream's end cancels it", () =>
+    Effect.gen(function*() {
+      const server = peer({
+        modern: true,
+        answer: (msg, send) => {
+          if (msg.method === "subscriptions/listen") {
+            send({ jsonrpc: "2.0", method: "notifications/subscriptions/acknowledged", params: { notifications: msg.params.notifications } })
+          }
+        }
+      })
+      const session = yield* McpSession.make({ transport: server.transport, clientInfo })
+      const fiber = yield* session.listChanged("prompts").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+      const listen = yield* eventually(Effect.sync(() => server.received.find((m) => m.method === "subscriptions/listen")), (m) => m !== undefined)
+      assert.deepStrictEqual(listen!.params.notifications, { promptsListChanged: true })
+      yield* eventually(Effect.sync(() => fiber.unsafePoll()), () => true)
+      server.send(changed("prompts"))
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* Fiber.join(fiber)), [{ _tag: "Changed", kind: "prompts" }])
+      const cancelled = yield* eventually(Effect.sync(() => server.received.find((m) => m.method === "notifications/cancelled")), (m) => m !== undefined)
+      assert.strictEqual(cancelled!.params.requestId, listen!.id)
+    }))
+
+  it.scopedLive("a resilient session listens again on the next generation, with Resubscribed in between", () =>
+    Effect.gen(function*() {
+      const servers: Array<ReturnType<typeof peer>> = []
+      const { session } = yield* McpSession.makeResilient(
+        {
+          transport: McpTransport.make({
+            description: "scripted",
+            open: (control) =>
+              Effect.suspend(() => {
+                const server = peer()
+                servers.push(server)
+                return server.transport.open(control)
+              })
+          }),
+          clientInfo
+        },
+        McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.recurs(5) })
+      )
+      const events: Array<McpSession.ListChangedEvent> = []
+      yield* session.listChanged("resources").pipe(Stream.runForEach((e) => Effect.sync(() => void events.push(e))), Effect.forkScoped)
+      yield* eventually(Effect.sync(() => {
+        servers[0]!.send(changed("resources"))
+        return events.length
+      }), (n) => n >= 1)
+      servers[0]!.hangUp()
+      yield* eventually(Effect.sync(() => events.some((e) => e._tag === "Resubscribed")), (b) => b)
+      yield* eventually(Effect.sync(() => {
+        servers[1]!.send(changed("resources"))
+        return events.at(-1)?._tag
+      }), (tag) => tag === "Changed")
+      const seen = [...new Set(events.map((e) => e._tag))]
+      assert.deepStrictEqual(seen, ["Changed", "Resubscribed"])
+      const resubscribed = events.findIndex((e) => e._tag === "Resubscribed")
+      assert.isTrue(events.slice(resubscribed + 1).some((e) => e._tag === "Changed"))
+      assert.strictEqual((events[resubscribed] as { generation: number }).generation, 2)
+    }))
+})

@@ -496,6 +496,18 @@ export const make = <R = never>(
           }))
         return from(0, false)
       },
+      listChanged: (kind, o) => {
+        const from = (after: number, again: boolean): Stream.Stream<McpSessionNs.ListChangedEvent, McpError.RequestError> =>
+          Stream.unwrap(Effect.map(acquire(after, undefined, undefined), (live) => {
+            const changes = live.session.listChanged(kind, o).pipe(
+              Stream.catchSome((error) => error._tag === "TransportCrashed" ? Option.some(from(live.generation, true)) : Option.none())
+            )
+            return again
+              ? Stream.concat(Stream.succeed<McpSessionNs.ListChangedEvent>({ _tag: "Resubscribed", kind, generation: live.generation }), changes)
+              : changes
+          }))
+        return from(0, false)
+      },
       notifications: Stream.fromPubSub(notifications).pipe(Stream.interruptWhen(awaitGaveUp)),
       await: awaitGaveUp
     }

@@ -668,14 +668,29 @@ export const makeLive = <R = never>(
           )
           return updatesOf(uri, dequeue)
         }
-        // 2026-07-28: a request held open, its notifications the updates; interrupting it when the stream
-        // ends cancels it on the server. Its first message is the acknowledgement, awaited (bounded)
+        const listening = yield* listen({ resourceSubscriptions: [uri] }, uri, dequeue, requestOptions)
+        if (Option.isNone(listening)) return Stream.empty
+        // the server ends the subscription with a result: the stream ends with it
+        return updatesOf(uri, dequeue).pipe(Stream.interruptWhen(Fiber.join(listening.value)))
+      }))
+
+    /**
+     * 2026-07-28's `subscriptions/listen`: a request held open, its notifications what was asked for;
+     * interrupting it when the stream ends cancels it on the server. Its first message is the
+     * acknowledgement, awaited (bounded); `None` when the server ended it before that.
+     */
+    const listen = (
+      filter: Record<string, unknown>,
+      target: string,
+      dequeue: Queue.Dequeue<ServerNotification>,
+      requestOptions: McpSessionNs.RequestOptions | undefined
+    ) =>
+      Effect.gen(function*() {
         const method = "subscriptions/listen"
-        const params = { notifications: { resourceSubscriptions: [uri] } }
-        const wire = outgoing(method, params)
+        const wire = outgoing(method, { notifications: filter })
         const listening = yield* engine.request(method, wire.params, Effect.succeed, {
           timeoutMillis: Infinity,
-          target: uri,
+          target,
           headers: wire.headers
         }).pipe(Effect.forkScoped)
         const acknowledged = yield* Stream.fromQueue(dequeue).pipe(
@@ -684,12 +699,26 @@ export const makeLive = <R = never>(
           Effect.raceFirst(Effect.flatMap(Fiber.join(listening), () => Effect.succeedNone)),
           Effect.timeoutFail({
             duration: timeoutMillisOf(requestOptions?.timeout),
-            onTimeout: () => new McpError.RequestTimeout({ method, target: uri, timeoutMillis: timeoutMillisOf(requestOptions?.timeout) })
+            onTimeout: () => new McpError.RequestTimeout({ method, target, timeoutMillis: timeoutMillisOf(requestOptions?.timeout) })
           })
         )
-        if (Option.isNone(acknowledged)) return Stream.empty
-        // the server ends the subscription with a result: the stream ends with it
-        return updatesOf(uri, dequeue).pipe(Stream.interruptWhen(Fiber.join(listening)))
+        return Option.map(acknowledged, () => listening)
+      })
+
+    const listChanged: Service["listChanged"] = (kind, requestOptions) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const dequeue = yield* PubSub.subscribe(notifications)
+        const method = `notifications/${kind}/list_changed`
+        const changes = Stream.concat(Stream.fromQueue(dequeue), Stream.fromEffect(awaitDeath)).pipe(
+          Stream.filterMap((notification): Option.Option<McpSessionNs.ListChangedEvent> =>
+            notification.method === method ? Option.some({ _tag: "Changed", kind }) : Option.none()
+          ),
+          Stream.interruptWhen(awaitDeath)
+        )
+        if (!modern) return changes
+        const listening = yield* listen({ [`${kind}ListChanged`]: true }, kind, dequeue, requestOptions)
+        if (Option.isNone(listening)) return Stream.empty
+        return changes.pipe(Stream.interruptWhen(Fiber.join(listening.value)))
       }))
 
     const service: Service = {
@@ -750,6 +779,7 @@ export const makeLive = <R = never>(
           ? Effect.asVoid(request("server/discover", undefined, undefined, Effect.succeed, requestOptions))
           : Effect.asVoid(request("ping", undefined, undefined, decodeEmpty("ping"), requestOptions)),
       subscribe,
+      listChanged,
       notifications: Stream.fromPubSub(notifications).pipe(Stream.interruptWhen(awaitDeath)),
       await: awaitDeath
     }

@@ -179,9 +179,9 @@ export const make = (
         entry.expiry = yield* FiberHandle.make<void, never>()
         // each change lists the tools again, one listing at a time
         const changed = (_: unknown) => relistLogged(entry, session)
-        yield* Effect.forkScoped(Stream.runForEach(
-          Stream.filter(session.notifications, (n) => n.method === "notifications/tools/list_changed"),
-          changed
+        // (under 2026-07-28 a server tells of changes only to a listener: listChanged listens)
+        yield* Effect.forkScoped(Stream.runForEach(session.listChanged("tools"), changed).pipe(
+          Effect.catchAll((error) => Effect.logDebug(`no longer told of ${entry.name}'s tool changes: ${error.message}`))
         ))
         yield* Effect.forkScoped(Stream.runForEach(Stream.filter(lease.lifecycle.events, (e) => e._tag === "Rebuilt"), changed))
         // the consumers subscribe as they first run: let them, before the first listing (a change the server
