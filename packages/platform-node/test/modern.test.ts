@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import { clientInfo, failureOf, modernFixture, startModern, stdioFixture, until } from "./utils.js"
 
 const Env = Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)
@@ -46,7 +47,7 @@ describe("MCP 2026-07-28 (the official 2.x server)", () => {
         const session = yield* McpSession.make({ transport: stdio("reject"), clientInfo })
         assert.strictEqual(session.protocolVersion, "2026-07-28")
         assert.strictEqual(session.serverInfo.name, "modern-fixture")
-        assert.deepStrictEqual((yield* session.listTools()).map((tool) => tool.name).sort(), ["cut-once", "echo", "hdr", "slow", "wire"])
+        assert.deepStrictEqual((yield* session.listTools()).map((tool) => tool.name).sort(), ["cut-once", "echo", "hdr", "slow", "touch-tools", "wire"])
         const echo = yield* session.callTool({ name: "echo", arguments: { text: "hi" }, _meta: { mine: 1 } })
         assert.deepStrictEqual(echo.content, [{ type: "text", text: "hi" }])
         yield* session.ping()
@@ -165,6 +166,21 @@ describe("MCP 2026-07-28 (the official 2.x server)", () => {
         const cuts = wire.filter((entry) => entry.method === "tools/call" && entry.headers?.["mcp-name"] === "cut-once")
         assert.strictEqual(cuts.length, 2)
         assert.notStrictEqual(cuts[0]!.id, cuts[1]!.id)
+      }).pipe(Effect.provide(Env)))
+
+    it.scoped("listChanged holds a subscriptions/listen POST open and hears the server's tool changes on it", () =>
+      Effect.gen(function*() {
+        const server = yield* startModern({ legacy: "reject" })
+        const session = yield* McpSession.make({ transport: http(server.url), clientInfo })
+        const events: Array<McpSession.ListChangedEvent> = []
+        yield* session.listChanged("tools").pipe(Stream.runForEach((e) => Effect.sync(() => void events.push(e))), Effect.forkScoped)
+        yield* until("the listen request reached the server", Effect.map(Effect.orDie(wireOf(session)), ({ wire }) =>
+          wire.some((e) => e.method === "subscriptions/listen" && e.headers?.["mcp-method"] === "subscriptions/listen")))
+        yield* until("a change heard", Effect.zipRight(
+          Effect.orDie(session.callTool({ name: "touch-tools", arguments: {} })),
+          Effect.sync(() => events.length > 0)
+        ))
+        assert.deepStrictEqual(events[0], { _tag: "Changed", kind: "tools" })
       }).pipe(Effect.provide(Env)))
 
     it.scoped("pinned 2025-11-25 against a 2026-only server: the 400's -32022 body is the answer, typed and not retryable", () =>
