@@ -436,6 +436,24 @@ export const make = <R = never>(
 
     const awaitGaveUp: Effect.Effect<never, McpError.GaveUp> = Deferred.await(gaveUp)
 
+    /**
+     * A stream of a generation's, opened again on each new generation when its transport dies, with
+     * `resubscribed` in between (something may have been missed meanwhile).
+     */
+    const followed = <A>(
+      open: (live: Live) => Stream.Stream<A, McpError.RequestError>,
+      resubscribed: (generation: number) => A
+    ): Stream.Stream<A, McpError.RequestError> => {
+      const from = (after: number, again: boolean): Stream.Stream<A, McpError.RequestError> =>
+        Stream.unwrap(Effect.map(acquire(after, undefined, undefined), (live) => {
+          const opened = open(live).pipe(
+            Stream.catchSome((error) => error._tag === "TransportCrashed" ? Option.some(from(live.generation, true)) : Option.none())
+          )
+          return again ? Stream.concat(Stream.succeed(resubscribed(live.generation)), opened) : opened
+        }))
+      return from(0, false)
+    }
+
     const service: Service = {
       transport: description,
       get serverInfo(): Implementation {
@@ -484,30 +502,10 @@ export const make = <R = never>(
       setLoggingLevel: (level, o) => run("logging/setLevel", level, (s) => s.setLoggingLevel(level, o), always),
       ping: (o) => run("ping", undefined, (s) => s.ping(o), always),
       // a generation's subscription ends with its transport; the next generation's takes over
-      subscribe: (uri, o) => {
-        const from = (after: number, again: boolean): Stream.Stream<McpSessionNs.ResourceEvent, McpError.RequestError> =>
-          Stream.unwrap(Effect.map(acquire(after, undefined, undefined), (live) => {
-            const updates = live.session.subscribe(uri, o).pipe(
-              Stream.catchSome((error) => error._tag === "TransportCrashed" ? Option.some(from(live.generation, true)) : Option.none())
-            )
-            return again
-              ? Stream.concat(Stream.succeed<McpSessionNs.ResourceEvent>({ _tag: "Resubscribed", uri, generation: live.generation }), updates)
-              : updates
-          }))
-        return from(0, false)
-      },
-      listChanged: (kind, o) => {
-        const from = (after: number, again: boolean): Stream.Stream<McpSessionNs.ListChangedEvent, McpError.RequestError> =>
-          Stream.unwrap(Effect.map(acquire(after, undefined, undefined), (live) => {
-            const changes = live.session.listChanged(kind, o).pipe(
-              Stream.catchSome((error) => error._tag === "TransportCrashed" ? Option.some(from(live.generation, true)) : Option.none())
-            )
-            return again
-              ? Stream.concat(Stream.succeed<McpSessionNs.ListChangedEvent>({ _tag: "Resubscribed", kind, generation: live.generation }), changes)
-              : changes
-          }))
-        return from(0, false)
-      },
+      subscribe: (uri, o) =>
+        followed((live) => live.session.subscribe(uri, o), (generation) => ({ _tag: "Resubscribed", uri, generation })),
+      listChanged: (kind, o) =>
+        followed((live) => live.session.listChanged(kind, o), (generation) => ({ _tag: "Resubscribed", kind, generation })),
       notifications: Stream.fromPubSub(notifications).pipe(Stream.interruptWhen(awaitGaveUp)),
       await: awaitGaveUp
     }

@@ -51,6 +51,7 @@ import * as Protocol from "./protocol.js"
 
 type Service = McpSessionNs.Service
 type Options<R> = McpSessionNs.Options<R>
+type SendOptions = McpSessionNs.RequestOptions & { readonly onProgress?: McpSessionNs.CallToolOptions["onProgress"] }
 
 const defaultRequestTimeout = Duration.seconds(60)
 const defaultInitializeTimeout = Duration.seconds(10)
@@ -398,7 +399,7 @@ export const makeLive = <R = never>(
       target: string | undefined,
       params: Record<string, unknown> | undefined,
       decode: (result: unknown) => Effect.Effect<A, McpError.RequestError>,
-      options: McpSessionNs.RequestOptions & { readonly onProgress?: McpSessionNs.CallToolOptions["onProgress"] } | undefined
+      options: SendOptions | undefined
     ): Effect.Effect<A, McpError.RequestError> =>
       instrument(method, target, send(method, target, params, decode, options))
 
@@ -413,7 +414,7 @@ export const makeLive = <R = never>(
       target: string | undefined,
       params: Record<string, unknown> | undefined,
       decode: (result: unknown) => Effect.Effect<A, McpError.RequestError>,
-      options: McpSessionNs.RequestOptions & { readonly onProgress?: McpSessionNs.CallToolOptions["onProgress"] } | undefined
+      options: SendOptions | undefined
     ): Effect.Effect<A, McpError.RequestError> => {
       if (!modern || !mayRequireInput.has(method)) return sendOnce(method, target, params, decode, options)
       const round = (rounds: number, roundParams: Record<string, unknown> | undefined): Effect.Effect<A, McpError.RequestError> =>
@@ -480,7 +481,7 @@ export const makeLive = <R = never>(
       target: string | undefined,
       params: Record<string, unknown> | undefined,
       decode: (result: unknown) => Effect.Effect<A, McpError.RequestError>,
-      options: McpSessionNs.RequestOptions & { readonly onProgress?: McpSessionNs.CallToolOptions["onProgress"] } | undefined
+      options: SendOptions | undefined
     ): Effect.Effect<A, McpError.RequestError> => {
       const wire = outgoing(method, params)
       return engine.request(method, wire.params, decode, {
@@ -497,7 +498,7 @@ export const makeLive = <R = never>(
       target: string | undefined,
       params: Record<string, unknown>,
       decode: (result: unknown) => Effect.Effect<A, McpError.RequestError>,
-      options: McpSessionNs.RequestOptions & { readonly onProgress?: McpSessionNs.CallToolOptions["onProgress"] } | undefined,
+      options: SendOptions | undefined,
       check: (answer: A) => Effect.Effect<A, E>
     ): Effect.Effect<A, McpError.RequestError | E> =>
       instrument(method, target, Effect.flatMap(send(method, target, params, decode, options), check))
