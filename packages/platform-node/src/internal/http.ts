@@ -413,6 +413,18 @@ export const resolveHeaders = <E, R>(
 /** The URL without credentials, query or fragment: safe for descriptions and logs. @internal */
 export const describeUrl = (url: URL): string => `${url.origin}${url.pathname}`
 
+/**
+ * What a `send` of an HTTP transport fails with once the transport is closing: the message cannot leave.
+ *
+ * @internal
+ */
+export const closing = (transport: string): McpError.TransportCrashed =>
+  new McpError.TransportCrashed({
+    reason: new McpError.Closed({ detail: "the transport is closing" }),
+    transport,
+    delivery: "NotDelivered"
+  })
+
 /** Media type without parameters. @internal */
 export const mediaType = (contentType: string | undefined): string =>
   (contentType ?? "").split(";")[0]!.trim().toLowerCase()

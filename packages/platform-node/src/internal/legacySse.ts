@@ -301,15 +301,7 @@ export const sse = <R = never>(options: Api.SseOptions<R>): McpTransport.McpTran
           legacyOnly: true,
           send: (message) =>
             Effect.suspend(() => {
-              if (closing) {
-                return Effect.fail(
-                  new McpError.TransportCrashed({
-                    reason: new McpError.Closed({ detail: "the transport is closing" }),
-                    transport: description,
-                    delivery: "NotDelivered"
-                  })
-                )
-              }
+              if (closing) return Effect.fail(Http.closing(description))
               postInBackground(message)
               return Effect.void
             })

@@ -594,15 +594,7 @@ export const streamableHttp = <R = never>(
         const connection: McpTransport.McpTransport.Connection = {
           send: (message, sendOptions) =>
             Effect.suspend(() => {
-              if (closing) {
-                return Effect.fail(
-                  new McpError.TransportCrashed({
-                    reason: new McpError.Closed({ detail: "the transport is closing" }),
-                    transport: description,
-                    delivery: "NotDelivered"
-                  })
-                )
-              }
+              if (closing) return Effect.fail(Http.closing(description))
               postInBackground(message, sendOptions?.headers)
               return Effect.void
             }),
