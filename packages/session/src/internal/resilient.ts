@@ -341,23 +341,21 @@ export const make = <R = never>(
         let maybeDelivered: McpError.TransportCrashed | undefined
         let last: McpError.TransportCrashed | undefined
         for (let attempt = 0;; attempt++) {
+          let live: Live
+          let exit: Exit.Exit<A, E | McpError.TransportCrashed>
           if (attempt === 0 && first !== undefined) {
             // the first attempt ran on the fast path, and crashed
-            const failure = first.crash
-            if (failure.delivery !== "NotDelivered") maybeDelivered = failure
-            last = failure
-            after = first.live.isCrashed() ? first.live.generation : first.live.generation - 1
-            if (policy.maxReplays < 1 || !(yield* mayReplay(failure, after))) return yield* Effect.fail(failure)
-            yield* logReplay(method, target, failure, first.live)
-            continue
+            live = first.live
+            exit = Exit.fail(first.crash)
+          } else {
+            live = yield* acquire(after, maybeDelivered, last)
+            if (attempt > 0) {
+              // counted and told when it goes, not when it is decided: the wait for a session may end it
+              yield* Metric.increment(Metric.tagged(McpMetrics.replays, "method", method))
+              yield* publish({ _tag: "Replayed", method, target, attempt })
+            }
+            exit = yield* Effect.exit(Effect.locally(call(live.session, live.generation), session.currentAttempt, attempt + 1))
           }
-          const live = yield* acquire(after, maybeDelivered, last)
-          if (attempt > 0) {
-            // counted and told when it goes, not when it is decided: the wait for a session may end it
-            yield* Metric.increment(Metric.tagged(McpMetrics.replays, "method", method))
-            yield* publish({ _tag: "Replayed", method, target, attempt })
-          }
-          const exit = yield* Effect.exit(Effect.locally(call(live.session, live.generation), session.currentAttempt, attempt + 1))
           if (Exit.isSuccess(exit)) return exit.value
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
           if (!McpError.isTransportCrashed(failure)) return yield* exit

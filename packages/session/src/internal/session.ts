@@ -184,7 +184,7 @@ export const make = <R = never>(
 export const makeLive = <R = never>(
   options: InternalOptions<R>
 ): Effect.Effect<
-  { readonly service: Service; readonly isCrashed: () => boolean; readonly protocolVersion: string },
+  { readonly service: Service; readonly isCrashed: () => boolean },
   McpError.TransportCrashed | McpError.InitializeFailed,
   Scope.Scope | R
 > =>
@@ -807,7 +807,7 @@ export const makeLive = <R = never>(
         Effect.forkScoped
       )
     }
-    return { service, isCrashed: () => engine.crashed !== undefined, protocolVersion }
+    return { service, isCrashed: () => engine.crashed !== undefined }
   }).pipe(Effect.annotateLogs({ module: "McpSession", method: "make" }))
 
 /**
