@@ -3,44 +3,22 @@
  * follows `tools/list_changed`, from a toolset and from a session.
  */
 import { McpToolkit } from "@effect-mcp/ai"
-import { McpServers, McpSession, McpSessionPolicy, McpSessionPool, McpToolset, McpTransport } from "@effect-mcp/session"
+import type { McpTransport } from "@effect-mcp/session";
+import { McpServers, McpSession, McpSessionPolicy, McpSessionPool, McpToolset } from "@effect-mcp/session"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import { assert, describe, it } from "@effect/vitest"
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import { dynamic } from "../../session/test/utils.js"
 import * as ScriptedModel from "../examples/ScriptedModel.js"
 
 const clientInfo = { name: "ai-toolset-test", version: "0.0.0" }
 const policy = McpSessionPolicy.make({ keepAlive: false, reconnect: Schedule.spaced("1 second") })
 
-/** A server whose tools can be added while it runs (it says so with list_changed). */
-const dynamic = (name: string, initial: ReadonlyArray<string>) => {
-  const tools = new Set(initial)
-  const live: Array<McpServer> = []
-  const register = (server: McpServer, tool: string) =>
-    server.registerTool(
-      tool,
-      { description: `${name}'s ${tool}`, annotations: { readOnlyHint: true } },
-      async () => ({ content: [{ type: "text", text: `${name}:${tool}` }] })
-    )
-  const transport = McpTransport.inMemory(() => {
-    const server = new McpServer({ name, version: "1.0.0" })
-    for (const tool of tools) register(server, tool)
-    live.push(server)
-    return server
-  }, { description: name })
-  return {
-    transport,
-    add: (tool: string) =>
-      Effect.sync(() => {
-        tools.add(tool)
-        for (const server of live) if (server.isConnected()) register(server, tool)
-      })
-  }
-}
+/** server-everything's tools are read-only, as these are: the toolkit's tools carry the annotation */
+const readOnly = { annotations: { readOnlyHint: true } }
 
 const toolset = (transports: Record<string, McpTransport.McpTransport>) =>
   Effect.gen(function*() {
@@ -64,8 +42,8 @@ const callOnce = (toolkit: McpToolkit.McpToolkit, name: string) =>
 describe("McpToolkit over a toolset", () => {
   it.scoped("the toolset's tools, by their names in the set; a call goes to its server", () =>
     Effect.gen(function*() {
-      const a = dynamic("a", ["t"])
-      const b = dynamic("b", ["t", "u"])
+      const a = dynamic("a", ["t"], readOnly)
+      const b = dynamic("b", ["t", "u"], readOnly)
       const set = yield* toolset({ a: a.transport, b: b.transport })
       const toolkit = yield* McpToolkit.make(set)
       assert.deepStrictEqual(Object.keys(toolkit.toolkit.tools), ["a__t", "b__t", "b__u"])
@@ -75,7 +53,7 @@ describe("McpToolkit over a toolset", () => {
 
   it.scoped("changes: a new toolkit when a server's tools change, whose new tool can be called", () =>
     Effect.gen(function*() {
-      const a = dynamic("a", ["t"])
+      const a = dynamic("a", ["t"], readOnly)
       const set = yield* toolset({ a: a.transport })
       yield* set.ready
       const queue = yield* Queue.unbounded<McpToolkit.McpToolkit>()
@@ -90,7 +68,7 @@ describe("McpToolkit over a toolset", () => {
 
   it.scopedLive("changes over a session: listed again on list_changed", () =>
     Effect.gen(function*() {
-      const a = dynamic("a", ["t"])
+      const a = dynamic("a", ["t"], readOnly)
       const session = yield* McpSession.make({ transport: a.transport, clientInfo })
       const queue = yield* Queue.unbounded<McpToolkit.McpToolkit>()
       yield* McpToolkit.changes(session).pipe(Stream.runForEach((t) => Queue.offer(queue, t)), Effect.forkScoped)

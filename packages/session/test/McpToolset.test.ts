@@ -3,15 +3,15 @@
  * after a rebuild; calls routed to the right server; a server that is down leaves the others serving.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
-import { McpError, McpServers, McpSessionPolicy, McpSessionPool, McpTest, McpToolset, McpTransport } from "../src/index.js"
-import { eventually, failureOf, scripted } from "./utils.js"
+import type { McpTransport } from "../src/index.js";
+import { McpError, McpServers, McpSessionPolicy, McpSessionPool, McpTest, McpToolset } from "../src/index.js"
+import { dynamic, eventually, failureOf, scripted } from "./utils.js"
 
 const clientInfo = { name: "toolset-test", version: "1.0.0" }
 const refused = new McpError.ConnectionFailed({ detail: "ECONNREFUSED", beforeSend: true })
@@ -21,35 +21,6 @@ const policy = McpSessionPolicy.make({
   keepAlive: false,
   reconnect: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(1)))
 })
-
-/** A server whose tools can change while it runs: each opening serves the current list. */
-const dynamic = (name: string, initial: ReadonlyArray<string>) => {
-  const tools = new Set(initial)
-  const live: Array<McpServer> = []
-  const register = (server: McpServer, tool: string) =>
-    server.registerTool(tool, { description: `${name}'s ${tool}` }, async () => ({ content: [{ type: "text", text: `${name}:${tool}` }] }))
-  const transport = McpTransport.inMemory(() => {
-    const server = new McpServer({ name, version: "1.0.0" })
-    for (const tool of tools) register(server, tool)
-    live.push(server)
-    return server
-  }, { description: name })
-  return {
-    transport,
-    /** Adds a tool to the running servers (which say so with list_changed) and to the next ones. */
-    add: (tool: string) =>
-      Effect.sync(() => {
-        tools.add(tool)
-        for (const server of live) if (server.isConnected()) register(server, tool)
-      }),
-    /** Changes the tools of the next openings only. */
-    setNext: (next: ReadonlyArray<string>) =>
-      Effect.sync(() => {
-        tools.clear()
-        for (const tool of next) tools.add(tool)
-      })
-  }
-}
 
 const pool = (
   transports: Record<string, McpTransport.McpTransport>,

@@ -1,6 +1,7 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js"
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
+import type { JSONRPCMessage, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js"
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { assert } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -217,3 +218,43 @@ export const unhandledRejections: Effect.Effect<ReadonlyArray<unknown>, never, S
     unhandled
   )
 })
+
+/**
+ * An in-memory server whose tools can change while it runs: each opening serves the current list, every tool
+ * answers `<server>:<tool>`, with `annotations` if given.
+ */
+export const dynamic = (
+  name: string,
+  initial: ReadonlyArray<string>,
+  options?: { readonly annotations?: ToolAnnotations | undefined }
+) => {
+  const tools = new Set(initial)
+  const live: Array<McpServer> = []
+  const register = (server: McpServer, tool: string) =>
+    server.registerTool(
+      tool,
+      { description: `${name}'s ${tool}`, ...(options?.annotations !== undefined ? { annotations: options.annotations } : {}) },
+      async () => ({ content: [{ type: "text", text: `${name}:${tool}` }] })
+    )
+  const transport = McpTransport.inMemory(() => {
+    const server = new McpServer({ name, version: "1.0.0" })
+    for (const tool of tools) register(server, tool)
+    live.push(server)
+    return server
+  }, { description: name })
+  return {
+    transport,
+    /** Adds a tool to the running servers (which say so with list_changed) and to the next ones. */
+    add: (tool: string) =>
+      Effect.sync(() => {
+        tools.add(tool)
+        for (const server of live) if (server.isConnected()) register(server, tool)
+      }),
+    /** Changes the tools of the next openings only. */
+    setNext: (next: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        tools.clear()
+        for (const tool of next) tools.add(tool)
+      })
+  }
+}
